@@ -1,0 +1,69 @@
+# tagpulse — the two commands are `make run` and `make test`; the rest are their steps.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+NODE_BIN := $(CURDIR)/node_modules/.bin
+export PATH := $(BIN):$(NODE_BIN):$(PATH)
+
+# make run: a dev API token kept in var/ so it survives restarts; TAGPULSE_API_TOKEN overrides it.
+DEV_TOKEN_FILE := var/dev-api-token
+
+.PHONY: help install proto proto-check lint format migrate envoy-config envoy-check run test clean
+
+help:
+	@echo "make run    start query, collector and Envoy locally (SQLite unless TAGPULSE_DATABASE_URL is set)"
+	@echo "make test   the whole suite (lint, generated-code drift, unit, integration, end-to-end, newman)"
+	@echo "make proto  regenerate Python stubs and Envoy's descriptor set from protos/"
+
+install: $(VENV)/.installed node_modules/.installed
+
+$(VENV)/.installed: requirements/runtime.txt requirements/dev.txt libs/tagpulse/pyproject.toml services/collector/pyproject.toml services/query/pyproject.toml
+	$(PYTHON) -c 'import sys; assert sys.version_info[:2] >= (3, 11), "tagpulse needs Python 3.11+"'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements/dev.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e libs/tagpulse -e services/collector -e services/query
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm install --no-audit --no-fund --loglevel=error
+	touch $@
+
+proto: install
+	$(BIN)/python tools/gen_protos.py
+
+proto-check: install
+	$(BIN)/python tools/gen_protos.py --check
+	cd protos && buf lint
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+migrate: install
+	$(BIN)/python -m tagpulse.migrate upgrade
+
+envoy-config: install
+	$(BIN)/python gateway/render.py --out var/envoy.yaml
+
+envoy-check: envoy-config
+	$(BIN)/envoy --mode validate -c var/envoy.yaml -l error
+
+$(DEV_TOKEN_FILE):
+	@mkdir -p var
+	@$(PYTHON) -c 'import secrets; print("dev-" + secrets.token_urlsafe(18))' > $@
+
+run: install proto migrate envoy-config $(DEV_TOKEN_FILE)
+	@TAGPULSE_API_TOKEN="$${TAGPULSE_API_TOKEN:-$$(cat $(DEV_TOKEN_FILE))}" $(BIN)/honcho start -f Procfile
+
+test: install proto-check lint envoy-check
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) node_modules var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""The database: schema (models), engine creation and dialect-neutral upserts."""

@@ -1,0 +1,225 @@
+"""The schema. Changes go through a migration in `tagpulse/migrations/versions/`.
+
+Posts and users are keyed by (source, id) so ids from different platforms never collide.
+The `*_counts` tables are rollups: ingestion updates them in the same transaction as the
+posts they count, and only for posts that were new, so reads never scan all posts.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import cast
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from tagpulse.db.types import UTCDateTime
+
+SOURCE = String(16)
+PLATFORM_ID = String(64)
+HASHTAG = String(100)
+LANGUAGE = String(16)
+COUNTRY = String(8)
+UNKNOWN_COUNTRY = "unknown"
+UNKNOWN_LANGUAGE = "und"
+
+# Rollup buckets are 15 minutes wide: every UTC offset in use is a multiple of 15 minutes,
+# so hours in any time zone (India +5:30, Nepal +5:45) are exact sums of buckets.
+BUCKET_SECONDS = 15 * 60
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+    @classmethod
+    def table(cls) -> Table:
+        """The Core table, for the bulk INSERT … ON CONFLICT statements ingestion needs."""
+        return cast(Table, cls.__table__)
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    source: Mapped[str] = mapped_column(SOURCE, primary_key=True)
+    id: Mapped[str] = mapped_column(PLATFORM_ID, primary_key=True)
+    username: Mapped[str] = mapped_column(String(100), default="")
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    followers_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    location: Mapped[str] = mapped_column(Text, default="")
+    country_code: Mapped[str] = mapped_column(COUNTRY, default=UNKNOWN_COUNTRY)
+    post_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        # Top users: the first rows of this index, no sort.
+        Index("ix_users_followers", followers_count.desc(), "source", "id"),
+    )
+
+
+class Post(Base):
+    __tablename__ = "posts"
+
+    source: Mapped[str] = mapped_column(SOURCE, primary_key=True)
+    id: Mapped[str] = mapped_column(PLATFORM_ID, primary_key=True)
+    author_id: Mapped[str] = mapped_column(PLATFORM_ID)
+    text: Mapped[str] = mapped_column(Text, default="")
+    language: Mapped[str] = mapped_column(LANGUAGE, default=UNKNOWN_LANGUAGE)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # From the post's place when the platform gives one, else from the author's profile.
+    country_code: Mapped[str] = mapped_column(COUNTRY, default=UNKNOWN_COUNTRY)
+    place_country_code: Mapped[str | None] = mapped_column(COUNTRY, nullable=True)
+    collected_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        ForeignKeyConstraint(["source", "author_id"], ["users.source", "users.id"]),
+        Index("ix_posts_created", created_at.desc(), "source", "id"),
+        Index("ix_posts_author", "source", "author_id", created_at.desc()),
+    )
+
+
+class PostHashtag(Base):
+    __tablename__ = "post_hashtags"
+
+    source: Mapped[str] = mapped_column(SOURCE, primary_key=True)
+    post_id: Mapped[str] = mapped_column(PLATFORM_ID, primary_key=True)
+    hashtag: Mapped[str] = mapped_column(HASHTAG, primary_key=True)
+    # Copied from the post so a hashtag's posts are listed newest first from the index.
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        ForeignKeyConstraint(["source", "post_id"], ["posts.source", "posts.id"]),
+        Index("ix_post_hashtags_hashtag_created", "hashtag", created_at.desc(), "source", "post_id"),
+    )
+
+
+class Hashtag(Base):
+    __tablename__ = "hashtags"
+
+    name: Mapped[str] = mapped_column(HASHTAG, primary_key=True)
+    tracked: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Distinct stored posts carrying the hashtag (a rollup).
+    post_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_collected_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class CollectionRun(Base):
+    __tablename__ = "collection_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(SOURCE)
+    hashtags: Mapped[list[str]] = mapped_column(JSON)
+    max_posts_per_hashtag: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(32))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    posts_fetched: Mapped[int] = mapped_column(BigInteger, default=0)
+    posts_new: Mapped[int] = mapped_column(BigInteger, default=0)
+    error_message: Mapped[str] = mapped_column(Text, default="")
+
+    __table_args__ = (Index("ix_collection_runs_started", started_at.desc()),)
+
+
+class CollectionRunHashtag(Base):
+    """Progress and figures of one hashtag within a run; the resume point of a killed run."""
+
+    __tablename__ = "collection_run_hashtags"
+
+    run_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    hashtag: Mapped[str] = mapped_column(HASHTAG, primary_key=True)
+    state: Mapped[str] = mapped_column(String(32))
+    posts_fetched: Mapped[int] = mapped_column(BigInteger, default=0)
+    posts_new: Mapped[int] = mapped_column(BigInteger, default=0)
+    # The source's cursor for the next page (X `next_token`), saved with every stored page.
+    next_page_token: Mapped[str | None] = mapped_column(Text, nullable=True)
+    error_message: Mapped[str] = mapped_column(Text, default="")
+
+    __table_args__ = (ForeignKeyConstraint(["run_id"], ["collection_runs.id"], ondelete="CASCADE"),)
+
+
+class Stream(Base):
+    __tablename__ = "streams"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(SOURCE)
+    rules: Mapped[list[dict[str, str]]] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(32))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    posts_received: Mapped[int] = mapped_column(BigInteger, default=0)
+    posts_matched: Mapped[int] = mapped_column(BigInteger, default=0)
+    posts_duplicate: Mapped[int] = mapped_column(BigInteger, default=0)
+    posts_unique: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+
+
+# --- rollups -------------------------------------------------------------------------
+
+
+class PostCountByBucket(Base):
+    """Distinct posts per 15-minute UTC bucket, whatever their hashtags."""
+
+    __tablename__ = "post_counts_by_bucket"
+
+    bucket_start: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    post_count: Mapped[int] = mapped_column(BigInteger)
+
+
+class HashtagPostCountByBucket(Base):
+    """Posts per (hashtag, 15-minute UTC bucket)."""
+
+    __tablename__ = "hashtag_post_counts_by_bucket"
+
+    hashtag: Mapped[str] = mapped_column(HASHTAG, primary_key=True)
+    bucket_start: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    post_count: Mapped[int] = mapped_column(BigInteger)
+
+
+class HashtagLanguageCountryCount(Base):
+    """Posts per (hashtag, language, country)."""
+
+    __tablename__ = "hashtag_language_country_counts"
+
+    hashtag: Mapped[str] = mapped_column(HASHTAG, primary_key=True)
+    language: Mapped[str] = mapped_column(LANGUAGE, primary_key=True)
+    country_code: Mapped[str] = mapped_column(COUNTRY, primary_key=True)
+    post_count: Mapped[int] = mapped_column(BigInteger)
+
+
+class UserHashtagCount(Base):
+    """Posts per (hashtag, author): who posted with a hashtag, for top users by hashtag."""
+
+    __tablename__ = "user_hashtag_counts"
+
+    hashtag: Mapped[str] = mapped_column(HASHTAG, primary_key=True)
+    source: Mapped[str] = mapped_column(SOURCE, primary_key=True)
+    user_id: Mapped[str] = mapped_column(PLATFORM_ID, primary_key=True)
+    post_count: Mapped[int] = mapped_column(BigInteger)
+
+
+class SourceCount(Base):
+    """Posts fetched (with duplicates) and stored (distinct) per source."""
+
+    __tablename__ = "source_counts"
+
+    source: Mapped[str] = mapped_column(SOURCE, primary_key=True)
+    posts_fetched: Mapped[int] = mapped_column(BigInteger, default=0)
+    posts_stored: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -1,0 +1,232 @@
+"""Server interceptors every tagpulse service runs: metrics, authentication, error mapping."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import inspect
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+import grpc
+from google.api import annotations_pb2
+from google.protobuf import any_pb2
+from google.protobuf.descriptor import ServiceDescriptor
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+from prometheus_client import Counter, Histogram
+
+from tagpulse.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
+
+log = logging.getLogger("tagpulse.grpc")
+
+Behavior = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
+Around = Callable[[Behavior, Any, grpc.aio.ServicerContext], Awaitable[Any]]
+
+_LABELS = ("grpc_type", "grpc_service", "grpc_method")
+# The names and labels of go-grpc-prometheus / py-grpc-prometheus, so stock dashboards work.
+SERVER_STARTED = Counter("grpc_server_started_total", "RPCs started on the server.", _LABELS)
+SERVER_HANDLED = Counter(
+    "grpc_server_handled_total", "RPCs completed on the server, by status code.", (*_LABELS, "grpc_code")
+)
+SERVER_HANDLING_SECONDS = Histogram(
+    "grpc_server_handling_seconds",
+    "Time the server took to handle an RPC.",
+    _LABELS,
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+
+
+def _split_method(full_method: str) -> tuple[str, str]:
+    service, _, method = full_method.lstrip("/").partition("/")
+    return service, method
+
+
+def _handler_type(handler: grpc.RpcMethodHandler) -> str:
+    if handler.request_streaming and handler.response_streaming:
+        return "bidi_stream"
+    if handler.request_streaming:
+        return "client_stream"
+    if handler.response_streaming:
+        return "server_stream"
+    return "unary"
+
+
+def _wrap_unary(handler: grpc.RpcMethodHandler, around: Around) -> grpc.RpcMethodHandler:
+    inner = handler.unary_unary
+
+    async def behavior(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        async def call(req: Any, ctx: grpc.aio.ServicerContext) -> Any:
+            result = inner(req, ctx)
+            return await result if inspect.isawaitable(result) else result
+
+        return await around(call, request, context)
+
+    return grpc.unary_unary_rpc_method_handler(
+        behavior,
+        request_deserializer=handler.request_deserializer,
+        response_serializer=handler.response_serializer,
+    )
+
+
+class MetricsInterceptor(grpc.aio.ServerInterceptor):
+    """grpc_server_started_total, grpc_server_handled_total{grpc_code}, grpc_server_handling_seconds."""
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(details)
+        if handler is None:
+            return handler
+        service, method = _split_method(details.method)
+        labels = (_handler_type(handler), service, method)
+        if handler.unary_unary is None:
+            # Streaming RPCs here are the library's (health Watch, reflection): count starts only.
+            SERVER_STARTED.labels(*labels).inc()
+            return handler
+
+        async def around(call: Behavior, request: Any, context: grpc.aio.ServicerContext) -> Any:
+            SERVER_STARTED.labels(*labels).inc()
+            started = time.perf_counter()
+            code = grpc.StatusCode.UNKNOWN
+            try:
+                response = await call(request, context)
+                code = _code_of(context) or grpc.StatusCode.OK
+                return response
+            except asyncio.CancelledError:
+                code = grpc.StatusCode.CANCELLED
+                raise
+            except BaseException:
+                code = _code_of(context) or grpc.StatusCode.UNKNOWN
+                raise
+            finally:
+                SERVER_HANDLED.labels(*labels, code.name).inc()
+                SERVER_HANDLING_SECONDS.labels(*labels).observe(time.perf_counter() - started)
+
+        return _wrap_unary(handler, around)
+
+
+def _code_of(context: grpc.aio.ServicerContext) -> grpc.StatusCode | None:
+    code = context.code()
+    if code is None or isinstance(code, grpc.StatusCode):
+        return code
+    for status in grpc.StatusCode:  # some grpc versions report the integer value
+        if status.value[0] == code:
+            return status
+    return None
+
+
+def mutating_methods(services: Iterable[ServiceDescriptor]) -> frozenset[str]:
+    """Full method names whose REST mapping is POST, PUT, PATCH or DELETE.
+
+    The contract is the one place that says which calls change data, so the token check
+    follows it instead of a list kept by hand.
+    """
+    names = set()
+    for service in services:
+        for method in service.methods:
+            rule = method.GetOptions().Extensions[annotations_pb2.http]
+            if rule.WhichOneof("pattern") in ("post", "put", "patch", "delete"):
+                names.add(f"/{service.full_name}/{method.name}")
+    return frozenset(names)
+
+
+class AuthInterceptor(grpc.aio.ServerInterceptor):
+    """Mutating calls must carry `authorization: Bearer <API token>`; reads are open."""
+
+    def __init__(self, protected_methods: frozenset[str], api_token: str | None) -> None:
+        self.protected_methods = protected_methods
+        self.api_token = api_token
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        if details.method not in self.protected_methods:
+            return await continuation(details)
+        problem = self._problem(details.invocation_metadata or ())
+        if problem is None:
+            return await continuation(details)
+        log.warning("request rejected", extra={"method": details.method, "reason": problem})
+
+        async def reject(_request: Any, context: grpc.aio.ServicerContext) -> Any:
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, problem)
+
+        handler = await continuation(details)
+        return grpc.unary_unary_rpc_method_handler(
+            reject,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+    def _problem(self, metadata: Iterable[tuple[str, str | bytes]]) -> str | None:
+        if not self.api_token:
+            return "this call changes data and the server has no API token (TAGPULSE_API_TOKEN)"
+        values = [value for key, value in metadata if key == "authorization"]
+        if not values:
+            return "this call changes data: send 'authorization: Bearer <API token>'"
+        value = values[0] if isinstance(values[0], str) else values[0].decode("latin-1")
+        scheme, _, token = value.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            token.strip().encode(), self.api_token.encode()
+        ):
+            return "the API token is wrong"
+        return None
+
+
+class ErrorInterceptor(grpc.aio.ServerInterceptor):
+    """Turns the domain's errors into status codes, and anything unexpected into INTERNAL
+    with a log line (the client never sees a stack trace)."""
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(details)
+        if handler is None or handler.unary_unary is None:
+            return handler
+
+        async def around(call: Behavior, request: Any, context: grpc.aio.ServicerContext) -> Any:
+            try:
+                return await call(request, context)
+            except InvalidArgument as error:
+                await context.abort_with_status(invalid_argument_status(error))
+            except NotFound as error:
+                await context.abort(grpc.StatusCode.NOT_FOUND, str(error))
+            except FailedPrecondition as error:
+                await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(error))
+            except Unavailable as error:
+                await context.abort(grpc.StatusCode.UNAVAILABLE, str(error))
+            except NotImplementedError:
+                # The generated base servicer raises it for RPCs of the contract not built yet.
+                await context.abort(
+                    grpc.StatusCode.UNIMPLEMENTED, f"{details.method} is not built yet (see the README)"
+                )
+            except (grpc.aio.AbortError, asyncio.CancelledError):
+                raise
+            except Exception:
+                log.exception("unexpected error", extra={"method": details.method})
+                await context.abort(grpc.StatusCode.INTERNAL, "internal error; see the service log")
+
+        return _wrap_unary(handler, around)
+
+
+def invalid_argument_status(error: InvalidArgument) -> grpc.Status:
+    """INVALID_ARGUMENT with a google.rpc.BadRequest listing each bad field."""
+    bad_request = error_details_pb2.BadRequest(
+        field_violations=[
+            error_details_pb2.BadRequest.FieldViolation(field=field, description=description)
+            for field, description in error.violations.items()
+        ]
+    )
+    detail = any_pb2.Any()
+    detail.Pack(bad_request)
+    return rpc_status.to_status(
+        status_pb2.Status(code=code_pb2.INVALID_ARGUMENT, message=str(error), details=[detail])
+    )

@@ -1,0 +1,108 @@
+"""The gRPC server bootstrap both services use.
+
+`grpc.aio` server with the library health service, reflection, tracing, Prometheus metrics on
+their own HTTP port, token checks on mutating calls, and a graceful stop on SIGTERM: health
+turns NOT_SERVING first (so load balancers stop sending), then in-flight calls get a grace
+period shorter than Kubernetes' termination grace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from google.protobuf.descriptor import ServiceDescriptor
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from opentelemetry.instrumentation.grpc import aio_server_interceptor
+from prometheus_client import start_http_server
+
+from tagpulse.grpc_interceptors import (
+    AuthInterceptor,
+    ErrorInterceptor,
+    MetricsInterceptor,
+    mutating_methods,
+)
+from tagpulse.settings import Settings
+
+log = logging.getLogger("tagpulse.server")
+
+
+@dataclass(frozen=True)
+class Service:
+    """A servicer and the generated function that registers it."""
+
+    descriptor: ServiceDescriptor
+    servicer: Any
+    add_to_server: Callable[[Any, grpc.aio.Server], None]
+
+
+class GrpcServer:
+    def __init__(
+        self,
+        settings: Settings,
+        services: Sequence[Service],
+        on_stop: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.services = services
+        self.on_stop = on_stop
+        api_token = settings.api_token.get_secret_value() if settings.api_token else None
+        self.server = grpc.aio.server(
+            interceptors=[
+                aio_server_interceptor(),
+                MetricsInterceptor(),
+                AuthInterceptor(mutating_methods(s.descriptor for s in services), api_token),
+                ErrorInterceptor(),
+            ],
+            options=[("grpc.so_reuseport", 0)],
+        )
+        self.health = health.aio.HealthServicer()
+        self.port = 0
+
+    async def start(self) -> int:
+        for service in self.services:
+            service.add_to_server(service.servicer, self.server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        names = [s.descriptor.full_name for s in self.services]
+        reflection.enable_server_reflection(
+            [*names, health.SERVICE_NAME, reflection.SERVICE_NAME], self.server
+        )
+        address = f"{self.settings.grpc_host}:{self.settings.grpc_port}"
+        self.port = self.server.add_insecure_port(address)
+        start_http_server(self.settings.metrics_port, addr=self.settings.metrics_host)
+        await self.server.start()
+        for name in ["", *names]:
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        log.info(
+            "serving",
+            extra={
+                "grpc_address": f"{self.settings.grpc_host}:{self.port}",
+                "metrics_address": f"{self.settings.metrics_host}:{self.settings.metrics_port}",
+                "services": names,
+            },
+        )
+        return self.port
+
+    async def stop(self) -> None:
+        await self.health.enter_graceful_shutdown()
+        log.info("stopping", extra={"grace_seconds": self.settings.shutdown_grace_seconds})
+        await self.server.stop(self.settings.shutdown_grace_seconds)
+        if self.on_stop is not None:
+            await self.on_stop()
+        log.info("stopped")
+
+    async def serve_until_signalled(self) -> None:
+        """Serve until SIGTERM or SIGINT, then stop gracefully."""
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        await self.start()
+        await stop.wait()
+        await self.stop()

@@ -1,0 +1,92 @@
+"""JSON logs: one object per line on stdout, with the trace id and secrets redacted.
+
+Every record, ours or a library's, goes through the same handler, so nothing reaches stdout
+without redaction. Fields passed with `extra={...}` become keys of the object.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Iterable
+from typing import Any
+
+from opentelemetry import trace
+from pythonjsonlogger.json import JsonFormatter
+
+from tagpulse.settings import Settings
+
+REDACTED = "[REDACTED]"
+
+# Keys whose values are secret whatever they hold.
+_SECRET_KEY = re.compile(r"(token|password|secret|authorization|api_key)", re.IGNORECASE)
+# "Bearer <anything>" wherever it appears in a message.
+_BEARER = re.compile(r"(Bearer\s+)[^\s'\",]+", re.IGNORECASE)
+# Passwords inside URLs: scheme://user:password@host.
+_URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@\s]+(@)")
+
+
+class Redactor:
+    """Replaces known secret values, bearer tokens and URL passwords in log output."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self.secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
+
+    def text(self, value: str) -> str:
+        for secret in self.secrets:
+            value = value.replace(secret, REDACTED)
+        value = _BEARER.sub(rf"\g<1>{REDACTED}", value)
+        return _URL_PASSWORD.sub(rf"\g<1>{REDACTED}\g<2>", value)
+
+    def value(self, key: str, value: Any) -> Any:
+        if _SECRET_KEY.search(key) and value not in (None, ""):
+            return REDACTED
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, dict):
+            return {k: self.value(str(k), v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [self.value(key, v) for v in value]
+        return value
+
+
+class TagpulseJsonFormatter(JsonFormatter):
+    """time, level, logger, message, trace_id, span_id, then the event's own fields."""
+
+    def __init__(self, redactor: Redactor) -> None:
+        super().__init__(
+            "%(asctime)s %(levelname)s %(name)s %(message)s",
+            rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+            datefmt="%Y-%m-%dT%H:%M:%S%z",
+        )
+        self.redactor = redactor
+
+    def add_fields(
+        self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]
+    ) -> None:
+        super().add_fields(log_data, record, message_dict)
+        span_context = trace.get_current_span().get_span_context()
+        if span_context.is_valid:
+            log_data["trace_id"] = format(span_context.trace_id, "032x")
+            log_data["span_id"] = format(span_context.span_id, "016x")
+        else:
+            log_data["trace_id"] = None
+        for key in list(log_data):
+            log_data[key] = self.redactor.value(key, log_data[key])
+
+    def formatException(self, ei: Any) -> str:
+        formatted = super().formatException(ei)
+        return self.redactor.text(formatted if isinstance(formatted, str) else "\n".join(formatted))
+
+
+def configure_logging(settings: Settings, stream: Any = None) -> None:
+    """Send every logger's records to stdout as redacted JSON lines."""
+    handler = logging.StreamHandler(stream or sys.stdout)
+    handler.setFormatter(TagpulseJsonFormatter(Redactor(settings.secret_values())))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(settings.log_level)
+    # Keep library chatter at warnings unless we are debugging.
+    for noisy in ("sqlalchemy", "httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.DEBUG if settings.log_level == "DEBUG" else logging.WARNING)

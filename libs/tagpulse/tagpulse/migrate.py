@@ -1,0 +1,60 @@
+"""Schema migrations: `python -m tagpulse.migrate [upgrade|downgrade|revision -m MESSAGE]`.
+
+The Alembic scripts live in `tagpulse/migrations/`; the database URL is TAGPULSE_DATABASE_URL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+
+from tagpulse.logs import configure_logging
+from tagpulse.settings import Settings, load_settings
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+log = logging.getLogger("tagpulse.migrate")
+
+
+def alembic_config(database_url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    # '%' is interpolation syntax in Alembic's config parser.
+    config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+    return config
+
+
+def upgrade(database_url: str, revision: str = "head") -> None:
+    """Bring the database at `database_url` to `revision` (default: the latest)."""
+    command.upgrade(alembic_config(database_url), revision)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m tagpulse.migrate", description=__doc__)
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("upgrade", help="migrate to the latest revision (default)")
+    down = sub.add_parser("downgrade", help="migrate down to a revision")
+    down.add_argument("revision")
+    rev = sub.add_parser("revision", help="autogenerate a new migration from the models")
+    rev.add_argument("-m", "--message", required=True)
+    args = parser.parse_args(argv)
+
+    settings = load_settings(Settings)
+    configure_logging(settings)
+    url = settings.database_url.get_secret_value()
+    config = alembic_config(url)
+    if args.command == "downgrade":
+        command.downgrade(config, args.revision)
+    elif args.command == "revision":
+        command.revision(config, message=args.message, autogenerate=True)
+    else:
+        command.upgrade(config, "head")
+        log.info("database schema is up to date")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,216 @@
+import datetime
+
+from google.api import annotations_pb2 as _annotations_pb2
+from google.api import field_behavior_pb2 as _field_behavior_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from tagpulse.v1 import resources_pb2 as _resources_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class ListTopUsersRequest(_message.Message):
+    __slots__ = ("limit", "hashtag")
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    HASHTAG_FIELD_NUMBER: _ClassVar[int]
+    limit: int
+    hashtag: str
+    def __init__(self, limit: _Optional[int] = ..., hashtag: _Optional[str] = ...) -> None: ...
+
+class ListTopUsersResponse(_message.Message):
+    __slots__ = ("users",)
+    USERS_FIELD_NUMBER: _ClassVar[int]
+    users: _containers.RepeatedCompositeFieldContainer[_resources_pb2.User]
+    def __init__(self, users: _Optional[_Iterable[_Union[_resources_pb2.User, _Mapping]]] = ...) -> None: ...
+
+class CountPostsByHourRequest(_message.Message):
+    __slots__ = ("mode", "time_zone", "hashtag", "start_time", "end_time")
+    class Mode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        MODE_UNSPECIFIED: _ClassVar[CountPostsByHourRequest.Mode]
+        HOUR_OF_DAY: _ClassVar[CountPostsByHourRequest.Mode]
+        TIMELINE: _ClassVar[CountPostsByHourRequest.Mode]
+    MODE_UNSPECIFIED: CountPostsByHourRequest.Mode
+    HOUR_OF_DAY: CountPostsByHourRequest.Mode
+    TIMELINE: CountPostsByHourRequest.Mode
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    TIME_ZONE_FIELD_NUMBER: _ClassVar[int]
+    HASHTAG_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    mode: CountPostsByHourRequest.Mode
+    time_zone: str
+    hashtag: str
+    start_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    def __init__(self, mode: _Optional[_Union[CountPostsByHourRequest.Mode, str]] = ..., time_zone: _Optional[str] = ..., hashtag: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class HourCount(_message.Message):
+    __slots__ = ("hour_of_day", "hour_start_time", "local_hour_start", "post_count")
+    HOUR_OF_DAY_FIELD_NUMBER: _ClassVar[int]
+    HOUR_START_TIME_FIELD_NUMBER: _ClassVar[int]
+    LOCAL_HOUR_START_FIELD_NUMBER: _ClassVar[int]
+    POST_COUNT_FIELD_NUMBER: _ClassVar[int]
+    hour_of_day: int
+    hour_start_time: _timestamp_pb2.Timestamp
+    local_hour_start: str
+    post_count: int
+    def __init__(self, hour_of_day: _Optional[int] = ..., hour_start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., local_hour_start: _Optional[str] = ..., post_count: _Optional[int] = ...) -> None: ...
+
+class CountPostsByHourResponse(_message.Message):
+    __slots__ = ("mode", "time_zone", "hours", "total_posts")
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    TIME_ZONE_FIELD_NUMBER: _ClassVar[int]
+    HOURS_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_POSTS_FIELD_NUMBER: _ClassVar[int]
+    mode: CountPostsByHourRequest.Mode
+    time_zone: str
+    hours: _containers.RepeatedCompositeFieldContainer[HourCount]
+    total_posts: int
+    def __init__(self, mode: _Optional[_Union[CountPostsByHourRequest.Mode, str]] = ..., time_zone: _Optional[str] = ..., hours: _Optional[_Iterable[_Union[HourCount, _Mapping]]] = ..., total_posts: _Optional[int] = ...) -> None: ...
+
+class CountPostsByHashtagRequest(_message.Message):
+    __slots__ = ("hashtag",)
+    HASHTAG_FIELD_NUMBER: _ClassVar[int]
+    hashtag: str
+    def __init__(self, hashtag: _Optional[str] = ...) -> None: ...
+
+class HashtagLanguageCountryCount(_message.Message):
+    __slots__ = ("hashtag", "language", "country_code", "post_count")
+    HASHTAG_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_FIELD_NUMBER: _ClassVar[int]
+    COUNTRY_CODE_FIELD_NUMBER: _ClassVar[int]
+    POST_COUNT_FIELD_NUMBER: _ClassVar[int]
+    hashtag: str
+    language: str
+    country_code: str
+    post_count: int
+    def __init__(self, hashtag: _Optional[str] = ..., language: _Optional[str] = ..., country_code: _Optional[str] = ..., post_count: _Optional[int] = ...) -> None: ...
+
+class CountPostsByHashtagResponse(_message.Message):
+    __slots__ = ("counts",)
+    COUNTS_FIELD_NUMBER: _ClassVar[int]
+    counts: _containers.RepeatedCompositeFieldContainer[HashtagLanguageCountryCount]
+    def __init__(self, counts: _Optional[_Iterable[_Union[HashtagLanguageCountryCount, _Mapping]]] = ...) -> None: ...
+
+class ListPostsRequest(_message.Message):
+    __slots__ = ("hashtag", "language", "author_id", "country_code", "start_time", "end_time", "page_size", "page_token")
+    HASHTAG_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_FIELD_NUMBER: _ClassVar[int]
+    AUTHOR_ID_FIELD_NUMBER: _ClassVar[int]
+    COUNTRY_CODE_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    hashtag: str
+    language: str
+    author_id: str
+    country_code: str
+    start_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    page_size: int
+    page_token: str
+    def __init__(self, hashtag: _Optional[str] = ..., language: _Optional[str] = ..., author_id: _Optional[str] = ..., country_code: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListPostsResponse(_message.Message):
+    __slots__ = ("posts", "next_page_token")
+    POSTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    posts: _containers.RepeatedCompositeFieldContainer[_resources_pb2.Post]
+    next_page_token: str
+    def __init__(self, posts: _Optional[_Iterable[_Union[_resources_pb2.Post, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class GetPostRequest(_message.Message):
+    __slots__ = ("id", "source")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    source: str
+    def __init__(self, id: _Optional[str] = ..., source: _Optional[str] = ...) -> None: ...
+
+class ListUsersRequest(_message.Message):
+    __slots__ = ("order_by", "page_size", "page_token")
+    ORDER_BY_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    order_by: str
+    page_size: int
+    page_token: str
+    def __init__(self, order_by: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListUsersResponse(_message.Message):
+    __slots__ = ("users", "next_page_token")
+    USERS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    users: _containers.RepeatedCompositeFieldContainer[_resources_pb2.User]
+    next_page_token: str
+    def __init__(self, users: _Optional[_Iterable[_Union[_resources_pb2.User, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class ListHashtagsRequest(_message.Message):
+    __slots__ = ("page_size", "page_token")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListHashtagsResponse(_message.Message):
+    __slots__ = ("hashtags", "next_page_token")
+    HASHTAGS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    hashtags: _containers.RepeatedCompositeFieldContainer[_resources_pb2.Hashtag]
+    next_page_token: str
+    def __init__(self, hashtags: _Optional[_Iterable[_Union[_resources_pb2.Hashtag, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class GetStatsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class SourceStats(_message.Message):
+    __slots__ = ("source", "posts_fetched", "posts_stored")
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    POSTS_FETCHED_FIELD_NUMBER: _ClassVar[int]
+    POSTS_STORED_FIELD_NUMBER: _ClassVar[int]
+    source: str
+    posts_fetched: int
+    posts_stored: int
+    def __init__(self, source: _Optional[str] = ..., posts_fetched: _Optional[int] = ..., posts_stored: _Optional[int] = ...) -> None: ...
+
+class HashtagLastRun(_message.Message):
+    __slots__ = ("hashtag", "collection_id", "end_time")
+    HASHTAG_FIELD_NUMBER: _ClassVar[int]
+    COLLECTION_ID_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    hashtag: str
+    collection_id: str
+    end_time: _timestamp_pb2.Timestamp
+    def __init__(self, hashtag: _Optional[str] = ..., collection_id: _Optional[str] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class Stats(_message.Message):
+    __slots__ = ("sources", "users", "posts", "last_successful_runs")
+    SOURCES_FIELD_NUMBER: _ClassVar[int]
+    USERS_FIELD_NUMBER: _ClassVar[int]
+    POSTS_FIELD_NUMBER: _ClassVar[int]
+    LAST_SUCCESSFUL_RUNS_FIELD_NUMBER: _ClassVar[int]
+    sources: _containers.RepeatedCompositeFieldContainer[SourceStats]
+    users: int
+    posts: int
+    last_successful_runs: _containers.RepeatedCompositeFieldContainer[HashtagLastRun]
+    def __init__(self, sources: _Optional[_Iterable[_Union[SourceStats, _Mapping]]] = ..., users: _Optional[int] = ..., posts: _Optional[int] = ..., last_successful_runs: _Optional[_Iterable[_Union[HashtagLastRun, _Mapping]]] = ...) -> None: ...
+
+class InvalidateAggregatesRequest(_message.Message):
+    __slots__ = ("reason",)
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    reason: str
+    def __init__(self, reason: _Optional[str] = ...) -> None: ...
+
+class InvalidateAggregatesResponse(_message.Message):
+    __slots__ = ("generation",)
+    GENERATION_FIELD_NUMBER: _ClassVar[int]
+    generation: int
+    def __init__(self, generation: _Optional[int] = ...) -> None: ...

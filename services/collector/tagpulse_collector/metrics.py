@@ -1,0 +1,25 @@
+"""The collector's domain metrics (the gRPC ones come from the shared interceptor)."""
+
+from prometheus_client import Counter, Histogram
+
+POSTS_FETCHED = Counter(
+    "tagpulse_posts_fetched_total", "Posts returned by a source, duplicates included.", ("source", "hashtag")
+)
+POSTS_NEW = Counter("tagpulse_posts_new_total", "Posts stored for the first time.", ("source", "hashtag"))
+POSTS_DUPLICATE = Counter(
+    "tagpulse_posts_duplicate_total", "Posts fetched that were already stored.", ("source", "hashtag")
+)
+COLLECTION_RUNS = Counter(
+    "tagpulse_collection_runs_total", "Finished collection runs by outcome.", ("source", "outcome")
+)
+RUN_SECONDS = Histogram(
+    "tagpulse_collection_run_duration_seconds",
+    "Wall time of a collection run.",
+    ("source",),
+    buckets=(0.1, 0.5, 1, 5, 15, 60, 300, 900, 1800, 3600),
+)
+CACHE_INVALIDATIONS = Counter(
+    "tagpulse_cache_invalidations_total",
+    "Calls to QueryService.InvalidateAggregates after a run, by result.",
+    ("result",),
+)

@@ -1,0 +1,60 @@
+"""Wiring: settings, database, cache and the servicer on the shared gRPC bootstrap."""
+
+from __future__ import annotations
+
+import asyncio
+
+from tagpulse.db.engine import create_database_engine
+from tagpulse.grpc_server import GrpcServer, Service
+from tagpulse.logs import configure_logging
+from tagpulse.settings import load_settings
+from tagpulse.tracing import configure_tracing
+from tagpulse.v1 import query_service_pb2, query_service_pb2_grpc
+from tagpulse_query.cache import AnswerCache, LocalAnswerCache, RedisAnswerCache
+from tagpulse_query.servicer import QueryServicer
+from tagpulse_query.settings import QuerySettings
+
+
+def build_cache(settings: QuerySettings) -> AnswerCache:
+    if settings.redis_url is None:
+        return LocalAnswerCache(settings.cache_ttl_seconds)
+    return RedisAnswerCache(
+        settings.redis_url.get_secret_value(),
+        prefix=settings.redis_key_prefix,
+        ttl_seconds=settings.cache_ttl_seconds,
+        timeout_seconds=settings.redis_timeout_seconds,
+    )
+
+
+def build_server(settings: QuerySettings) -> GrpcServer:
+    engine = create_database_engine(settings.database_url.get_secret_value())
+    cache = build_cache(settings)
+    servicer = QueryServicer(engine, cache)
+
+    async def on_stop() -> None:
+        await cache.close()
+        engine.dispose()
+
+    return GrpcServer(
+        settings,
+        [
+            Service(
+                query_service_pb2.DESCRIPTOR.services_by_name["QueryService"],
+                servicer,
+                query_service_pb2_grpc.add_QueryServiceServicer_to_server,
+            )
+        ],
+        on_stop=on_stop,
+    )
+
+
+def serve() -> None:
+    settings = load_settings(QuerySettings)
+    configure_logging(settings)
+    configure_tracing("tagpulse-query")
+
+    async def main() -> None:
+        # The server must be built inside the running event loop.
+        await build_server(settings).serve_until_signalled()
+
+    asyncio.run(main())

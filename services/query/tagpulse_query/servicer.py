@@ -1,0 +1,171 @@
+"""QueryService: checks requests, asks the cache, else the summaries; translates messages."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TypeVar
+
+import grpc
+from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
+from prometheus_client import Histogram
+from sqlalchemy import Engine
+from sqlalchemy.engine import Connection
+
+from tagpulse.errors import Unavailable
+from tagpulse.v1 import query_service_pb2 as pb
+from tagpulse.v1 import query_service_pb2_grpc, resources_pb2
+from tagpulse_query import requests, summaries
+from tagpulse_query.cache import CACHE_REQUESTS, AnswerCache, CacheUnavailable
+
+log = logging.getLogger("tagpulse.query")
+
+DATABASE_SECONDS = Histogram(
+    "tagpulse_query_database_seconds",
+    "Time to compute an answer from the database (cache misses).",
+    ("rpc",),
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+
+Answer = TypeVar("Answer", bound=Message)
+Mode = pb.CountPostsByHourRequest.Mode
+
+
+def _instant(message: Message, field: str) -> datetime | None:
+    if not message.HasField(field):
+        return None
+    stamp: Timestamp = getattr(message, field)
+    return stamp.ToDatetime(tzinfo=UTC)
+
+
+def _timestamp(instant: datetime) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromDatetime(instant)
+    return stamp
+
+
+class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
+    def __init__(self, engine: Engine, cache: AnswerCache) -> None:
+        self.engine = engine
+        self.cache = cache
+
+    async def _answer(
+        self,
+        rpc: str,
+        query: object,
+        response_type: type[Answer],
+        compute: Callable[[Connection], Answer],
+    ) -> Answer:
+        """The cached answer to `query`, or a fresh one computed in a worker thread and cached."""
+        # Queries are frozen dataclasses of normalized values: "#DevOps" and "devops" share a key.
+        key = f"{rpc}:{hashlib.sha256(repr(query).encode()).hexdigest()[:32]}"
+        generation, cached = await self.cache.lookup(key)
+        if cached is not None:
+            CACHE_REQUESTS.labels(rpc=rpc, result="hit").inc()
+            return response_type.FromString(cached)
+        CACHE_REQUESTS.labels(rpc=rpc, result="miss" if generation is not None else "error").inc()
+        answer = await asyncio.to_thread(self._compute, rpc, compute)
+        if generation is not None:
+            await self.cache.store(generation, key, answer.SerializeToString())
+        return answer
+
+    def _compute(self, rpc: str, compute: Callable[[Connection], Answer]) -> Answer:
+        started = time.perf_counter()
+        with self.engine.connect() as connection:
+            answer = compute(connection)
+        DATABASE_SECONDS.labels(rpc=rpc).observe(time.perf_counter() - started)
+        return answer
+
+    async def ListTopUsers(
+        self, request: pb.ListTopUsersRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListTopUsersResponse:
+        query = requests.top_users_query(request.limit, request.hashtag)
+
+        def compute(connection: Connection) -> pb.ListTopUsersResponse:
+            return pb.ListTopUsersResponse(
+                users=[_user(row) for row in summaries.top_users(connection, query)]
+            )
+
+        return await self._answer("ListTopUsers", query, pb.ListTopUsersResponse, compute)
+
+    async def CountPostsByHour(
+        self, request: pb.CountPostsByHourRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CountPostsByHourResponse:
+        mode = Mode.Name(request.mode) if request.mode in Mode.values() else str(request.mode)
+        query = requests.hour_count_query(
+            mode,
+            request.time_zone,
+            request.hashtag,
+            _instant(request, "start_time"),
+            _instant(request, "end_time"),
+        )
+
+        def compute(connection: Connection) -> pb.CountPostsByHourResponse:
+            rows = summaries.count_posts_by_hour(connection, query)
+            return pb.CountPostsByHourResponse(
+                mode=query.mode,
+                time_zone=query.time_zone,
+                hours=[_hour(row) for row in rows],
+                total_posts=sum(row.post_count for row in rows),
+            )
+
+        return await self._answer("CountPostsByHour", query, pb.CountPostsByHourResponse, compute)
+
+    async def CountPostsByHashtag(
+        self, request: pb.CountPostsByHashtagRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CountPostsByHashtagResponse:
+        query = requests.hashtag_count_query(request.hashtag)
+
+        def compute(connection: Connection) -> pb.CountPostsByHashtagResponse:
+            return pb.CountPostsByHashtagResponse(
+                counts=[
+                    pb.HashtagLanguageCountryCount(
+                        hashtag=r.hashtag,
+                        language=r.language,
+                        country_code=r.country_code,
+                        post_count=r.post_count,
+                    )
+                    for r in summaries.count_posts_by_hashtag(connection, query)
+                ]
+            )
+
+        return await self._answer("CountPostsByHashtag", query, pb.CountPostsByHashtagResponse, compute)
+
+    async def InvalidateAggregates(
+        self, request: pb.InvalidateAggregatesRequest, context: grpc.aio.ServicerContext
+    ) -> pb.InvalidateAggregatesResponse:
+        try:
+            generation = await self.cache.invalidate()
+        except CacheUnavailable as error:
+            raise Unavailable(f"cached answers could not be retired: {error}") from error
+        log.info("cache invalidated", extra={"generation": generation, "reason": request.reason})
+        return pb.InvalidateAggregatesResponse(generation=generation)
+
+
+def _user(row: summaries.UserRow) -> resources_pb2.User:
+    return resources_pb2.User(
+        id=row.id,
+        source=row.source,
+        username=row.username,
+        display_name=row.display_name,
+        followers_count=row.followers_count,
+        location=row.location,
+        country_code=row.country_code,
+        post_count=row.post_count,
+    )
+
+
+def _hour(row: summaries.HourRow) -> pb.HourCount:
+    if row.local_start is None:
+        return pb.HourCount(hour_of_day=row.hour_of_day, post_count=row.post_count)
+    return pb.HourCount(
+        hour_of_day=row.hour_of_day,
+        hour_start_time=_timestamp(row.local_start),
+        local_hour_start=row.local_start.isoformat(),
+        post_count=row.post_count,
+    )

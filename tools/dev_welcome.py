@@ -1,0 +1,68 @@
+"""make run's last process: wait for the stack, collect a sample through REST, print where
+everything is. It then waits quietly (honcho stops the stack when any process exits)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+
+import httpx
+from rich.console import Console
+from rich.table import Table
+
+REST = "http://127.0.0.1:8080"
+ADMIN = "http://127.0.0.1:9901"
+
+
+def wait_for(url: str, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    sys.exit(f"{url} did not answer within {seconds:.0f} s")
+
+
+def main() -> None:
+    console = Console(width=110)
+    token = os.environ.get("TAGPULSE_API_TOKEN", "")
+    wait_for(f"{ADMIN}/ready")
+    wait_for(f"{REST}/v1/users:top")
+    response = httpx.post(
+        f"{REST}/v1/collections",
+        json={"source": "sample"},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=300,
+    )
+    response.raise_for_status()
+    figures = response.json()["figures"]
+
+    table = Table(title="tagpulse is running", show_header=False)
+    table.add_row("REST (Envoy)", f"{REST}   e.g. curl {REST}/v1/users:top")
+    table.add_row("Envoy admin / metrics", f"{ADMIN}   {ADMIN}/stats/prometheus")
+    table.add_row("query gRPC / metrics", "127.0.0.1:50051   http://127.0.0.1:9101/metrics")
+    table.add_row("collector gRPC / metrics", "127.0.0.1:50052   http://127.0.0.1:9102/metrics")
+    table.add_row("dev API token", token)
+    table.add_row(
+        "sample collection",
+        f"{figures['postsFetched']} fetched, {figures['postsNew']} new, "
+        f"{figures['postsDuplicate']} duplicate",
+    )
+    table.add_row("stop", "Ctrl-C")
+    console.print(table)
+    console.print("Start another collection:", soft_wrap=True)
+    console.print(
+        f"\n  curl -X POST {REST}/v1/collections "
+        f"-H 'Authorization: Bearer {token}' -d '{{\"source\": \"sample\"}}'",
+        soft_wrap=True,
+    )
+    signal.sigwait({signal.SIGINT, signal.SIGTERM})
+
+
+if __name__ == "__main__":
+    main()
