@@ -20,7 +20,7 @@ from google.protobuf.descriptor import ServiceDescriptor
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from opentelemetry.instrumentation.grpc import aio_server_interceptor
-from prometheus_client import start_http_server
+from prometheus_client import disable_created_metrics, start_http_server
 
 from tagpulse.grpc_interceptors import (
     AuthInterceptor,
@@ -75,6 +75,8 @@ class GrpcServer:
         )
         address = f"{self.settings.grpc_host}:{self.settings.grpc_port}"
         self.port = self.server.add_insecure_port(address)
+        # The *_created series double the output and no dashboard reads them.
+        disable_created_metrics()
         start_http_server(self.settings.metrics_port, addr=self.settings.metrics_host)
         await self.server.start()
         for name in ["", *names]:

@@ -102,29 +102,34 @@ def count_posts_by_hour(connection: Connection, query: HourCountQuery) -> list[H
         )
     else:
         return []
-    by_local_hour: Counter[datetime] = Counter()
+    # Keyed by the UTC instant the local hour starts: after a DST change the repeated local
+    # hour (1:00 twice in New York) is two hours, and aware datetimes in one zone compare
+    # by wall time, which would merge them.
+    by_hour_start: Counter[datetime] = Counter()
     for start, count in buckets.items():
-        by_local_hour[_local_hour_start(start, zone)] += count
+        by_hour_start[_local_hour_start(start, zone)] += count
     return [
-        HourRow(hour_of_day=hour.hour, local_start=hour, post_count=by_local_hour[hour])
-        for hour in _local_hours(first, last, zone)
+        HourRow(hour_of_day=local.hour, local_start=local, post_count=by_hour_start[hour])
+        for hour in _local_hour_starts(first, last, zone)
+        for local in [hour.astimezone(zone)]
     ]
 
 
 def _local_hour_start(instant: datetime, zone: ZoneInfo) -> datetime:
+    """The UTC instant at which the local hour containing `instant` began."""
     local = instant.astimezone(zone)
-    # Keep `fold`: in the repeated hour after a DST change, both hours stay distinct.
-    return local.replace(minute=0, second=0, microsecond=0)
+    return local.replace(minute=0, second=0, microsecond=0).astimezone(UTC)
 
 
-def _local_hours(first: datetime, last: datetime, zone: ZoneInfo) -> list[datetime]:
-    """Every local hour touched by [first, last], in order, by walking 15-minute steps in UTC
-    (a local hour can start at :00, :30 or :45 UTC, and DST shifts by 30 or 60 minutes)."""
+def _local_hour_starts(first: datetime, last: datetime, zone: ZoneInfo) -> list[datetime]:
+    """The start (UTC) of every local hour touched by [first, last], in order, by walking
+    15-minute steps (a local hour can start at :00, :30 or :45 UTC, and DST shifts by 30 or
+    60 minutes)."""
     hours: list[datetime] = []
     step = _floor_bucket(first)
     while step <= last:
         hour = _local_hour_start(step, zone)
-        if not hours or hours[-1] != hour or hours[-1].fold != hour.fold:
+        if not hours or hours[-1] != hour:
             hours.append(hour)
         step += BUCKET
     return hours

@@ -21,7 +21,9 @@ from tagpulse_collector.sources.base import Author, CollectedPost, Page
 
 SOURCE_NAME = "sample"
 USERS = 400
-POSTS_PER_HASHTAG = 1000
+# About a hundred posts a week per hashtag (a niche hashtag), so the default run of 100 posts
+# per hashtag spans the whole week, as the summaries expect of real data.
+POSTS_PER_HASHTAG = 80
 PAGE_SIZE = 100
 DAYS = 7
 # Hashtags a sample post may carry besides the one it was written for.
@@ -107,7 +109,7 @@ PHRASES = {
 }
 # Share of posts per UTC hour: a daily rhythm peaking in the European afternoon and the
 # American morning, never zero.
-HOUR_WEIGHTS = (2, 1, 1, 1, 1, 2, 3, 5, 7, 9, 10, 11, 12, 13, 14, 15, 15, 14, 12, 10, 8, 6, 4, 3)
+HOUR_WEIGHTS = (3, 2, 2, 2, 2, 3, 4, 5, 7, 9, 10, 11, 12, 13, 14, 15, 15, 14, 12, 10, 8, 6, 5, 4)
 
 
 def _stable_int(*parts: object) -> int:

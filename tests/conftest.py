@@ -1,0 +1,143 @@
+"""Fixtures for the real PostgreSQL and Redis given by TAGPULSE_TEST_DATABASE_URL and
+TAGPULSE_TEST_REDIS_URL. Without them those tests skip; under CI=true they fail instead.
+
+Every test gets its own database (cloned from a migrated template) and its own Redis key
+prefix, both removed afterwards, so the shared servers are left as they were found.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from sqlalchemy import Engine
+
+from tagpulse.db.engine import create_database_engine
+from tagpulse.migrate import upgrade
+from tests.support import databases
+from tests.support.processes import Stack
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def _required(variable: str, what: str) -> str:
+    value = os.environ.get(variable)
+    if value:
+        return value
+    message = f"{variable} is not set: these tests need a real {what}"
+    if IN_CI:
+        pytest.fail(f"{message}, and under CI=true that is a failure, not a skip")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url() -> str:
+    url = _required("TAGPULSE_TEST_DATABASE_URL", "PostgreSQL")
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    return url
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres_server_url: str) -> Iterator[str]:
+    databases.drop_stale_databases(postgres_server_url)
+    name = databases.create_template(postgres_server_url)
+    yield name
+    databases.drop_database(postgres_server_url, databases.database_url(postgres_server_url, name))
+
+
+@pytest.fixture
+def make_postgres_database(postgres_server_url: str, postgres_template: str) -> Iterator[Callable[[], str]]:
+    """Creates fresh migrated databases on demand; drops them after the test."""
+    created: list[str] = []
+
+    def make() -> str:
+        url = databases.create_database(postgres_server_url, postgres_template)
+        created.append(url)
+        return url
+
+    yield make
+    for url in created:
+        databases.drop_database(postgres_server_url, url)
+
+
+@pytest.fixture
+def postgres_url(make_postgres_database: Callable[[], str]) -> str:
+    return make_postgres_database()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'tagpulse.db'}"
+    upgrade(url)
+    return url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest) -> str:
+    """Runs the test on both supported databases."""
+    fixture = "sqlite_url" if request.param == "sqlite" else "postgres_url"
+    return str(request.getfixturevalue(fixture))
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = create_database_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def redis_server_url() -> str:
+    return _required("TAGPULSE_TEST_REDIS_URL", "Redis")
+
+
+@pytest.fixture
+def redis_prefix(redis_server_url: str) -> Iterator[str]:
+    """A key prefix of the test's own; its keys are deleted afterwards."""
+    prefix = f"tagpulse-test-{uuid.uuid4().hex[:12]}:"
+    yield prefix
+    client = redis.Redis.from_url(redis_server_url)
+    keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+@pytest.fixture
+def start_stack(
+    tmp_path: Path, make_postgres_database: Callable[[], str], redis_server_url: str
+) -> Iterator[Callable[..., Stack]]:
+    """Starts query, collector and Envoy on a fresh PostgreSQL database and Redis prefix."""
+    stacks: list[Stack] = []
+    prefixes: list[str] = []
+
+    def start(**extra_env: str) -> Stack:
+        prefix = f"tagpulse-test-{uuid.uuid4().hex[:12]}:"
+        prefixes.append(prefix)
+        workdir = tmp_path / f"stack{len(stacks)}"
+        workdir.mkdir()
+        stack = Stack(
+            database_url=make_postgres_database(),
+            redis_url=redis_server_url,
+            redis_prefix=prefix,
+            api_token=f"test-token-{uuid.uuid4().hex}",
+            workdir=workdir,
+            extra_env=extra_env,
+        )
+        stacks.append(stack)
+        return stack.start()
+
+    yield start
+    for stack in stacks:
+        stack.stop()
+    client = redis.Redis.from_url(redis_server_url)
+    for prefix in prefixes:
+        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+        if keys:
+            client.delete(*keys)
+    client.close()

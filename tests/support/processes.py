@@ -1,0 +1,194 @@
+"""Start the real services and Envoy as processes on free loopback ports."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+import httpx
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Process:
+    name: str
+    command: list[str]
+    env: Mapping[str, str]
+    log_path: Path
+    popen: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    def start(self) -> Process:
+        self.log_file = self.log_path.open("wb")
+        self.popen = subprocess.Popen(
+            self.command,
+            env={**os.environ, **self.env},
+            stdout=self.log_file,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+        )
+        return self
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def assert_running(self) -> None:
+        assert self.popen is not None
+        if self.popen.poll() is not None:
+            raise AssertionError(f"{self.name} exited with {self.popen.returncode}:\n{self.log()[-4000:]}")
+
+    def stop(self, timeout: float = 20) -> int:
+        assert self.popen is not None
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait()
+        self.log_file.close()
+        return self.popen.returncode
+
+
+def wait_for_grpc_serving(process: Process, address: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    with grpc.insecure_channel(address) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        while True:
+            process.assert_running()
+            try:
+                if (
+                    stub.Check(health_pb2.HealthCheckRequest(), timeout=1).status
+                    == health_pb2.HealthCheckResponse.SERVING
+                ):
+                    return
+            except grpc.RpcError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{process.name} not serving on {address}:\n{process.log()[-4000:]}")
+            time.sleep(0.1)
+
+
+def wait_for_http(process: Process, url: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        process.assert_running()
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{process.name} not ready at {url}:\n{process.log()[-4000:]}")
+        time.sleep(0.1)
+
+
+@dataclass
+class Stack:
+    """Query, collector and Envoy, wired together like `make run`, on free ports."""
+
+    database_url: str
+    redis_url: str | None
+    redis_prefix: str
+    api_token: str
+    workdir: Path
+    extra_env: Mapping[str, str] = field(default_factory=dict)
+
+    def start(self) -> Stack:
+        self.query_port, self.query_metrics_port = free_port(), free_port()
+        self.collector_port, self.collector_metrics_port = free_port(), free_port()
+        self.rest_port, self.admin_port = free_port(), free_port()
+        common = {
+            "TAGPULSE_DATABASE_URL": self.database_url,
+            "TAGPULSE_REDIS_KEY_PREFIX": self.redis_prefix,
+            "TAGPULSE_API_TOKEN": self.api_token,
+            "TAGPULSE_SHUTDOWN_GRACE_SECONDS": "2",
+            **({"TAGPULSE_REDIS_URL": self.redis_url} if self.redis_url else {}),
+            **self.extra_env,
+        }
+        self.query = Process(
+            "query",
+            [sys.executable, "-m", "tagpulse_query"],
+            {
+                **common,
+                "TAGPULSE_GRPC_PORT": str(self.query_port),
+                "TAGPULSE_METRICS_PORT": str(self.query_metrics_port),
+            },
+            self.workdir / "query.log",
+        ).start()
+        self.collector = Process(
+            "collector",
+            [sys.executable, "-m", "tagpulse_collector", "serve"],
+            {
+                **common,
+                "TAGPULSE_GRPC_PORT": str(self.collector_port),
+                "TAGPULSE_METRICS_PORT": str(self.collector_metrics_port),
+                "TAGPULSE_QUERY_ADDRESS": f"127.0.0.1:{self.query_port}",
+            },
+            self.workdir / "collector.log",
+        ).start()
+        envoy_config = self.workdir / "envoy.yaml"
+        subprocess.run(
+            [
+                sys.executable, "gateway/render.py",
+                "--listen-port", str(self.rest_port), "--admin-port", str(self.admin_port),
+                "--query", f"127.0.0.1:{self.query_port}", "--collector", f"127.0.0.1:{self.collector_port}",
+                "--out", str(envoy_config),
+            ],
+            check=True,
+            cwd=ROOT,
+        )  # fmt: skip
+        self.envoy = Process(
+            "envoy",
+            [
+                str(BIN / "envoy"),
+                "-c",
+                str(envoy_config),
+                "--concurrency",
+                "1",
+                "--disable-hot-restart",
+                "-l",
+                "warn",
+            ],
+            {},
+            self.workdir / "envoy.log",
+        ).start()
+        wait_for_grpc_serving(self.query, self.query_address)
+        wait_for_grpc_serving(self.collector, self.collector_address)
+        wait_for_http(self.envoy, f"http://127.0.0.1:{self.admin_port}/ready")
+        return self
+
+    @property
+    def query_address(self) -> str:
+        return f"127.0.0.1:{self.query_port}"
+
+    @property
+    def collector_address(self) -> str:
+        return f"127.0.0.1:{self.collector_port}"
+
+    @property
+    def rest_url(self) -> str:
+        return f"http://127.0.0.1:{self.rest_port}"
+
+    def processes(self) -> list[Process]:
+        return [self.query, self.collector, self.envoy]
+
+    def stop(self) -> None:
+        for process in self.processes():
+            process.stop()

@@ -1,0 +1,27 @@
+from tagpulse.grpc_interceptors import AuthInterceptor, mutating_methods
+from tagpulse.v1 import collector_service_pb2, query_service_pb2
+
+SERVICES = [
+    query_service_pb2.DESCRIPTOR.services_by_name["QueryService"],
+    collector_service_pb2.DESCRIPTOR.services_by_name["CollectorService"],
+]
+
+
+def test_the_contract_says_which_calls_change_data() -> None:
+    assert mutating_methods(SERVICES) == {
+        "/tagpulse.v1.QueryService/InvalidateAggregates",
+        "/tagpulse.v1.CollectorService/StartCollection",
+        "/tagpulse.v1.CollectorService/CreateStream",
+        "/tagpulse.v1.CollectorService/DeleteStream",
+    }
+
+
+def test_token_checks() -> None:
+    auth = AuthInterceptor(frozenset(), "s3cret")
+    assert auth._problem([("authorization", "Bearer s3cret")]) is None
+    assert auth._problem([("authorization", "bearer s3cret")]) is None
+    assert auth._problem([("authorization", "Bearer wrong")]) == "the API token is wrong"
+    assert auth._problem([("authorization", "Basic s3cret")]) == "the API token is wrong"
+    assert auth._problem([("authorization", "Bearer s3cret-and-more")]) == "the API token is wrong"
+    assert "send 'authorization: Bearer" in str(auth._problem([]))
+    assert "no API token" in str(AuthInterceptor(frozenset(), None)._problem([("authorization", "Bearer x")]))
