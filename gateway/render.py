@@ -37,8 +37,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument("--listen-address", default=DEFAULTS["LISTEN_ADDRESS"], help="0.0.0.0 in a container")
     parser.add_argument("--listen-port", default=DEFAULTS["LISTEN_PORT"])
+    parser.add_argument("--admin-address", default=DEFAULTS["ADMIN_ADDRESS"])
     parser.add_argument("--admin-port", default=DEFAULTS["ADMIN_PORT"])
+    parser.add_argument("--descriptor-set", default=DEFAULTS["DESCRIPTOR_SET"], help="path of tagpulse.pb")
     parser.add_argument(
         "--query", default=f"{DEFAULTS['QUERY_HOST']}:{DEFAULTS['QUERY_PORT']}", help="HOST:PORT"
     )
@@ -54,8 +57,11 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(
         render(
+            LISTEN_ADDRESS=args.listen_address,
             LISTEN_PORT=args.listen_port,
+            ADMIN_ADDRESS=args.admin_address,
             ADMIN_PORT=args.admin_port,
+            DESCRIPTOR_SET=args.descriptor_set,
             QUERY_HOST=query_host,
             QUERY_PORT=query_port,
             COLLECTOR_HOST=collector_host,

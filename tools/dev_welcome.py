@@ -32,7 +32,8 @@ def main() -> None:
     console = Console(width=110)
     token = os.environ.get("TAGPULSE_API_TOKEN", "")
     wait_for(f"{ADMIN}/ready")
-    wait_for(f"{REST}/v1/users:top")
+    wait_for(f"{REST}/v1/users:top")  # the query service
+    wait_for(f"{REST}/v1/collections")  # the collector
     response = httpx.post(
         f"{REST}/v1/collections",
         json={"source": "sample"},

@@ -140,6 +140,12 @@ def test_mutations_need_the_token_and_secrets_stay_out_of_logs(stack: Stack) -> 
         ("/v1/posts:countByHashtag?hashtag=%23", "hashtag"),
         ("/v1/collections?pageSize=1000", "page_size"),
         ("/v1/collections?pageToken=garbage", "page_token"),
+        # A forged token: {"before_id": 999999999999999999999, "k": "collections"}
+        (
+            "/v1/collections?pageToken=eyJiZWZvcmVfaWQiOjk5OTk5OTk5OTk5OTk5OTk5OTk5OSwiayI6ImNvbGxlY3Rpb25zIn0",
+            "page_token",
+        ),
+        ("/v1/collections/99999999999999999999999", "id"),
     ],
 )
 def test_bad_input_is_a_400_with_field_details(stack: Stack, path: str, field: str) -> None:

@@ -50,7 +50,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "downgrade":
         command.downgrade(config, args.revision)
     elif args.command == "revision":
-        command.revision(config, message=args.message, autogenerate=True)
+        # Numbered ids (0001, 0002, …) keep the history readable in a directory listing.
+        number = len(list((MIGRATIONS / "versions").glob("[0-9][0-9][0-9][0-9]_*.py"))) + 1
+        command.revision(config, message=args.message, autogenerate=True, rev_id=f"{number:04d}")
     else:
         command.upgrade(config, "head")
         log.info("database schema is up to date")

@@ -19,6 +19,8 @@ from tagpulse_collector.query_client import QueryClient
 from tagpulse_collector.sources.base import Source
 
 CollectionRun = resources_pb2.CollectionRun
+# Ids are database integers: anything larger cannot name a run.
+MAX_ID = 2**63 - 1
 
 
 class CollectorServicer(collector_service_pb2_grpc.CollectorServiceServicer):
@@ -64,7 +66,7 @@ class CollectorServicer(collector_service_pb2_grpc.CollectorServiceServicer):
     async def GetCollection(
         self, request: pb.GetCollectionRequest, context: grpc.aio.ServicerContext
     ) -> CollectionRun:
-        if not request.id.isdigit():
+        if not request.id.isdigit() or not 0 < int(request.id) <= MAX_ID:
             raise InvalidArgument({"id": f"{request.id!r} is not a collection id (a positive number)"})
         record = await asyncio.to_thread(collection.get_run, self.engine, int(request.id))
         if record is None:
@@ -77,7 +79,7 @@ class CollectorServicer(collector_service_pb2_grpc.CollectorServiceServicer):
         size = page_size_of(request.page_size, default=20, maximum=100)
         cursor = decode_page_token(request.page_token, "collections")
         before_id = cursor.get("before_id") if cursor else None
-        if cursor is not None and not isinstance(before_id, int):
+        if cursor is not None and not (isinstance(before_id, int) and 0 < before_id <= MAX_ID):
             raise InvalidArgument({"page_token": "is not a page token from this list"})
         records = await asyncio.to_thread(collection.list_runs, self.engine, size + 1, before_id)
         next_token = ""

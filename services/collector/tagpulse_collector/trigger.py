@@ -42,17 +42,21 @@ def trigger(
     with grpc.insecure_channel(settings.collector_address) as channel:
         if wait_ready_seconds > 0:
             wait_until_serving(channel, wait_ready_seconds)
-        token = settings.api_token.get_secret_value() if settings.api_token else ""
+        metadata = (
+            [("authorization", f"Bearer {settings.api_token.get_secret_value()}")]
+            if settings.api_token
+            else []
+        )
         try:
             run = collector_service_pb2_grpc.CollectorServiceStub(channel).StartCollection(
                 collector_service_pb2.StartCollectionRequest(
                     hashtags=hashtags, max_posts_per_hashtag=max_posts, source=source
                 ),
-                metadata=[("authorization", f"Bearer {token}")],
+                metadata=metadata,
                 timeout=timeout_seconds,
             )
         except grpc.RpcError as error:
             print(f"collection failed to start: {error.code().name}: {error.details()}", file=sys.stderr)
             return 1
-    print(MessageToJson(run, indent=None))
+    print(MessageToJson(run, indent=None, always_print_fields_with_no_presence=True))
     return 0 if run.state == resources_pb2.CollectionRun.SUCCEEDED else 1
