@@ -76,7 +76,7 @@ class GrpcServer:
         address = f"{self.settings.grpc_host}:{self.settings.grpc_port}"
         self.port = self.server.add_insecure_port(address)
         # The *_created series double the output and no dashboard reads them.
-        disable_created_metrics()
+        disable_created_metrics()  # type: ignore[no-untyped-call]
         start_http_server(self.settings.metrics_port, addr=self.settings.metrics_host)
         await self.server.start()
         for name in ["", *names]:

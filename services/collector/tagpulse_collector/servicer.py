@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import datetime
 
 import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy import Engine
 
 from tagpulse.errors import InvalidArgument, NotFound
 from tagpulse.pagination import decode_page_token, encode_page_token, page_size_of
+from tagpulse.timestamps import to_timestamp
 from tagpulse.v1 import collector_service_pb2 as pb
 from tagpulse.v1 import collector_service_pb2_grpc, resources_pb2
 from tagpulse_collector import collection
@@ -91,14 +90,6 @@ class CollectorServicer(collector_service_pb2_grpc.CollectorServiceServicer):
         )
 
 
-def _timestamp(instant: datetime | None) -> Timestamp | None:
-    if instant is None:
-        return None
-    stamp = Timestamp()
-    stamp.FromDatetime(instant)
-    return stamp
-
-
 def run_to_proto(record: collection.RunRecord) -> CollectionRun:
     return CollectionRun(
         id=str(record.id),
@@ -106,8 +97,8 @@ def run_to_proto(record: collection.RunRecord) -> CollectionRun:
         hashtags=list(record.hashtags),
         max_posts_per_hashtag=record.max_posts_per_hashtag,
         state=record.state,
-        start_time=_timestamp(record.started_at),
-        end_time=_timestamp(record.ended_at),
+        start_time=to_timestamp(record.started_at),
+        end_time=to_timestamp(record.ended_at),
         figures=resources_pb2.CollectionFigures(
             posts_fetched=record.posts_fetched,
             posts_new=record.posts_new,

@@ -7,17 +7,16 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import TypeVar
 
 import grpc
 from google.protobuf.message import Message
-from google.protobuf.timestamp_pb2 import Timestamp
 from prometheus_client import Histogram
 from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 
 from tagpulse.errors import Unavailable
+from tagpulse.timestamps import optional_instant, to_timestamp
 from tagpulse.v1 import query_service_pb2 as pb
 from tagpulse.v1 import query_service_pb2_grpc, resources_pb2
 from tagpulse_query import requests, summaries
@@ -34,19 +33,6 @@ DATABASE_SECONDS = Histogram(
 
 Answer = TypeVar("Answer", bound=Message)
 Mode = pb.CountPostsByHourRequest.Mode
-
-
-def _instant(message: Message, field: str) -> datetime | None:
-    if not message.HasField(field):
-        return None
-    stamp: Timestamp = getattr(message, field)
-    return stamp.ToDatetime(tzinfo=UTC)
-
-
-def _timestamp(instant: datetime) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromDatetime(instant)
-    return stamp
 
 
 class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
@@ -101,8 +87,8 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
             mode,
             request.time_zone,
             request.hashtag,
-            _instant(request, "start_time"),
-            _instant(request, "end_time"),
+            optional_instant(request, "start_time"),
+            optional_instant(request, "end_time"),
         )
 
         def compute(connection: Connection) -> pb.CountPostsByHourResponse:
@@ -165,7 +151,7 @@ def _hour(row: summaries.HourRow) -> pb.HourCount:
         return pb.HourCount(hour_of_day=row.hour_of_day, post_count=row.post_count)
     return pb.HourCount(
         hour_of_day=row.hour_of_day,
-        hour_start_time=_timestamp(row.local_start),
+        hour_start_time=to_timestamp(row.local_start),
         local_hour_start=row.local_start.isoformat(),
         post_count=row.post_count,
     )
