@@ -3,7 +3,24 @@ from datetime import UTC, datetime
 import pytest
 
 from tagpulse.errors import InvalidArgument
-from tagpulse_query.requests import hashtag_count_query, hour_count_query, top_users_query
+from tagpulse.pagination import encode_page_token
+from tagpulse_query.requests import (
+    POSTS_TOKEN,
+    USERS_TOKEN,
+    HashtagsQuery,
+    PostCursor,
+    PostQuery,
+    UserCursor,
+    hashtag_count_query,
+    hashtags_query,
+    hour_count_query,
+    post_query,
+    post_token_cursor,
+    posts_query,
+    top_users_query,
+    user_token_cursor,
+    users_query,
+)
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 T1 = datetime(2026, 1, 2, tzinfo=UTC)
@@ -52,3 +69,98 @@ def test_hashtag_counts() -> None:
     assert hashtag_count_query("").hashtag is None
     with pytest.raises(InvalidArgument):
         hashtag_count_query("#")
+
+
+# --- lists and lookups ---------------------------------------------------------------------
+
+NO_FILTERS = ("", "", "", "", None, None)
+
+
+def test_posts_query_defaults_and_normalizes() -> None:
+    query = posts_query(*NO_FILTERS, 0, "")
+    assert (query.page_size, query.after) == (50, None)
+    query = posts_query("#DevOps", "en", "42", "mx", T0, T1, 1000, "")
+    assert (query.filter.hashtag, query.filter.country_code, query.page_size) == ("devops", "MX", 1000)
+    assert posts_query("", "", "", "Unknown", None, None, 1, "").filter.country_code == "unknown"
+    # Values that look like SQL are values: they just match nothing.
+    assert posts_query("", "'; DROP TABLE posts; --", "1 OR 1=1", "", None, None, 1, "").filter.language
+
+
+def test_post_page_tokens_round_trip_and_are_bound_to_the_filters() -> None:
+    query = posts_query("devops", "", "", "", None, None, 10, "")
+    last = PostCursor(datetime(2026, 11, 1, 5, 6, 7, 891, tzinfo=UTC), "x", "123")
+    token = encode_page_token(POSTS_TOKEN, post_token_cursor(query.filter, last))
+    assert posts_query("#DEVOPS", "", "", "", None, None, 10, token).after == last
+    for other in (("sre", "", "", "", None, None), ("devops", "en", "", "", None, None)):
+        with pytest.raises(InvalidArgument) as error:
+            posts_query(*other, 10, token)
+        assert error.value.violations.keys() == {"page_token"}
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        {"f": "x", "t": "2026-11-01T00:00:00+00:00", "s": "x", "i": "1"},
+        {"f": None, "t": "2026-11-01T00:00:00+00:00", "s": "x", "i": "1"},
+        {"t": "not a time", "s": "x", "i": "1"},
+        {"t": "2026-11-01T00:00:00", "s": "x", "i": "1"},
+        {"t": 5, "s": "x", "i": "1"},
+        {"t": "2026-11-01T00:00:00+00:00", "s": ["x"], "i": "1"},
+        {"t": "2026-11-01T00:00:00+00:00", "s": "x", "i": "9" * 65},
+    ],
+)
+def test_forged_post_tokens_are_invalid(cursor: dict[str, object]) -> None:
+    fingerprint = posts_query(*NO_FILTERS, 1, "").filter.fingerprint()
+    cursor = {"f": fingerprint, **cursor}
+    with pytest.raises(InvalidArgument) as error:
+        posts_query(*NO_FILTERS, 1, encode_page_token(POSTS_TOKEN, cursor))
+    assert error.value.violations.keys() == {"page_token"}
+
+
+@pytest.mark.parametrize(("args", "fields"), [
+    (("", "", "", "", None, None, 1001, ""), {"page_size"}),
+    (("", "", "", "", None, None, -1, ""), {"page_size"}),
+    (("", "", "", "", None, None, 0, "garbage"), {"page_token"}),
+    (("", "", "", "", T1, T0, 0, ""), {"start_time"}),
+    (("a b", "e\x00n", "x" * 101, "M\nX", None, None, 0, ""),
+     {"hashtag", "language", "author_id", "country_code"}),
+    (("#", "", "", "", T1, T1, 5000, "%%%"), {"hashtag", "start_time", "page_size", "page_token"}),
+])  # fmt: skip
+def test_posts_query_violations(args: tuple, fields: set[str]) -> None:  # type: ignore[type-arg]
+    with pytest.raises(InvalidArgument) as error:
+        posts_query(*args)
+    assert set(error.value.violations) == fields
+
+
+def test_post_query() -> None:
+    assert post_query(" 123 ", "") == PostQuery(id="123", source=None)
+    assert post_query("123", "X").source == "x"
+    for bad_id in ("", "  ", "1\x00", "9" * 101):
+        with pytest.raises(InvalidArgument) as error:
+            post_query(bad_id, "")
+        assert error.value.violations.keys() == {"id"}
+
+
+def test_users_query() -> None:
+    assert users_query("", 0, "").order_by == "followers_count desc"
+    assert users_query("followersCount  DESC", 0, "").order_by == "followers_count desc"
+    assert users_query("id", 1000, "").order_by == "id"
+    token = encode_page_token(USERS_TOKEN, user_token_cursor("id", UserCursor(5, "x", "7")))
+    assert users_query("id", 3, token).after == UserCursor(5, "x", "7")
+    with pytest.raises(InvalidArgument) as error:
+        users_query("", 3, token)  # a token of the other order
+    assert error.value.violations.keys() == {"page_token"}
+    with pytest.raises(InvalidArgument) as error:
+        users_query("username; DROP TABLE users", 1001, "")
+    assert error.value.violations.keys() == {"order_by", "page_size"}
+    forged = encode_page_token(USERS_TOKEN, {"o": "id", "n": "many", "s": "x", "i": "7"})
+    with pytest.raises(InvalidArgument):
+        users_query("id", 3, forged)
+
+
+def test_hashtags_query() -> None:
+    assert hashtags_query(0, "") == HashtagsQuery(page_size=50, after=None)
+    assert hashtags_query(2, encode_page_token("hashtags", {"n": "sre"})).after == "sre"
+    for token in ("nope", encode_page_token("hashtags", {"n": 3}), encode_page_token("users", {"n": "sre"})):
+        with pytest.raises(InvalidArgument):
+            hashtags_query(2, token)

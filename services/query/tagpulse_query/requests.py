@@ -1,19 +1,37 @@
-"""Checks a read request and turns it into a plain query; every bad field is reported at once."""
+"""Checks a read request and turns it into a plain query; every bad field is reported at once.
+
+Free-text filters (language, author id, country code) are plain values: anything that is not
+stored simply matches nothing. Only what cannot be a value at all is refused: control
+characters (PostgreSQL cannot even compare a string with NUL in it) and overlong strings.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from tagpulse.db.models import UNKNOWN_COUNTRY
 from tagpulse.errors import InvalidArgument
 from tagpulse.hashtags import InvalidHashtag, normalize_hashtag
+from tagpulse.pagination import decode_page_token, page_size_of
 
 DEFAULT_TOP_USERS = 5
 MAX_TOP_USERS = 100
 HOUR_OF_DAY, TIMELINE = "HOUR_OF_DAY", "TIMELINE"
 # A timeline longer than this is refused rather than answered with a huge body.
 MAX_TIMELINE_HOURS = 24 * 366
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 1000
+# Free-text filters longer than this are refused; shorter ones that are not stored match nothing.
+MAX_VALUE_LENGTH = 100
+# The widths of the key columns that page tokens carry (tagpulse.db.models).
+MAX_ID_LENGTH = 64
+MAX_SOURCE_LENGTH = 16
+ORDER_BY_FOLLOWERS, ORDER_BY_ID = "followers_count desc", "id"
 
 
 @dataclass(frozen=True)
@@ -51,6 +69,42 @@ def _raise_if(problems: dict[str, str]) -> None:
         raise InvalidArgument(problems)
 
 
+def _value(raw: str, field: str, max_length: int, problems: dict[str, str]) -> str | None:
+    """A free-text filter value; None when empty."""
+    value = raw.strip()
+    if not value:
+        return None
+    if len(value) > max_length:
+        problems[field] = f"must be at most {max_length} characters"
+    elif any(unicodedata.category(char) == "Cc" for char in value):
+        problems[field] = "must not contain control characters"
+    return value
+
+
+def _page_size(requested: int, maximum: int, problems: dict[str, str]) -> int:
+    try:
+        return page_size_of(requested, DEFAULT_PAGE_SIZE, maximum)
+    except InvalidArgument as error:
+        problems.update(error.violations)
+        return DEFAULT_PAGE_SIZE
+
+
+def _cursor(token: str, kind: str, problems: dict[str, str]) -> dict[str, Any] | None:
+    try:
+        return decode_page_token(token, kind)
+    except InvalidArgument as error:
+        problems.update(error.violations)
+        return None
+
+
+def _time_range(start: datetime | None, end: datetime | None, problems: dict[str, str]) -> None:
+    if start is not None and end is not None and start >= end:
+        problems["start_time"] = "must be before end_time"
+
+
+_STALE_CURSOR = "is not a page token from this list with these filters; pass next_page_token as it came"
+
+
 def top_users_query(limit: int, hashtag: str) -> TopUsersQuery:
     problems: dict[str, str] = {}
     if limit == 0:
@@ -74,11 +128,15 @@ def hour_count_query(
         ZoneInfo(zone)
     except (ZoneInfoNotFoundError, ValueError):
         problems["time_zone"] = f"{time_zone!r} is not an IANA time zone name (e.g. Europe/Madrid)"
-    if start is not None and end is not None:
-        if start >= end:
-            problems["start_time"] = "must be before end_time"
-        elif mode == TIMELINE and (end - start).total_seconds() > MAX_TIMELINE_HOURS * 3600:
-            problems["end_time"] = f"a timeline spans at most {MAX_TIMELINE_HOURS} hours"
+    _time_range(start, end, problems)
+    if (
+        start is not None
+        and end is not None
+        and start < end
+        and mode == TIMELINE
+        and (end - start).total_seconds() > MAX_TIMELINE_HOURS * 3600
+    ):
+        problems["end_time"] = f"a timeline spans at most {MAX_TIMELINE_HOURS} hours"
     tag = _hashtag(hashtag, problems)
     _raise_if(problems)
     return HourCountQuery(mode=mode, time_zone=zone, hashtag=tag, start=start, end=end)
@@ -89,3 +147,195 @@ def hashtag_count_query(hashtag: str) -> HashtagCountQuery:
     tag = _hashtag(hashtag, problems)
     _raise_if(problems)
     return HashtagCountQuery(hashtag=tag)
+
+
+# --- lists and lookups ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PostFilter:
+    hashtag: str | None
+    language: str | None
+    author_id: str | None
+    country_code: str | None
+    start: datetime | None
+    end: datetime | None
+
+    def fingerprint(self) -> str:
+        """Binds a page token to the filters it was issued for."""
+        return hashlib.sha256(repr(self).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class PostCursor:
+    """The last post of the previous page: newest first, then by (source, id)."""
+
+    created_at: datetime
+    source: str
+    id: str
+
+
+@dataclass(frozen=True)
+class PostsQuery:
+    filter: PostFilter
+    page_size: int
+    after: PostCursor | None
+
+
+@dataclass(frozen=True)
+class PostQuery:
+    id: str
+    source: str | None
+
+
+@dataclass(frozen=True)
+class UserCursor:
+    followers_count: int
+    source: str
+    id: str
+
+
+@dataclass(frozen=True)
+class UsersQuery:
+    order_by: str
+    page_size: int
+    after: UserCursor | None
+
+
+@dataclass(frozen=True)
+class HashtagsQuery:
+    page_size: int
+    after: str | None
+
+
+@dataclass(frozen=True)
+class StatsQuery:
+    """GetStats takes no parameters; one cache key."""
+
+
+POSTS_TOKEN, USERS_TOKEN, HASHTAGS_TOKEN = "posts", "users", "hashtags"
+
+
+def _country(raw: str, problems: dict[str, str]) -> str | None:
+    value = _value(raw, "country_code", MAX_VALUE_LENGTH, problems)
+    if value is None:
+        return None
+    # Stored as ISO 3166-1 alpha-2 in upper case, or "unknown".
+    return UNKNOWN_COUNTRY if value.lower() == UNKNOWN_COUNTRY else value.upper()
+
+
+def _string(cursor: dict[str, Any], key: str, max_length: int) -> str:
+    value = cursor.get(key)
+    if not isinstance(value, str) or not 0 < len(value) <= max_length:
+        raise ValueError(key)
+    return value
+
+
+def posts_query(
+    hashtag: str,
+    language: str,
+    author_id: str,
+    country_code: str,
+    start: datetime | None,
+    end: datetime | None,
+    page_size: int,
+    page_token: str,
+) -> PostsQuery:
+    problems: dict[str, str] = {}
+    post_filter = PostFilter(
+        hashtag=_hashtag(hashtag, problems),
+        language=_value(language, "language", MAX_VALUE_LENGTH, problems),
+        author_id=_value(author_id, "author_id", MAX_VALUE_LENGTH, problems),
+        country_code=_country(country_code, problems),
+        start=start,
+        end=end,
+    )
+    _time_range(start, end, problems)
+    size = _page_size(page_size, MAX_PAGE_SIZE, problems)
+    cursor = _cursor(page_token, POSTS_TOKEN, problems)
+    after = None
+    if cursor is not None and "page_token" not in problems:
+        try:
+            if cursor.get("f") != post_filter.fingerprint():
+                raise ValueError("filters")
+            after = PostCursor(
+                created_at=datetime.fromisoformat(_string(cursor, "t", 40)),
+                source=_string(cursor, "s", MAX_SOURCE_LENGTH),
+                id=_string(cursor, "i", MAX_ID_LENGTH),
+            )
+            if after.created_at.tzinfo is None:
+                raise ValueError("t")
+        except ValueError:
+            problems["page_token"] = _STALE_CURSOR
+    _raise_if(problems)
+    return PostsQuery(filter=post_filter, page_size=size, after=after)
+
+
+def post_token_cursor(post_filter: PostFilter, last: PostCursor) -> dict[str, Any]:
+    """What `posts_query` reads back from a page token."""
+    return {"f": post_filter.fingerprint(), "t": last.created_at.isoformat(), "s": last.source, "i": last.id}
+
+
+def post_query(post_id: str, source: str) -> PostQuery:
+    problems: dict[str, str] = {}
+    value = _value(post_id, "id", MAX_VALUE_LENGTH, problems)
+    if value is None:
+        problems["id"] = "is required"
+    source_value = _value(source, "source", MAX_VALUE_LENGTH, problems)
+    _raise_if(problems)
+    assert value is not None
+    return PostQuery(id=value, source=source_value.lower() if source_value else None)
+
+
+_ORDERS = {
+    "": ORDER_BY_FOLLOWERS,
+    "followers_count desc": ORDER_BY_FOLLOWERS,
+    "followerscount desc": ORDER_BY_FOLLOWERS,
+    "id": ORDER_BY_ID,
+    "id asc": ORDER_BY_ID,
+}
+
+
+def users_query(order_by: str, page_size: int, page_token: str) -> UsersQuery:
+    problems: dict[str, str] = {}
+    order = _ORDERS.get(" ".join(order_by.lower().split()))
+    if order is None:
+        problems["order_by"] = f"must be {ORDER_BY_FOLLOWERS!r} (the default) or {ORDER_BY_ID!r}"
+    size = _page_size(page_size, MAX_PAGE_SIZE, problems)
+    cursor = _cursor(page_token, USERS_TOKEN, problems)
+    after = None
+    if cursor is not None and "page_token" not in problems and order is not None:
+        try:
+            if cursor.get("o") != order:
+                raise ValueError("order")
+            followers = cursor.get("n", 0)
+            if not isinstance(followers, int) or isinstance(followers, bool) or not 0 <= followers < 2**63:
+                raise ValueError("n")
+            after = UserCursor(
+                followers_count=followers,
+                source=_string(cursor, "s", MAX_SOURCE_LENGTH),
+                id=_string(cursor, "i", MAX_ID_LENGTH),
+            )
+        except ValueError:
+            problems["page_token"] = _STALE_CURSOR
+    _raise_if(problems)
+    assert order is not None
+    return UsersQuery(order_by=order, page_size=size, after=after)
+
+
+def user_token_cursor(order_by: str, last: UserCursor) -> dict[str, Any]:
+    return {"o": order_by, "n": last.followers_count, "s": last.source, "i": last.id}
+
+
+def hashtags_query(page_size: int, page_token: str) -> HashtagsQuery:
+    problems: dict[str, str] = {}
+    size = _page_size(page_size, MAX_PAGE_SIZE, problems)
+    cursor = _cursor(page_token, HASHTAGS_TOKEN, problems)
+    after = None
+    if cursor is not None and "page_token" not in problems:
+        try:
+            after = _string(cursor, "n", 100)
+        except ValueError:
+            problems["page_token"] = _STALE_CURSOR
+    _raise_if(problems)
+    return HashtagsQuery(page_size=size, after=after)

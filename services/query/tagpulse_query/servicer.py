@@ -16,10 +16,11 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 
 from tagpulse.errors import Unavailable
+from tagpulse.pagination import encode_page_token
 from tagpulse.timestamps import optional_instant, to_timestamp
 from tagpulse.v1 import query_service_pb2 as pb
 from tagpulse.v1 import query_service_pb2_grpc, resources_pb2
-from tagpulse_query import requests, summaries
+from tagpulse_query import listings, records, requests, stats, summaries
 from tagpulse_query.cache import CACHE_REQUESTS, AnswerCache, CacheUnavailable
 
 log = logging.getLogger("tagpulse.query")
@@ -122,6 +123,101 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
 
         return await self._answer("CountPostsByHashtag", query, pb.CountPostsByHashtagResponse, compute)
 
+    async def ListPosts(
+        self, request: pb.ListPostsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListPostsResponse:
+        query = requests.posts_query(
+            request.hashtag,
+            request.language,
+            request.author_id,
+            request.country_code,
+            optional_instant(request, "start_time"),
+            optional_instant(request, "end_time"),
+            request.page_size,
+            request.page_token,
+        )
+
+        def compute(connection: Connection) -> pb.ListPostsResponse:
+            page = listings.list_posts(connection, query)
+            token = ""
+            if page.last is not None:
+                cursor = requests.post_token_cursor(query.filter, page.last)
+                token = encode_page_token(requests.POSTS_TOKEN, cursor)
+            return pb.ListPostsResponse(posts=[_post(p) for p in page.posts], next_page_token=token)
+
+        return await self._answer("ListPosts", query, pb.ListPostsResponse, compute)
+
+    async def GetPost(
+        self, request: pb.GetPostRequest, context: grpc.aio.ServicerContext
+    ) -> resources_pb2.Post:
+        query = requests.post_query(request.id, request.source)
+
+        def compute(connection: Connection) -> resources_pb2.Post:
+            return _post(listings.get_post(connection, query))
+
+        return await self._answer("GetPost", query, resources_pb2.Post, compute)
+
+    async def ListUsers(
+        self, request: pb.ListUsersRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListUsersResponse:
+        query = requests.users_query(request.order_by, request.page_size, request.page_token)
+
+        def compute(connection: Connection) -> pb.ListUsersResponse:
+            page = listings.list_users(connection, query)
+            token = ""
+            if page.last is not None:
+                token = encode_page_token(
+                    requests.USERS_TOKEN, requests.user_token_cursor(query.order_by, page.last)
+                )
+            return pb.ListUsersResponse(users=[_user(u) for u in page.users], next_page_token=token)
+
+        return await self._answer("ListUsers", query, pb.ListUsersResponse, compute)
+
+    async def ListHashtags(
+        self, request: pb.ListHashtagsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListHashtagsResponse:
+        query = requests.hashtags_query(request.page_size, request.page_token)
+
+        def compute(connection: Connection) -> pb.ListHashtagsResponse:
+            page = listings.list_hashtags(connection, query)
+            token = encode_page_token(requests.HASHTAGS_TOKEN, {"n": page.last}) if page.last else ""
+            return pb.ListHashtagsResponse(
+                hashtags=[
+                    resources_pb2.Hashtag(
+                        name=h.name,
+                        tracked=h.tracked,
+                        post_count=h.post_count,
+                        last_collect_time=to_timestamp(h.last_collected_at),
+                    )
+                    for h in page.hashtags
+                ],
+                next_page_token=token,
+            )
+
+        return await self._answer("ListHashtags", query, pb.ListHashtagsResponse, compute)
+
+    async def GetStats(self, request: pb.GetStatsRequest, context: grpc.aio.ServicerContext) -> pb.Stats:
+        def compute(connection: Connection) -> pb.Stats:
+            figures = stats.stats(connection)
+            return pb.Stats(
+                sources=[
+                    pb.SourceStats(
+                        source=s.source, posts_fetched=s.posts_fetched, posts_stored=s.posts_stored
+                    )
+                    for s in figures.sources
+                ],
+                users=figures.users,
+                posts=figures.posts,
+                last_successful_runs=[
+                    pb.HashtagLastRun(
+                        hashtag=r.hashtag, collection_id=str(r.run_id), end_time=to_timestamp(r.ended_at)
+                    )
+                    for r in figures.last_successful_runs
+                ],
+            )
+
+        return await self._answer("GetStats", requests.StatsQuery(), pb.Stats, compute)
+
     async def InvalidateAggregates(
         self, request: pb.InvalidateAggregatesRequest, context: grpc.aio.ServicerContext
     ) -> pb.InvalidateAggregatesResponse:
@@ -133,7 +229,7 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
         return pb.InvalidateAggregatesResponse(generation=generation)
 
 
-def _user(row: summaries.UserRow) -> resources_pb2.User:
+def _user(row: records.UserRow) -> resources_pb2.User:
     return resources_pb2.User(
         id=row.id,
         source=row.source,
@@ -154,4 +250,18 @@ def _hour(row: summaries.HourRow) -> pb.HourCount:
         hour_start_time=to_timestamp(row.local_start),
         local_hour_start=row.local_start.isoformat(),
         post_count=row.post_count,
+    )
+
+
+def _post(row: records.PostRow) -> resources_pb2.Post:
+    return resources_pb2.Post(
+        id=row.id,
+        source=row.source,
+        author_id=row.author_id,
+        author_username=row.author_username,
+        text=row.text,
+        language=row.language,
+        create_time=to_timestamp(row.created_at),
+        country_code=row.country_code,
+        hashtags=row.hashtags,
     )

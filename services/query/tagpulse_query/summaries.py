@@ -20,21 +20,10 @@ from tagpulse.db.models import (
     User,
     UserHashtagCount,
 )
+from tagpulse_query.records import UserRow, user_row
 from tagpulse_query.requests import HOUR_OF_DAY, HashtagCountQuery, HourCountQuery, TopUsersQuery
 
 BUCKET = timedelta(seconds=BUCKET_SECONDS)
-
-
-@dataclass(frozen=True)
-class UserRow:
-    source: str
-    id: str
-    username: str
-    display_name: str
-    followers_count: int
-    location: str
-    country_code: str
-    post_count: int
 
 
 @dataclass(frozen=True)
@@ -64,20 +53,7 @@ def top_users(connection: Connection, query: TopUsersQuery) -> list[UserRow]:
         statement = statement.join(
             posted, (posted.c.source == users.c.source) & (posted.c.user_id == users.c.id)
         ).where(posted.c.hashtag == query.hashtag)
-    rows = connection.execute(statement.limit(query.limit)).all()
-    return [
-        UserRow(
-            source=r.source,
-            id=r.id,
-            username=r.username,
-            display_name=r.display_name,
-            followers_count=r.followers_count,
-            location=r.location,
-            country_code=r.country_code,
-            post_count=r.post_count,
-        )
-        for r in rows
-    ]
+    return [user_row(r) for r in connection.execute(statement.limit(query.limit))]
 
 
 def count_posts_by_hour(connection: Connection, query: HourCountQuery) -> list[HourRow]:

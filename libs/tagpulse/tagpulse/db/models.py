@@ -93,6 +93,11 @@ class Post(Base):
         ForeignKeyConstraint(["source", "author_id"], ["users.source", "users.id"]),
         Index("ix_posts_created", created_at.desc(), "source", "id"),
         Index("ix_posts_author", "source", "author_id", created_at.desc()),
+        # ListPosts filtered by one of these: the page is the first rows of the index after
+        # the page token, in the list's order (newest first, then source and id).
+        Index("ix_posts_language_created", "language", created_at.desc(), "source", "id"),
+        Index("ix_posts_country_created", "country_code", created_at.desc(), "source", "id"),
+        Index("ix_posts_author_id_created", "author_id", created_at.desc(), "source", "id"),
     )
 
 

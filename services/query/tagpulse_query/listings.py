@@ -1,0 +1,244 @@
+"""Lists and lookups: posts, users and hashtags, page by page from indexes.
+
+Pages are keyset pages: the token holds the last row's sort key and the next page starts
+strictly after it. A page never depends on how many rows come before it, so posts stored
+between two requests can never shift a post into a second page or out of every page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, or_, select, tuple_
+from sqlalchemy.engine import Connection
+
+from tagpulse.db.models import Hashtag, Post, PostHashtag, SourceCount, User
+from tagpulse.errors import InvalidArgument, NotFound
+from tagpulse_query.records import HashtagRow, PostRow, UserRow, user_row
+from tagpulse_query.requests import (
+    ORDER_BY_FOLLOWERS,
+    HashtagsQuery,
+    PostCursor,
+    PostQuery,
+    PostsQuery,
+    UserCursor,
+    UsersQuery,
+)
+
+
+@dataclass(frozen=True)
+class PostPage:
+    posts: list[PostRow]
+    # The last post's key when more may follow; None on the last page.
+    last: PostCursor | None
+
+
+@dataclass(frozen=True)
+class UserPage:
+    users: list[UserRow]
+    last: UserCursor | None
+
+
+@dataclass(frozen=True)
+class HashtagPage:
+    hashtags: list[HashtagRow]
+    last: str | None
+
+
+def _after_desc_asc_asc(
+    first: ColumnElement[Any],
+    second: ColumnElement[Any],
+    third: ColumnElement[Any],
+    key: tuple[Any, Any, Any],
+) -> ColumnElement[bool]:
+    """Rows after `key` in the order (first DESC, second, third), the order of our indexes.
+
+    The redundant `first <= key` lets the database start the index scan at the key instead
+    of filtering every row before it.
+    """
+    return and_(
+        first <= key[0],
+        or_(first < key[0], and_(first == key[0], tuple_(second, third) > tuple_(key[1], key[2]))),
+    )
+
+
+def list_posts(connection: Connection, query: PostsQuery) -> PostPage:
+    """Posts newest first, then by (source, id), filtered; one page."""
+    posts, users = Post.table(), User.table()
+    wanted = query.filter
+    columns = (
+        posts.c.source,
+        posts.c.id,
+        posts.c.author_id,
+        users.c.username.label("author_username"),
+        posts.c.text,
+        posts.c.language,
+        posts.c.created_at,
+        posts.c.country_code,
+    )
+    authors = posts.join(users, and_(users.c.source == posts.c.source, users.c.id == posts.c.author_id))
+    conditions: list[ColumnElement[bool]] = []
+    if wanted.hashtag is not None:
+        # Driven by the hashtag's index, which carries the post's time and key.
+        links = PostHashtag.table()
+        created, source, post_id = links.c.created_at, links.c.source, links.c.post_id
+        joined = links.join(authors, and_(posts.c.source == links.c.source, posts.c.id == links.c.post_id))
+        conditions.append(links.c.hashtag == wanted.hashtag)
+    else:
+        created, source, post_id = posts.c.created_at, posts.c.source, posts.c.id
+        joined = authors
+    if wanted.language is not None:
+        conditions.append(posts.c.language == wanted.language)
+    if wanted.author_id is not None:
+        conditions.append(posts.c.author_id == wanted.author_id)
+    if wanted.country_code is not None:
+        conditions.append(posts.c.country_code == wanted.country_code)
+    if wanted.start is not None:
+        conditions.append(created >= wanted.start)
+    if wanted.end is not None:
+        conditions.append(created < wanted.end)
+    if query.after is not None:
+        after = query.after
+        conditions.append(
+            _after_desc_asc_asc(created, source, post_id, (after.created_at, after.source, after.id))
+        )
+    statement = (
+        select(*columns)
+        .select_from(joined)
+        .where(*conditions)
+        .order_by(created.desc(), source, post_id)
+        .limit(query.page_size + 1)
+    )
+    rows = connection.execute(statement).all()
+    more = len(rows) > query.page_size
+    rows = rows[: query.page_size]
+    found = _posts_with_hashtags(connection, rows)
+    last = found[-1] if more else None
+    return PostPage(
+        posts=found,
+        last=PostCursor(last.created_at, last.source, last.id) if last is not None else None,
+    )
+
+
+def _posts_with_hashtags(connection: Connection, rows: Sequence[Any]) -> list[PostRow]:
+    links = PostHashtag.table()
+    tags: dict[tuple[str, str], list[str]] = {(r.source, r.id): [] for r in rows}
+    if tags:
+        statement = (
+            select(links.c.source, links.c.post_id, links.c.hashtag)
+            .where(tuple_(links.c.source, links.c.post_id).in_(list(tags)))
+            .order_by(links.c.source, links.c.post_id, links.c.hashtag)
+        )
+        for link in connection.execute(statement):
+            tags[(link.source, link.post_id)].append(link.hashtag)
+    return [
+        PostRow(
+            source=r.source,
+            id=r.id,
+            author_id=r.author_id,
+            author_username=r.author_username,
+            text=r.text,
+            language=r.language,
+            created_at=r.created_at,
+            country_code=r.country_code,
+            hashtags=tuple(tags[(r.source, r.id)]),
+        )
+        for r in rows
+    ]
+
+
+def get_post(connection: Connection, query: PostQuery) -> PostRow:
+    """One post by id (and source, needed only when two sources share the id)."""
+    posts, users = Post.table(), User.table()
+    statement = (
+        select(
+            posts.c.source,
+            posts.c.id,
+            posts.c.author_id,
+            users.c.username.label("author_username"),
+            posts.c.text,
+            posts.c.language,
+            posts.c.created_at,
+            posts.c.country_code,
+        )
+        .select_from(
+            posts.join(users, and_(users.c.source == posts.c.source, users.c.id == posts.c.author_id))
+        )
+        .where(posts.c.id == query.id)
+    )
+    if query.source is not None:
+        statement = statement.where(posts.c.source == query.source)
+    else:
+        # The primary key is (source, id): naming every source that has posts (source_counts
+        # gets a row with the first post of a source) keeps this an index lookup per source.
+        statement = statement.where(posts.c.source.in_(select(SourceCount.table().c.source)))
+    rows = connection.execute(statement.order_by(posts.c.source).limit(2)).all()
+    if not rows:
+        where = f" from source {query.source!r}" if query.source else ""
+        raise NotFound(f"post {query.id!r}{where} does not exist")
+    if len(rows) > 1:
+        raise InvalidArgument(
+            {
+                "source": f"sources {rows[0].source!r} and {rows[1].source!r} both have "
+                f"post {query.id!r}: name one"
+            }
+        )
+    return _posts_with_hashtags(connection, rows)[0]
+
+
+def list_users(connection: Connection, query: UsersQuery) -> UserPage:
+    """Users by followers (most first) or by (source, id); one page."""
+    users = User.table()
+    statement = select(users)
+    after = query.after
+    if query.order_by == ORDER_BY_FOLLOWERS:
+        statement = statement.order_by(users.c.followers_count.desc(), users.c.source, users.c.id)
+        if after is not None:
+            statement = statement.where(
+                _after_desc_asc_asc(
+                    users.c.followers_count,
+                    users.c.source,
+                    users.c.id,
+                    (after.followers_count, after.source, after.id),
+                )
+            )
+    else:
+        statement = statement.order_by(users.c.source, users.c.id)
+        if after is not None:
+            statement = statement.where(
+                users.c.source >= after.source,
+                tuple_(users.c.source, users.c.id) > tuple_(after.source, after.id),
+            )
+    rows = connection.execute(statement.limit(query.page_size + 1)).all()
+    more = len(rows) > query.page_size
+    found = [user_row(r) for r in rows[: query.page_size]]
+    last = found[-1] if more else None
+    return UserPage(
+        users=found,
+        last=UserCursor(last.followers_count, last.source, last.id) if last is not None else None,
+    )
+
+
+def list_hashtags(connection: Connection, query: HashtagsQuery) -> HashtagPage:
+    """The hashtags tagpulse collects (tracked, or collected at least once), by name.
+
+    Hashtags that only appear beside collected ones are left out: their counts cover only the
+    posts that were collected for other hashtags.
+    """
+    hashtags = Hashtag.table()
+    statement = (
+        select(hashtags)
+        .where(or_(hashtags.c.tracked.is_(True), hashtags.c.last_collected_at.is_not(None)))
+        .order_by(hashtags.c.name)
+        .limit(query.page_size + 1)
+    )
+    if query.after is not None:
+        statement = statement.where(hashtags.c.name > query.after)
+    rows = connection.execute(statement).all()
+    more = len(rows) > query.page_size
+    found = [
+        HashtagRow(r.name, r.tracked, r.post_count, r.last_collected_at) for r in rows[: query.page_size]
+    ]
+    return HashtagPage(hashtags=found, last=found[-1].name if more else None)

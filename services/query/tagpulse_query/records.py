@@ -1,0 +1,76 @@
+"""The rows the reads return: plain data, built from database rows, known to no gRPC code."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class UserRow:
+    source: str
+    id: str
+    username: str
+    display_name: str
+    followers_count: int
+    location: str
+    country_code: str
+    post_count: int
+
+
+def user_row(row: Any) -> UserRow:
+    """From a row of the users table."""
+    return UserRow(
+        source=row.source,
+        id=row.id,
+        username=row.username,
+        display_name=row.display_name,
+        followers_count=row.followers_count,
+        location=row.location,
+        country_code=row.country_code,
+        post_count=row.post_count,
+    )
+
+
+@dataclass(frozen=True)
+class PostRow:
+    source: str
+    id: str
+    author_id: str
+    author_username: str
+    text: str
+    language: str
+    created_at: datetime
+    country_code: str
+    hashtags: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class HashtagRow:
+    name: str
+    tracked: bool
+    post_count: int
+    last_collected_at: datetime | None
+
+
+@dataclass(frozen=True)
+class SourceRow:
+    source: str
+    posts_fetched: int
+    posts_stored: int
+
+
+@dataclass(frozen=True)
+class LastRunRow:
+    hashtag: str
+    run_id: int
+    ended_at: datetime | None
+
+
+@dataclass(frozen=True)
+class StatsRow:
+    sources: tuple[SourceRow, ...]
+    users: int
+    posts: int
+    last_successful_runs: tuple[LastRunRow, ...]
