@@ -60,7 +60,7 @@ def require_helm() -> None:
         message = f"{HELM} is missing: run `make install`"
         if IN_CI:
             pytest.fail(message)
-        pytest.skip(message)
+        pytest.skip(message, allow_module_level=True)
 
 
 @functools.cache

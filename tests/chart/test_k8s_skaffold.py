@@ -56,6 +56,18 @@ def test_the_monitoring_charts_are_pinned_and_ordered() -> None:
     assert releases[0]["wait"] is True, "the CRDs must exist before the next releases"
 
 
+def test_each_values_file_names_the_chart_version_skaffold_installs() -> None:
+    releases = skaffold_configs()["observability"]["deploy"]["helm"]["releases"]
+    for release in releases:
+        (values_file,) = release["valuesFiles"]
+        header = (ROOT / values_file).read_text().splitlines()[0]
+        repo_name = {"kube-prometheus-stack": "prometheus-community", "loki": "grafana-community",
+                     "alloy": "grafana"}[release["name"]]  # fmt: skip
+        assert header.startswith(f"# chart: {repo_name}/{release['remoteChart']} {release['version']} "), (
+            f"{values_file}: its first line must name the chart and version skaffold.yaml pins"
+        )
+
+
 def test_the_app_config_builds_both_images_and_deploys_them() -> None:
     config = skaffold_configs()["tagpulse"]
     artifacts = {a["image"]: a for a in config["build"]["artifacts"]}

@@ -102,7 +102,7 @@ app.kubernetes.io/component: {{ .component }}
 {{/* The secrets every tagpulse container gets, by reference; the in-chart databases' URLs are
 composed here (Kubernetes expands $(POSTGRES_PASSWORD) when the container starts). */}}
 {{- define "tagpulse.env" -}}
-{{- $secret := include "tagpulse.secretName" . }}
+{{- $secret := include "tagpulse.secretName" . -}}
 - name: TAGPULSE_API_TOKEN
   valueFrom:
     secretKeyRef: {name: {{ $secret }}, key: api-token}
@@ -149,14 +149,14 @@ composed here (Kubernetes expands $(POSTGRES_PASSWORD) when the container starts
 
 {{/* Egress to the database: the in-chart PostgreSQL, or networkPolicy.externalDatabase. */}}
 {{- define "tagpulse.networkPolicy.databaseEgress" -}}
-{{- if .Values.postgresql.enabled }}
+{{- if .Values.postgresql.enabled -}}
 - to:
     - podSelector:
         matchLabels:
           {{- include "tagpulse.componentSelectorLabels" (dict "root" . "component" "postgresql") | nindent 10 }}
   ports:
     - {protocol: TCP, port: {{ .Values.postgresql.port }}}
-{{- else }}
+{{- else -}}
 - to:
     {{- toYaml .Values.networkPolicy.externalDatabase.to | nindent 4 }}
   ports:
