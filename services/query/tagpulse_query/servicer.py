@@ -21,7 +21,7 @@ from tagpulse.timestamps import optional_instant, to_timestamp
 from tagpulse.v1 import query_service_pb2 as pb
 from tagpulse.v1 import query_service_pb2_grpc, resources_pb2
 from tagpulse_query import listings, records, requests, stats, summaries
-from tagpulse_query.cache import CACHE_REQUESTS, AnswerCache, CacheUnavailable
+from tagpulse_query.cache import CACHE_NEAR_HITS, CACHE_REQUESTS, AnswerCache, CacheUnavailable, NearCache
 
 log = logging.getLogger("tagpulse.query")
 
@@ -37,9 +37,11 @@ Mode = pb.CountPostsByHourRequest.Mode
 
 
 class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
-    def __init__(self, engine: Engine, cache: AnswerCache) -> None:
+    def __init__(self, engine: Engine, cache: AnswerCache, near: NearCache | None = None) -> None:
         self.engine = engine
         self.cache = cache
+        # Answers are shared with every caller: they must never be modified once cached.
+        self.near = near or NearCache(ttl_seconds=60)
 
     async def _answer(
         self,
@@ -51,14 +53,23 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
         """The cached answer to `query`, or a fresh one computed in a worker thread and cached."""
         # Queries are frozen dataclasses of normalized values: "#DevOps" and "devops" share a key.
         key = f"{rpc}:{hashlib.sha256(repr(query).encode()).hexdigest()[:32]}"
+        confirmed = self.cache.confirmed_generation()
+        near: Answer | None = self.near.get(confirmed, key)
+        if near is not None:
+            CACHE_REQUESTS.labels(rpc=rpc, result="hit").inc()
+            CACHE_NEAR_HITS.labels(rpc=rpc).inc()
+            return near
         generation, cached = await self.cache.lookup(key)
         if cached is not None:
             CACHE_REQUESTS.labels(rpc=rpc, result="hit").inc()
-            return response_type.FromString(cached)
+            answer = response_type.FromString(cached)
+            self.near.put(confirmed, generation, key, answer)
+            return answer
         CACHE_REQUESTS.labels(rpc=rpc, result="miss" if generation is not None else "error").inc()
         answer = await asyncio.to_thread(self._compute, rpc, compute)
         if generation is not None:
             await self.cache.store(generation, key, answer.SerializeToString())
+            self.near.put(confirmed, generation, key, answer)
         return answer
 
     def _compute(self, rpc: str, compute: Callable[[Connection], Answer]) -> Answer:
