@@ -44,7 +44,7 @@ local generation = redis.call('GET', KEYS[1]) or '0'
 return {generation, redis.call('GET', ARGV[1] .. generation .. ':' .. ARGV[2])}
 """
 # Bump and announce in one step, so no replica can miss a bump that happened.
-_INVALIDATE = """
+INVALIDATE_SCRIPT = """
 local generation = redis.call('INCR', KEYS[1])
 redis.call('PUBLISH', KEYS[1], generation)
 return generation
@@ -130,7 +130,7 @@ class RedisAnswerCache:
         self.generation_key = f"{prefix}generation"
         self.answer_prefix = f"{prefix}answer:"
         self._lookup = self.client.register_script(_LOOKUP)
-        self._invalidate = self.client.register_script(_INVALIDATE)
+        self._invalidate = self.client.register_script(INVALIDATE_SCRIPT)
         self._last_error_log = 0.0
         # An invalidation that failed while Redis was unreachable: the answers cached before
         # it would be read again once Redis is back, so it is retried before the next lookup.
@@ -207,13 +207,15 @@ class RedisAnswerCache:
             pubsub = self.client.pubsub()
             try:
                 await pubsub.subscribe(self.generation_key)
+                # Subscribed first, then read: no bump can fall between the two.
+                self._learn(int(await self.client.get(self.generation_key) or 0))
                 while True:
-                    # Subscribed first, then read: no bump can fall between the two.
-                    self._learn(int(await self.client.get(self.generation_key) or 0))
                     message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=WATCH_SECONDS)
-                    while message is not None:
+                    if message is not None:
                         self._learn(int(message["data"]))
-                        message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0)
+                    else:
+                        # A quiet second: read it again, which also proves Redis is there.
+                        self._learn(int(await self.client.get(self.generation_key) or 0))
             except (RedisError, OSError, ValueError) as error:
                 self._forget()
                 self._failed("watch", error)
