@@ -165,7 +165,7 @@ def retiring_answers(redis_url: str, prefix: str) -> Iterator[None]:
     def loop() -> None:
         while not stop.is_set():
             bump(keys=[f"{prefix}generation"])
-            time.sleep(0.0003)
+            time.sleep(0.001)
 
     thread = threading.Thread(target=loop, daemon=True)
     thread.start()
