@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from tagpulse.v1.query_service_pb2 import SourceStats, Stats
 from tagpulse_query.cache import CACHE_ERRORS, CacheUnavailable, LocalAnswerCache, NearCache, RedisAnswerCache
 from tests.support.processes import free_port
 
@@ -121,10 +122,10 @@ async def test_every_replica_learns_a_new_generation_and_stops_using_its_near_an
     near = NearCache(ttl_seconds=60)
     first, second = replicas
     await eventually(lambda: second.confirmed_generation() == (0, 0))
-    near.put(second.confirmed_generation(), 0, "k", "answer of generation 0")
-    assert near.get(second.confirmed_generation(), "k") == "answer of generation 0"
+    near.put(second.confirmed_generation(), 0, "k", Stats(posts=0))
+    assert near.get(second.confirmed_generation(), "k") == Stats(posts=0)
     # Computed under a generation that is no longer the confirmed one: not kept.
-    near.put(second.confirmed_generation(), 7, "other", "answer of generation 7")
+    near.put(second.confirmed_generation(), 7, "other", Stats(posts=7))
     assert near.get(second.confirmed_generation(), "other") is None
 
     assert await first.invalidate() == 1
@@ -148,3 +149,13 @@ async def test_a_dead_redis_makes_the_generation_unknown(
     await eventually(lambda: cache.confirmed_generation() is None)
     assert errors("watch") > watch_errors
     await cache.close()
+
+
+def test_the_near_cache_holds_a_bounded_number_of_bytes() -> None:
+    near = NearCache(ttl_seconds=60, max_bytes=10_000)
+    big = Stats(sources=[SourceStats(source="x" * 1000)] * 5)
+    for key in range(20):
+        near.put((0, 0), 0, str(key), big)
+    assert 0 < len(near.entries) <= 2
+    near.put((0, 0), 0, "huge", Stats(sources=[SourceStats(source="x" * 20_000)]))
+    assert near.get((0, 0), "huge") is None

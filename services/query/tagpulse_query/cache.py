@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 import redis.asyncio as redis
 from cachetools import TTLCache
+from google.protobuf.message import Message
 from prometheus_client import Counter
 from redis.exceptions import RedisError
 
@@ -80,33 +81,41 @@ class AnswerCache(Protocol):
     async def close(self) -> None: ...
 
 
-class NearCache:
-    """Answers (any objects) kept in this process, under the generation confirmed current."""
+# Memory the answers of one process may take: a page of 1,000 posts is about half a megabyte.
+MAX_CACHE_BYTES = 64 * 1024 * 1024
 
-    def __init__(self, ttl_seconds: int, max_entries: int = 10_000) -> None:
-        self.entries: TTLCache[tuple[Confirmed, str], Any] = TTLCache(max_entries, ttl_seconds)
+
+class NearCache:
+    """Answers (protobuf messages) kept in this process, under the generation confirmed current."""
+
+    def __init__(self, ttl_seconds: int, max_bytes: int = MAX_CACHE_BYTES) -> None:
+        self.entries: TTLCache[tuple[Confirmed, str], Message] = TTLCache(
+            max_bytes, ttl_seconds, getsizeof=lambda answer: answer.ByteSize() + 200
+        )
 
     def get(self, confirmed: Confirmed | None, key: str) -> Any:
         return None if confirmed is None else self.entries.get((confirmed, key))
 
-    def put(self, confirmed: Confirmed | None, generation: int | None, key: str, answer: Any) -> None:
+    def put(self, confirmed: Confirmed | None, generation: int | None, key: str, answer: Message) -> None:
         """Keep `answer`, computed or fetched under `generation`, if that is the confirmed one."""
         if confirmed is not None and confirmed[1] == generation:
-            self.entries[(confirmed, key)] = answer
+            with contextlib.suppress(ValueError):  # larger than the whole cache: not kept
+                self.entries[(confirmed, key)] = answer
 
 
 class LocalAnswerCache:
     """For a single process without Redis (make run on a laptop)."""
 
-    def __init__(self, ttl_seconds: int, max_entries: int = 10_000) -> None:
+    def __init__(self, ttl_seconds: int, max_bytes: int = MAX_CACHE_BYTES) -> None:
         self.generation = 0
-        self.entries: TTLCache[tuple[int, str], bytes] = TTLCache(max_entries, ttl_seconds)
+        self.entries: TTLCache[tuple[int, str], bytes] = TTLCache(max_bytes, ttl_seconds, getsizeof=len)
 
     async def lookup(self, key: str) -> tuple[int | None, bytes | None]:
         return self.generation, self.entries.get((self.generation, key))
 
     async def store(self, generation: int, key: str, answer: bytes) -> None:
-        self.entries[(generation, key)] = answer
+        with contextlib.suppress(ValueError):  # larger than the whole cache: not kept
+            self.entries[(generation, key)] = answer
 
     async def invalidate(self) -> int:
         self.generation += 1
