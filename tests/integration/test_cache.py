@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
+import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
-from tagpulse_query.cache import CACHE_ERRORS, CacheUnavailable, LocalAnswerCache, RedisAnswerCache
+from tagpulse.v1.query_service_pb2 import SourceStats, Stats
+from tagpulse_query.cache import CACHE_ERRORS, CacheUnavailable, LocalAnswerCache, NearCache, RedisAnswerCache
 from tests.support.processes import free_port
 
 
@@ -80,3 +83,79 @@ async def test_redis_stopping_mid_way_fails_nothing(
     assert errors("lookup") == lookups + 1
     assert errors("store") == stores + 1
     await cache.close()
+
+
+async def test_an_invalidation_missed_while_redis_was_down_happens_when_it_is_back(
+    private_redis: tuple[str, subprocess.Popen[bytes]],
+) -> None:
+    url, process = private_redis
+    cache = RedisAnswerCache(url, "t:", ttl_seconds=60, timeout_seconds=0.2)
+    await cache.store(0, "k", b"answer from before the collection")
+    # Redis frozen (as in a network partition: its data survives) during the invalidation.
+    process.send_signal(signal.SIGSTOP)
+    try:
+        with pytest.raises(CacheUnavailable):
+            await cache.invalidate()
+        assert cache.confirmed_generation() is None
+        assert await cache.lookup("k") == (None, None)
+    finally:
+        process.send_signal(signal.SIGCONT)
+    assert await cache.lookup("k") == (1, None), "the stale answer must not be read"
+    await cache.store(1, "k", b"fresh")
+    assert await cache.lookup("k") == (1, b"fresh"), "and the generation is bumped only once"
+    await cache.close()
+
+
+async def eventually(condition: Callable[[], bool], seconds: float = 10) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "condition never became true"
+        await asyncio.sleep(0.02)
+
+
+async def test_every_replica_learns_a_new_generation_and_stops_using_its_near_answers(
+    redis_server_url: str, redis_prefix: str
+) -> None:
+    replicas = [
+        RedisAnswerCache(redis_server_url, redis_prefix, ttl_seconds=60, timeout_seconds=1) for _ in range(2)
+    ]
+    near = NearCache(ttl_seconds=60)
+    first, second = replicas
+    await eventually(lambda: second.confirmed_generation() == (0, 0))
+    near.put(second.confirmed_generation(), 0, "k", Stats(posts=0))
+    assert near.get(second.confirmed_generation(), "k") == Stats(posts=0)
+    # Computed under a generation that is no longer the confirmed one: not kept.
+    near.put(second.confirmed_generation(), 7, "other", Stats(posts=7))
+    assert near.get(second.confirmed_generation(), "other") is None
+
+    assert await first.invalidate() == 1
+    assert first.confirmed_generation() == (0, 1), "the invalidating replica knows at once"
+    await eventually(lambda: second.confirmed_generation() == (0, 1))
+    assert near.get(second.confirmed_generation(), "k") is None
+    for replica in replicas:
+        await replica.close()
+
+
+async def test_a_dead_redis_makes_the_generation_unknown(
+    private_redis: tuple[str, subprocess.Popen[bytes]],
+) -> None:
+    url, process = private_redis
+    cache = RedisAnswerCache(url, "t:", ttl_seconds=60, timeout_seconds=0.2)
+    await eventually(lambda: cache.confirmed_generation() == (0, 0))
+    watch_errors = errors("watch")
+    process.kill()
+    process.wait()
+    # No near answer may be used while nothing proves the generation current.
+    await eventually(lambda: cache.confirmed_generation() is None)
+    assert errors("watch") > watch_errors
+    await cache.close()
+
+
+def test_the_near_cache_holds_a_bounded_number_of_bytes() -> None:
+    near = NearCache(ttl_seconds=60, max_bytes=10_000)
+    big = Stats(sources=[SourceStats(source="x" * 1000)] * 5)
+    for key in range(20):
+        near.put((0, 0), 0, str(key), big)
+    assert 0 < len(near.entries) <= 2
+    near.put((0, 0), 0, "huge", Stats(sources=[SourceStats(source="x" * 20_000)]))
+    assert near.get((0, 0), "huge") is None

@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -109,6 +109,8 @@ class Stack:
     api_token: str
     workdir: Path
     extra_env: Mapping[str, str] = field(default_factory=dict)
+    # More options for gateway/render.py (the benchmark lifts the rate limit).
+    gateway_options: Sequence[str] = ()
 
     def start(self) -> Stack:
         self.query_port, self.query_metrics_port = free_port(), free_port()
@@ -149,7 +151,7 @@ class Stack:
                 sys.executable, "gateway/render.py",
                 "--listen-port", str(self.rest_port), "--admin-port", str(self.admin_port),
                 "--query", f"127.0.0.1:{self.query_port}", "--collector", f"127.0.0.1:{self.collector_port}",
-                "--out", str(envoy_config),
+                "--out", str(envoy_config), *self.gateway_options,
             ],
             check=True,
             cwd=ROOT,

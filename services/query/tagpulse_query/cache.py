@@ -5,16 +5,25 @@ An answer is stored under the generation that was current when it was looked up.
 expires. Redis when TAGPULSE_REDIS_URL is set (shared by every query replica), an in-process
 dictionary otherwise. A cache that fails never fails a request: the caller computes the answer
 from the database instead, and the failure is counted and logged.
+
+In front of Redis, each process keeps the answers it served recently (`NearCache`), valid only
+for the generation it *knows* to be current: Redis pushes every new generation to every
+replica (pub/sub, published by the same script that bumps it), and a watchdog re-reads it
+every second. A warm answer then costs no round trip at all. When the watch is broken the
+generation is unknown and every request goes to Redis (or to the database), as without it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
-from typing import Protocol
+from typing import Any, Protocol
 
 import redis.asyncio as redis
 from cachetools import TTLCache
+from google.protobuf.message import Message
 from prometheus_client import Counter
 from redis.exceptions import RedisError
 
@@ -23,6 +32,11 @@ log = logging.getLogger("tagpulse.cache")
 CACHE_REQUESTS = Counter(
     "tagpulse_cache_requests_total", "Answer cache lookups by result.", ("rpc", "result")
 )
+CACHE_NEAR_HITS = Counter(
+    "tagpulse_cache_near_hits_total",
+    "Cache hits answered from this process's near cache, without a Redis round trip (part of the hits).",
+    ("rpc",),
+)
 CACHE_ERRORS = Counter("tagpulse_cache_errors_total", "Cache operations that failed.", ("operation",))
 
 # One round trip: the current generation and the answer stored under it.
@@ -30,6 +44,19 @@ _LOOKUP = """
 local generation = redis.call('GET', KEYS[1]) or '0'
 return {generation, redis.call('GET', ARGV[1] .. generation .. ':' .. ARGV[2])}
 """
+# Bump and announce in one step, so no replica can miss a bump that happened.
+INVALIDATE_SCRIPT = """
+local generation = redis.call('INCR', KEYS[1])
+redis.call('PUBLISH', KEYS[1], generation)
+return generation
+"""
+# How often the watch re-reads the generation when no announcement came; a known generation
+# older than two of these is not trusted.
+WATCH_SECONDS = 1.0
+
+# (epoch, generation): the epoch changes whenever the watch had to start again, so answers
+# kept before a gap in the watch (a Redis restart resets the generation) are never used.
+Confirmed = tuple[int, int]
 
 
 class CacheUnavailable(RuntimeError):
@@ -47,26 +74,56 @@ class AnswerCache(Protocol):
         """Retire every stored answer; return the new generation."""
         ...
 
+    def confirmed_generation(self) -> Confirmed | None:
+        """The current generation as known without asking the store; None when not known."""
+        ...
+
     async def close(self) -> None: ...
+
+
+# Memory the answers of one process may take: a page of 1,000 posts is about half a megabyte.
+MAX_CACHE_BYTES = 64 * 1024 * 1024
+
+
+class NearCache:
+    """Answers (protobuf messages) kept in this process, under the generation confirmed current."""
+
+    def __init__(self, ttl_seconds: int, max_bytes: int = MAX_CACHE_BYTES) -> None:
+        self.entries: TTLCache[tuple[Confirmed, str], Message] = TTLCache(
+            max_bytes, ttl_seconds, getsizeof=lambda answer: answer.ByteSize() + 200
+        )
+
+    def get(self, confirmed: Confirmed | None, key: str) -> Any:
+        return None if confirmed is None else self.entries.get((confirmed, key))
+
+    def put(self, confirmed: Confirmed | None, generation: int | None, key: str, answer: Message) -> None:
+        """Keep `answer`, computed or fetched under `generation`, if that is the confirmed one."""
+        if confirmed is not None and confirmed[1] == generation:
+            with contextlib.suppress(ValueError):  # larger than the whole cache: not kept
+                self.entries[(confirmed, key)] = answer
 
 
 class LocalAnswerCache:
     """For a single process without Redis (make run on a laptop)."""
 
-    def __init__(self, ttl_seconds: int, max_entries: int = 10_000) -> None:
+    def __init__(self, ttl_seconds: int, max_bytes: int = MAX_CACHE_BYTES) -> None:
         self.generation = 0
-        self.entries: TTLCache[tuple[int, str], bytes] = TTLCache(max_entries, ttl_seconds)
+        self.entries: TTLCache[tuple[int, str], bytes] = TTLCache(max_bytes, ttl_seconds, getsizeof=len)
 
     async def lookup(self, key: str) -> tuple[int | None, bytes | None]:
         return self.generation, self.entries.get((self.generation, key))
 
     async def store(self, generation: int, key: str, answer: bytes) -> None:
-        self.entries[(generation, key)] = answer
+        with contextlib.suppress(ValueError):  # larger than the whole cache: not kept
+            self.entries[(generation, key)] = answer
 
     async def invalidate(self) -> int:
         self.generation += 1
         self.entries.clear()
         return self.generation
+
+    def confirmed_generation(self) -> Confirmed | None:
+        return (0, self.generation)
 
     async def close(self) -> None:
         return None
@@ -82,7 +139,15 @@ class RedisAnswerCache:
         self.generation_key = f"{prefix}generation"
         self.answer_prefix = f"{prefix}answer:"
         self._lookup = self.client.register_script(_LOOKUP)
+        self._invalidate = self.client.register_script(INVALIDATE_SCRIPT)
         self._last_error_log = 0.0
+        # An invalidation that failed while Redis was unreachable: the answers cached before
+        # it would be read again once Redis is back, so it is retried before the next lookup.
+        self._invalidation_pending = False
+        self._watch_task: asyncio.Task[None] | None = None
+        self._epoch = 0
+        self._known: int | None = None
+        self._known_at = 0.0
 
     def _failed(self, operation: str, error: Exception) -> None:
         CACHE_ERRORS.labels(operation=operation).inc()
@@ -97,6 +162,10 @@ class RedisAnswerCache:
 
     async def lookup(self, key: str) -> tuple[int | None, bytes | None]:
         try:
+            if self._invalidation_pending:
+                await self._invalidate(keys=[self.generation_key])
+                self._invalidation_pending = False
+                log.info("cache invalidated after redis came back")
             reply = await self._lookup(keys=[self.generation_key], args=[self.answer_prefix, key])
         except (RedisError, OSError) as error:
             self._failed("lookup", error)
@@ -111,10 +180,61 @@ class RedisAnswerCache:
 
     async def invalidate(self) -> int:
         try:
-            return int(await self.client.incr(self.generation_key))
+            generation = int(await self._invalidate(keys=[self.generation_key]))
         except (RedisError, OSError) as error:
             self._failed("invalidate", error)
+            self._invalidation_pending = True
+            # Nor may this process's near cache serve the retired answers.
+            self._forget()
             raise CacheUnavailable(f"redis: {error}") from error
+        self._invalidation_pending = False
+        # This replica must not wait for its own announcement.
+        self._learn(generation)
+        return generation
+
+    def confirmed_generation(self) -> Confirmed | None:
+        if self._watch_task is None:
+            self._watch_task = asyncio.get_running_loop().create_task(self._watch())
+        if self._known is None or time.monotonic() - self._known_at > 2 * WATCH_SECONDS:
+            return None
+        return (self._epoch, self._known)
+
+    def _learn(self, generation: int) -> None:
+        if self._known is not None and generation < self._known:
+            # Redis lost its data (a restart): start a new epoch rather than trust old answers.
+            self._epoch += 1
+        self._known, self._known_at = generation, time.monotonic()
+
+    def _forget(self) -> None:
+        if self._known is not None:
+            self._known = None
+            self._epoch += 1
+
+    async def _watch(self) -> None:
+        """Follow the generation: announcements as they come, a re-read when none came."""
+        while True:
+            pubsub = self.client.pubsub()
+            try:
+                await pubsub.subscribe(self.generation_key)
+                # Subscribed first, then read: no bump can fall between the two.
+                self._learn(int(await self.client.get(self.generation_key) or 0))
+                while True:
+                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=WATCH_SECONDS)
+                    if message is not None:
+                        self._learn(int(message["data"]))
+                    else:
+                        # A quiet second: read it again, which also proves Redis is there.
+                        self._learn(int(await self.client.get(self.generation_key) or 0))
+            except (RedisError, OSError, ValueError) as error:
+                self._forget()
+                self._failed("watch", error)
+                await asyncio.sleep(WATCH_SECONDS)
+            finally:
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     async def close(self) -> None:
+        if self._watch_task is not None:
+            self._watch_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch_task
         await self.client.aclose()

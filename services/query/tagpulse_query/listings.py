@@ -126,13 +126,20 @@ def _posts_with_hashtags(connection: Connection, rows: Sequence[Any]) -> list[Po
     links = PostHashtag.table()
     tags: dict[tuple[str, str], list[str]] = {(r.source, r.id): [] for r in rows}
     if tags:
+        # Two plain IN lists use the primary key directly; a list of (source, id) pairs makes
+        # PostgreSQL plan one index scan per pair. Pairs not on the page are dropped below.
         statement = (
             select(links.c.source, links.c.post_id, links.c.hashtag)
-            .where(tuple_(links.c.source, links.c.post_id).in_(list(tags)))
+            .where(
+                links.c.source.in_(sorted({s for s, _ in tags})),
+                links.c.post_id.in_(sorted({i for _, i in tags})),
+            )
             .order_by(links.c.source, links.c.post_id, links.c.hashtag)
         )
-        for link in connection.execute(statement):
-            tags[(link.source, link.post_id)].append(link.hashtag)
+        for link in connection.execute(statement).all():
+            found = tags.get((link.source, link.post_id))
+            if found is not None:
+                found.append(link.hashtag)
     return [
         PostRow(
             source=r.source,

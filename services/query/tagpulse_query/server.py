@@ -10,7 +10,7 @@ from tagpulse.logs import configure_logging
 from tagpulse.settings import load_settings
 from tagpulse.tracing import configure_tracing
 from tagpulse.v1 import query_service_pb2, query_service_pb2_grpc
-from tagpulse_query.cache import AnswerCache, LocalAnswerCache, RedisAnswerCache
+from tagpulse_query.cache import AnswerCache, LocalAnswerCache, NearCache, RedisAnswerCache
 from tagpulse_query.servicer import QueryServicer
 from tagpulse_query.settings import QuerySettings
 
@@ -29,7 +29,7 @@ def build_cache(settings: QuerySettings) -> AnswerCache:
 def build_server(settings: QuerySettings) -> GrpcServer:
     engine = create_database_engine(settings.database_url.get_secret_value())
     cache = build_cache(settings)
-    servicer = QueryServicer(engine, cache)
+    servicer = QueryServicer(engine, cache, NearCache(settings.cache_ttl_seconds))
 
     async def on_stop() -> None:
         await cache.close()
