@@ -145,6 +145,7 @@ class RedisAnswerCache:
         # it would be read again once Redis is back, so it is retried before the next lookup.
         self._invalidation_pending = False
         self._watch_task: asyncio.Task[None] | None = None
+        self._closing = False
         self._epoch = 0
         self._known: int | None = None
         self._known_at = 0.0
@@ -212,13 +213,13 @@ class RedisAnswerCache:
 
     async def _watch(self) -> None:
         """Follow the generation: announcements as they come, a re-read when none came."""
-        while True:
+        while not self._closing:
             pubsub = self.client.pubsub()
             try:
                 await pubsub.subscribe(self.generation_key)
                 # Subscribed first, then read: no bump can fall between the two.
                 self._learn(int(await self.client.get(self.generation_key) or 0))
-                while True:
+                while not self._closing:
                     message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=WATCH_SECONDS)
                     if message is not None:
                         self._learn(int(message["data"]))
@@ -227,14 +228,19 @@ class RedisAnswerCache:
                         self._learn(int(await self.client.get(self.generation_key) or 0))
             except (RedisError, OSError, ValueError) as error:
                 self._forget()
+                if self._closing:
+                    # redis-py can turn the cancellation of a read into a timeout error.
+                    return
                 self._failed("watch", error)
                 await asyncio.sleep(WATCH_SECONDS)
             finally:
                 await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     async def close(self) -> None:
+        self._closing = True
         if self._watch_task is not None:
             self._watch_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watch_task
+            # Bounded: a cancellation swallowed inside the Redis client must not hang shutdown.
+            with contextlib.suppress(asyncio.CancelledError, asyncio.TimeoutError, RedisError, OSError):
+                await asyncio.wait_for(self._watch_task, timeout=2 * WATCH_SECONDS)
         await self.client.aclose()
