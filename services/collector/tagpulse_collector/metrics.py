@@ -1,6 +1,6 @@
 """The collector's domain metrics (the gRPC ones come from the shared interceptor)."""
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 POSTS_FETCHED = Counter(
     "tagpulse_posts_fetched_total", "Posts returned by a source, duplicates included.", ("source", "hashtag")
@@ -14,7 +14,7 @@ COLLECTION_RUNS = Counter(
 )
 RUN_SECONDS = Histogram(
     "tagpulse_collection_run_duration_seconds",
-    "Wall time of a collection run.",
+    "Wall time of a collection run (of this execution, when it was resumed).",
     ("source",),
     buckets=(0.1, 0.5, 1, 5, 15, 60, 300, 900, 1800, 3600),
 )
@@ -22,4 +22,14 @@ CACHE_INVALIDATIONS = Counter(
     "tagpulse_cache_invalidations_total",
     "Calls to QueryService.InvalidateAggregates after a run, by result.",
     ("result",),
+)
+SOURCE_REQUESTS = Counter(
+    "tagpulse_source_requests_total",
+    "HTTP requests to a platform API, by response status (or timeout, connection_error).",
+    ("source", "status"),
+)
+RATE_LIMIT_REMAINING = Gauge(
+    "tagpulse_source_rate_limit_remaining",
+    "Requests left in the current rate-limit window, as the platform last reported.",
+    ("source",),
 )

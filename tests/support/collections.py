@@ -1,0 +1,37 @@
+"""Collection runs through REST: StartCollection answers at once, so tests poll for the end."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+
+
+def wait_for_run(rest_url: str, run_id: str, timeout: float = 120, interval: float = 0.2) -> dict[str, Any]:
+    """GET /v1/collections/{id} until the run is no longer RUNNING; its final JSON."""
+    deadline = time.monotonic() + timeout
+    while True:
+        response = httpx.get(f"{rest_url}/v1/collections/{run_id}", timeout=30)
+        response.raise_for_status()
+        run: dict[str, Any] = response.json()
+        if run["state"] != "RUNNING":
+            return run
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"collection {run_id} still RUNNING after {timeout:.0f} s: {run}")
+        time.sleep(interval)
+
+
+def start_and_wait(
+    rest_url: str, api_token: str, body: dict[str, Any], timeout: float = 120
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """POST /v1/collections, then wait: (the answer to the POST, the finished run)."""
+    response = httpx.post(
+        f"{rest_url}/v1/collections",
+        json=body,
+        headers={"Authorization": f"Bearer {api_token}"},
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    started: dict[str, Any] = response.json()
+    return started, wait_for_run(rest_url, started["id"], timeout)
