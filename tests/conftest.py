@@ -19,9 +19,12 @@ from sqlalchemy import Engine
 from tagpulse.db.engine import create_database_engine
 from tagpulse.migrate import upgrade
 from tests.support import databases
+from tests.support.fake_mastodon import FakeMastodon
+from tests.support.fake_x import FakeXApi
 from tests.support.processes import Stack
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+FAKE_X_TOKEN = "AAAAAAAAAAAAAAAAAAAAAFakeXBearerToken0123456789"
 
 
 def _required(variable: str, what: str) -> str:
@@ -141,3 +144,19 @@ def start_stack(
         if keys:
             client.delete(*keys)
     client.close()
+
+
+@pytest.fixture
+def fake_x() -> Iterator[FakeXApi]:
+    """A fake X API v2 on loopback serving the recorded search pages; token FAKE_X_TOKEN."""
+    api = FakeXApi(FAKE_X_TOKEN).start()
+    yield api
+    api.close()
+
+
+@pytest.fixture
+def fake_mastodon() -> Iterator[FakeMastodon]:
+    """A fake Mastodon instance on loopback serving the recorded hashtag timelines."""
+    api = FakeMastodon().start()
+    yield api
+    api.close()

@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 import time
+from typing import Any
 
 import httpx
 from rich.console import Console
@@ -28,6 +29,16 @@ def wait_for(url: str, seconds: float = 60) -> None:
     sys.exit(f"{url} did not answer within {seconds:.0f} s")
 
 
+def wait_for_run(run_id: str, seconds: float = 300) -> dict[str, Any]:
+    """StartCollection answers at once; poll the run until it is no longer RUNNING."""
+    deadline = time.monotonic() + seconds
+    while True:
+        run: dict[str, Any] = httpx.get(f"{REST}/v1/collections/{run_id}", timeout=10).json()
+        if run.get("state") != "RUNNING" or time.monotonic() > deadline:
+            return run
+        time.sleep(0.3)
+
+
 def main() -> None:
     console = Console(width=110)
     token = os.environ.get("TAGPULSE_API_TOKEN", "")
@@ -38,10 +49,10 @@ def main() -> None:
         f"{REST}/v1/collections",
         json={"source": "sample"},
         headers={"Authorization": f"Bearer {token}"},
-        timeout=300,
+        timeout=30,
     )
     response.raise_for_status()
-    figures = response.json()["figures"]
+    figures = wait_for_run(response.json()["id"])["figures"]
 
     table = Table(title="tagpulse is running", show_header=False)
     table.add_row("REST (Envoy)", f"{REST}   e.g. curl {REST}/v1/users:top")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import time
 from collections.abc import Callable
+from typing import Any
 
 import grpc
 import httpx
@@ -16,21 +17,33 @@ from sqlalchemy import create_engine, func, select, text
 
 from tagpulse.db.models import Post
 from tagpulse.migrate import alembic_config
+from tests.conftest import FAKE_X_TOKEN as X_TOKEN
+from tests.support.collections import wait_for_run
+from tests.support.fake_x import FakeXApi
+from tests.support.policies import FAST_ENV
 from tests.support.processes import Stack
-
-X_TOKEN = "AAAAAAAAAAAAAAAAAAAAAFakeXBearerToken0123456789"
 
 
 @pytest.fixture
-def stack(start_stack: Callable[..., Stack]) -> Stack:
-    return start_stack(TAGPULSE_X_BEARER_TOKEN=X_TOKEN)
+def stack(start_stack: Callable[..., Stack], fake_x: FakeXApi) -> Stack:
+    # An X bearer token makes "x" the default source; X is the fake on loopback.
+    return start_stack(TAGPULSE_X_BEARER_TOKEN=X_TOKEN, TAGPULSE_X_API_BASE_URL=fake_x.base_url, **FAST_ENV)
 
 
 def collect(stack: Stack, body: dict[str, object] | None = None, token: str | None = "") -> httpx.Response:
+    """POST /v1/collections: the answer comes at once, with the run RUNNING."""
     headers = {} if token is None else {"Authorization": f"Bearer {token or stack.api_token}"}
     return httpx.post(
-        f"{stack.rest_url}/v1/collections", json=body or {"source": "sample"}, headers=headers, timeout=120
+        f"{stack.rest_url}/v1/collections", json=body or {"source": "sample"}, headers=headers, timeout=30
     )
+
+
+def collect_and_wait(stack: Stack, body: dict[str, object] | None = None) -> dict[str, Any]:
+    response = collect(stack, body)
+    assert response.status_code == 200, response.text
+    started = response.json()
+    assert started["state"] == "RUNNING"
+    return wait_for_run(stack.rest_url, started["id"])
 
 
 def get(stack: Stack, path: str) -> httpx.Response:
@@ -51,8 +64,16 @@ def test_collect_then_summaries_add_up_and_a_second_run_changes_nothing(stack: S
 
     first = collect(stack)
     assert first.status_code == 200, first.text
-    run = first.json()
+    started = first.json()
+    # StartCollection answers at once: the run is RUNNING, its hashtags not done yet.
+    assert started["state"] == "RUNNING"
+    assert started["source"] == "sample"
+    assert "endTime" not in started
+    assert {h["state"] for h in started["hashtagFigures"]} <= {"PENDING", "RUNNING", "SUCCEEDED"}
+    run = wait_for_run(stack.rest_url, started["id"])
     assert run["state"] == "SUCCEEDED"
+    assert run["id"] == started["id"]
+    assert {h["state"] for h in run["hashtagFigures"]} == {"SUCCEEDED"}
     figures = {k: int(v) for k, v in run["figures"].items()}
     assert figures["postsNew"] == stored_posts(stack) > 0
     assert figures["postsFetched"] == figures["postsNew"] + figures["postsDuplicate"]
@@ -85,7 +106,7 @@ def test_collect_then_summaries_add_up_and_a_second_run_changes_nothing(stack: S
         get(stack, path).json()
         for path in ("/v1/users:top", "/v1/posts:countByHour", "/v1/posts:countByHashtag")
     ]
-    second = collect(stack).json()
+    second = collect_and_wait(stack)
     assert int(second["figures"]["postsNew"]) == 0
     assert (
         second["figures"]["postsDuplicate"]
@@ -102,10 +123,8 @@ def test_collect_then_summaries_add_up_and_a_second_run_changes_nothing(stack: S
 
     # A new hashtag: its answer was cached empty, and the collection retires it.
     assert get(stack, "/v1/users:top?hashtag=rustlang").json() == {"users": []}
-    assert (
-        collect(stack, {"hashtags": ["rustlang"], "maxPostsPerHashtag": 20}).json()["figures"]["postsNew"]
-        == "20"
-    )
+    rust = collect_and_wait(stack, {"hashtags": ["rustlang"], "maxPostsPerHashtag": 20, "source": "sample"})
+    assert rust["figures"]["postsNew"] == "20"
     assert len(get(stack, "/v1/users:top?hashtag=rustlang").json()["users"]) == 5
 
 
@@ -115,7 +134,7 @@ def test_mutations_need_the_token_and_secrets_stay_out_of_logs(stack: Stack) -> 
         assert response.status_code == 401
         assert response.json()["code"] == 16
     assert stored_posts(stack) == 0
-    assert collect(stack).status_code == 200
+    assert collect_and_wait(stack)["state"] == "SUCCEEDED"
     # Internal: not routed by Envoy, and needs the token on the service itself.
     assert httpx.post(f"{stack.rest_url}/v1/aggregates:invalidate", json={}).status_code == 404
     with grpc.insecure_channel(stack.query_address) as channel:

@@ -10,7 +10,7 @@ from sqlalchemy import Engine, func, select
 
 from tagpulse.db.models import Hashtag, Post
 from tagpulse.errors import InvalidArgument
-from tagpulse_collector import collection
+from tagpulse_collector import collection, runs
 from tagpulse_collector.sources.base import Page
 from tagpulse_collector.sources.sample import SampleSource
 
@@ -20,10 +20,12 @@ TRACKED = ["devops", "sre", "metrics"]
 
 def run(
     engine: Engine, source: object, hashtags: list[str] | None = None, max_posts: int = 0
-) -> collection.RunRecord:
+) -> runs.RunRecord:
     plan = collection.plan_collection(hashtags or [], max_posts, "sample", TRACKED)
     run_id = collection.start_run(engine, plan, TRACKED)
-    return collection.execute_run(engine, run_id, plan, source)  # type: ignore[arg-type]
+    record = collection.execute_run(engine, run_id, lambda _name: source)  # type: ignore[arg-type,return-value]
+    assert record is not None
+    return record
 
 
 def test_runs_record_fetched_new_and_duplicate(engine: Engine) -> None:
@@ -50,9 +52,9 @@ def test_runs_record_fetched_new_and_duplicate(engine: Engine) -> None:
         0,
         first.posts_fetched,
     )
-    assert [r.id for r in collection.list_runs(engine, limit=10)] == [second.id, first.id]
-    assert collection.get_run(engine, first.id) == first
-    assert collection.list_runs(engine, limit=10, before_id=second.id) == [first]
+    assert [r.id for r in runs.list_runs(engine, limit=10)] == [second.id, first.id]
+    assert runs.get_run(engine, first.id) == first
+    assert runs.list_runs(engine, limit=10, before_id=second.id) == [first]
 
 
 class BrokenForOneHashtag:
@@ -64,7 +66,9 @@ class BrokenForOneHashtag:
         self.broken = broken
         self.inner = SampleSource(anchor=ANCHOR)
 
-    def search(self, hashtag: str, max_posts: int, cursor: str | None = None) -> Iterator[Page]:
+    def search(
+        self, hashtag: str, max_posts: int, cursor: str | None = None, since_id: str | None = None
+    ) -> Iterator[Page]:
         for number, page in enumerate(self.inner.search(hashtag, max_posts, cursor)):
             if hashtag == self.broken and number == 1:
                 raise ValueError("truncated body")
@@ -87,7 +91,9 @@ def test_every_hashtag_failing_fails_the_run(engine: Engine) -> None:
     class Down:
         name = "sample"
 
-        def search(self, hashtag: str, max_posts: int, cursor: str | None = None) -> Iterator[Page]:
+        def search(
+            self, hashtag: str, max_posts: int, cursor: str | None = None, since_id: str | None = None
+        ) -> Iterator[Page]:
             raise ConnectionError("source unreachable")
 
     record = run(engine, Down(), hashtags=["devops"])

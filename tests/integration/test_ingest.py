@@ -80,13 +80,15 @@ def assert_rollups_match_a_recount(engine: Engine) -> None:
     assert by_bucket == Counter(bucket_start(p.created_at) for p in posts)
     assert sum(by_bucket.values()) == len(posts)
     assert by_tag_bucket == Counter(
-        (t, bucket_start(p.created_at)) for p in posts for t in tags[(p.source, p.id)]
+        (t, bucket_start(p.created_at)) for p in posts for t in tags.get((p.source, p.id), ())
     )
     assert by_tag_lang_country == Counter(
-        (t, p.language, p.country_code) for p in posts for t in tags[(p.source, p.id)]
+        (t, p.language, p.country_code) for p in posts for t in tags.get((p.source, p.id), ())
     )
-    assert by_user_tag == Counter((t, p.source, p.author_id) for p in posts for t in tags[(p.source, p.id)])
-    assert hashtag_totals == Counter(t for p in posts for t in tags[(p.source, p.id)])
+    assert by_user_tag == Counter(
+        (t, p.source, p.author_id) for p in posts for t in tags.get((p.source, p.id), ())
+    )
+    assert hashtag_totals == Counter(t for p in posts for t in tags.get((p.source, p.id), ()))
     assert {key: u.post_count for key, u in users.items() if u.post_count} == Counter(
         (p.source, p.author_id) for p in posts
     )

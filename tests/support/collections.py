@@ -1,7 +1,7 @@
 """Collection runs through REST, for end-to-end tests: start one, wait for it to finish.
 
-A run may answer at once as RUNNING and go on in the background, so tests never rely on the
-figures StartCollection returns: they poll GET /v1/collections/{id} until the run is done.
+StartCollection answers at once with the run RUNNING and goes on in the background, so tests
+never rely on the figures it returns: they poll GET /v1/collections/{id} until the run is done.
 """
 
 from __future__ import annotations
@@ -13,30 +13,40 @@ import httpx
 
 
 def start_collection(rest_url: str, api_token: str, body: dict[str, Any]) -> dict[str, Any]:
+    """POST /v1/collections; the run as it answered (usually RUNNING)."""
     response = httpx.post(
         f"{rest_url}/v1/collections",
         json=body,
         headers={"Authorization": f"Bearer {api_token}"},
-        timeout=300,
+        timeout=30,
     )
     assert response.status_code == 200, response.text
-    run: dict[str, Any] = response.json()
-    return run
+    started: dict[str, Any] = response.json()
+    return started
 
 
-def wait_for_collection(rest_url: str, run_id: str, timeout: float = 300) -> dict[str, Any]:
-    """The run once its state is no longer RUNNING."""
+def wait_for_run(rest_url: str, run_id: str, timeout: float = 300, interval: float = 0.2) -> dict[str, Any]:
+    """GET /v1/collections/{id} until the run is no longer RUNNING; its final JSON."""
     deadline = time.monotonic() + timeout
     while True:
         response = httpx.get(f"{rest_url}/v1/collections/{run_id}", timeout=30)
-        assert response.status_code == 200, response.text
+        response.raise_for_status()
         run: dict[str, Any] = response.json()
         if run["state"] != "RUNNING":
             return run
-        assert time.monotonic() < deadline, f"collection {run_id} still RUNNING after {timeout} s"
-        time.sleep(0.2)
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"collection {run_id} still RUNNING after {timeout:.0f} s: {run}")
+        time.sleep(interval)
+
+
+def start_and_wait(
+    rest_url: str, api_token: str, body: dict[str, Any], timeout: float = 300
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """POST /v1/collections, then wait: (the answer to the POST, the finished run)."""
+    started = start_collection(rest_url, api_token, body)
+    return started, wait_for_run(rest_url, started["id"], timeout)
 
 
 def collect(rest_url: str, api_token: str, body: dict[str, Any]) -> dict[str, Any]:
-    """Start a collection and wait for it to finish."""
-    return wait_for_collection(rest_url, start_collection(rest_url, api_token, body)["id"])
+    """Start a collection and wait for it to finish; the finished run."""
+    return start_and_wait(rest_url, api_token, body)[1]

@@ -1,9 +1,10 @@
-"""python -m tagpulse_collector [serve | trigger …]"""
+"""python -m tagpulse_collector [serve | trigger … | import FILE…]"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from tagpulse.settings import load_settings
 from tagpulse_collector.settings import CollectorSettings
@@ -20,9 +21,21 @@ def main(argv: list[str] | None = None) -> int:
         "--hashtag", action="append", default=[], help="repeatable; default: the tracked ones"
     )
     trigger.add_argument("--max-posts-per-hashtag", type=int, default=0)
-    trigger.add_argument("--source", default="")
+    trigger.add_argument("--source", default="", help="x, mastodon or sample; default: the collector's")
     trigger.add_argument("--timeout", type=float, default=3600, help="seconds to wait for the run")
     trigger.add_argument("--wait-ready", type=float, default=0, help="seconds to wait for the collector")
+    trigger.add_argument("--poll-interval", type=float, default=2.0, help="seconds between progress checks")
+    archive = commands.add_parser(
+        "import", help="import X archives (twarc2 JSONL pages, flattened tweets, .gz) into the database"
+    )
+    archive.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    archive.add_argument("--batch-posts", type=int, default=10_000, help="posts per transaction")
+    archive.add_argument("--writers", type=int, default=1, help="database connections writing in parallel")
+    archive.add_argument("--no-progress", action="store_true", help="no progress bar")
+    archive.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    archive.add_argument(
+        "--no-invalidate", action="store_true", help="do not ask the query service to retire its cache"
+    )
     args = parser.parse_args(argv)
 
     if args.command == "trigger":
@@ -30,7 +43,28 @@ def main(argv: list[str] | None = None) -> int:
 
         settings = load_settings(CollectorSettings)
         return run_trigger(
-            settings, args.hashtag, args.max_posts_per_hashtag, args.source, args.timeout, args.wait_ready
+            settings,
+            args.hashtag,
+            args.max_posts_per_hashtag,
+            args.source,
+            args.timeout,
+            args.wait_ready,
+            args.poll_interval,
+        )
+    if args.command == "import":
+        from tagpulse.logs import configure_logging
+        from tagpulse_collector.import_command import run_import
+
+        settings = load_settings(CollectorSettings)
+        configure_logging(settings)
+        return run_import(
+            settings,
+            args.files,
+            max(args.batch_posts, 1),
+            max(args.writers, 1),
+            show_progress=not args.no_progress,
+            invalidate=not args.no_invalidate,
+            as_json=args.json,
         )
     from tagpulse_collector.server import serve
 

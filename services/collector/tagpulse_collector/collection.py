@@ -1,23 +1,37 @@
 """Collection runs: check a request, record the run, collect every hashtag page by page.
 
-Each page is stored in its own transaction together with the hashtag's figures and resume
-position, so the figures of a run always agree with what was stored.
+Each page is stored in its own transaction together with the hashtag's figures and its resume
+position (the source's cursor for the next page), so the figures of a run always agree with
+what was stored, and a run whose collector died resumes at the page after the last stored one.
+
+A run executes while holding its run lock, and collects a hashtag while holding that hashtag's
+lock (`locks.py`): a hashtag that another run is collecting from the same source is skipped,
+and a RUNNING run that nobody holds was interrupted and may be resumed by any collector.
+
+Incremental: once a hashtag was collected successfully, the next run asks the source only for
+posts newer than the newest one it reported (`since_id`), so no known post is paid for twice.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import threading
+import time
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
+from typing import Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, func, select, update
+from sqlalchemy.engine import Connection, Row
 
 from tagpulse.db.engine import upsert
 from tagpulse.db.models import CollectionRun, CollectionRunHashtag, Hashtag
 from tagpulse.errors import InvalidArgument
 from tagpulse.hashtags import InvalidHashtag, normalize_hashtag
-from tagpulse_collector.ingest import ingest_page
+from tagpulse_collector import locks
+from tagpulse_collector.ingest import IngestResult, in_transaction, ingest_page
 from tagpulse_collector.metrics import (
     COLLECTION_RUNS,
     POSTS_DUPLICATE,
@@ -25,17 +39,31 @@ from tagpulse_collector.metrics import (
     POSTS_NEW,
     RUN_SECONDS,
 )
-from tagpulse_collector.sources.base import Source
+from tagpulse_collector.runs import (
+    FAILED,
+    FINISHED_HASHTAG_STATES,
+    PARTIALLY_SUCCEEDED,
+    PENDING,
+    RUNNING,
+    SKIPPED,
+    SUCCEEDED,
+    RunRecord,
+    get_run,
+)
+from tagpulse_collector.sources.base import Page, Source
+from tagpulse_collector.sources.errors import Interrupted, SourceError
 
 log = logging.getLogger("tagpulse.collection")
 
 DEFAULT_MAX_POSTS_PER_HASHTAG = 100
 MAX_POSTS_PER_HASHTAG = 10_000
-# Sources this build can collect from; the others are planned (see the README).
-AVAILABLE_SOURCES = ("sample",)
-PLANNED_SOURCES = ("x", "mastodon")
+KNOWN_SOURCES = ("x", "mastodon", "sample")
+# What a collector needs before it can collect from a platform.
+SOURCE_SETTINGS = {"x": "TAGPULSE_X_BEARER_TOKEN", "mastodon": "TAGPULSE_MASTODON_BASE_URL"}
 
-RUNNING, SUCCEEDED, PARTIALLY_SUCCEEDED, FAILED = "RUNNING", "SUCCEEDED", "PARTIALLY_SUCCEEDED", "FAILED"
+
+class SourceNotConfigured(LookupError):
+    """A run names a source this collector has no credentials for."""
 
 
 @dataclass(frozen=True)
@@ -46,9 +74,15 @@ class CollectionPlan:
 
 
 def plan_collection(
-    hashtags: Sequence[str], max_posts_per_hashtag: int, source: str, tracked: Sequence[str]
+    hashtags: Sequence[str],
+    max_posts_per_hashtag: int,
+    source: str,
+    tracked: Sequence[str],
+    configured: Collection[str] = ("sample",),
+    default_source: str = "sample",
 ) -> CollectionPlan:
-    """Check a request; empty hashtags mean the tracked ones, 0 posts means the default."""
+    """Check a request; empty hashtags mean the tracked ones, 0 posts means the default,
+    an empty source means `default_source`."""
     problems: dict[str, str] = {}
     normalized: list[str] = []
     for index, raw in enumerate(hashtags):
@@ -61,51 +95,22 @@ def plan_collection(
     limit = max_posts_per_hashtag or DEFAULT_MAX_POSTS_PER_HASHTAG
     if not 1 <= limit <= MAX_POSTS_PER_HASHTAG:
         problems["max_posts_per_hashtag"] = f"must be between 1 and {MAX_POSTS_PER_HASHTAG}"
-    source = (source or "sample").strip().lower()
-    if source in PLANNED_SOURCES:
-        problems["source"] = f"source {source!r} is not built yet; available: {', '.join(AVAILABLE_SOURCES)}"
-    elif source not in AVAILABLE_SOURCES:
-        problems["source"] = f"unknown source {source!r}; available: {', '.join(AVAILABLE_SOURCES)}"
+    source = (source or default_source).strip().lower()
+    if source not in KNOWN_SOURCES:
+        problems["source"] = f"unknown source {source!r}; use one of: {', '.join(KNOWN_SOURCES)}"
+    elif source not in configured:
+        problems["source"] = (
+            f"source {source!r} is not configured on this collector (set {SOURCE_SETTINGS[source]}); "
+            f"configured: {', '.join(sorted(configured))}"
+        )
     if problems:
         raise InvalidArgument(problems)
     chosen = tuple(dict.fromkeys(normalized)) or tuple(tracked)
     return CollectionPlan(source=source, hashtags=chosen, max_posts_per_hashtag=limit)
 
 
-@dataclass(frozen=True)
-class HashtagFigures:
-    hashtag: str
-    state: str
-    posts_fetched: int
-    posts_new: int
-    error_message: str
-
-    @property
-    def posts_duplicate(self) -> int:
-        return self.posts_fetched - self.posts_new
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    id: int
-    source: str
-    hashtags: tuple[str, ...]
-    max_posts_per_hashtag: int
-    state: str
-    started_at: datetime
-    ended_at: datetime | None
-    posts_fetched: int
-    posts_new: int
-    error_message: str
-    hashtag_figures: tuple[HashtagFigures, ...]
-
-    @property
-    def posts_duplicate(self) -> int:
-        return self.posts_fetched - self.posts_new
-
-
 def start_run(engine: Engine, plan: CollectionPlan, tracked: Sequence[str]) -> int:
-    """Record a new RUNNING run and mark the tracked hashtags; return the run id."""
+    """Record a new RUNNING run with every hashtag PENDING, mark the tracked hashtags; return its id."""
     now = datetime.now(UTC)
     with engine.begin() as connection:
         run_id = connection.execute(
@@ -120,6 +125,7 @@ def start_run(engine: Engine, plan: CollectionPlan, tracked: Sequence[str]) -> i
                 posts_fetched=0,
                 posts_new=0,
                 error_message="",
+                resume_count=0,
             )
             .returning(CollectionRun.table().c.id)
         ).scalar_one()
@@ -129,10 +135,13 @@ def start_run(engine: Engine, plan: CollectionPlan, tracked: Sequence[str]) -> i
                 {
                     "run_id": run_id,
                     "hashtag": tag,
-                    "state": RUNNING,
+                    "state": PENDING,
                     "posts_fetched": 0,
                     "posts_new": 0,
                     "error_message": "",
+                    "api_requests": 0,
+                    "error_count": 0,
+                    "pages": 0,
                 }
                 for tag in plan.hashtags
             ],
@@ -146,92 +155,251 @@ def start_run(engine: Engine, plan: CollectionPlan, tracked: Sequence[str]) -> i
     return int(run_id)
 
 
-def execute_run(engine: Engine, run_id: int, plan: CollectionPlan, source: Source) -> RunRecord:
-    """Collect every hashtag of the run; a failing hashtag does not stop the others."""
-    started = datetime.now(UTC)
-    log.info(
-        "collection started", extra={"run_id": run_id, "source": plan.source, "hashtags": list(plan.hashtags)}
-    )
-    failures = 0
-    for hashtag in plan.hashtags:
-        try:
-            _collect_hashtag(engine, run_id, plan, source, hashtag)
-        except Exception as error:
-            failures += 1
-            log.exception("hashtag failed", extra={"run_id": run_id, "hashtag": hashtag})
-            _finish_hashtag(engine, run_id, hashtag, FAILED, f"{type(error).__name__}: {error}")
+def interrupted_runs(engine: Engine, exclude: Collection[int] = ()) -> list[int]:
+    """RUNNING runs that no collector is executing: their collector was killed or stopped."""
+    runs = CollectionRun.table()
+    with engine.connect() as connection:
+        ids = connection.execute(
+            select(runs.c.id).where(runs.c.state == RUNNING).order_by(runs.c.id)
+        ).scalars()
+        candidates = [int(i) for i in ids if i not in exclude]
+    return [run_id for run_id in candidates if locks.is_free(engine, locks.run_key(run_id))]
 
-    if failures == 0:
-        state, message = SUCCEEDED, ""
-    elif failures < len(plan.hashtags):
-        state, message = PARTIALLY_SUCCEEDED, f"{failures} of {len(plan.hashtags)} hashtags failed"
-    else:
-        state, message = FAILED, "every hashtag failed"
-    ended = datetime.now(UTC)
-    table = CollectionRun.table()
+
+def latest_newest_id(connection: Connection, source: str, hashtag: str) -> str | None:
+    """The newest post id the last successful collection of (source, hashtag) reported."""
+    runs, progress = CollectionRun.table(), CollectionRunHashtag.table()
+    return connection.execute(
+        select(progress.c.newest_id)
+        .join(runs, runs.c.id == progress.c.run_id)
+        .where(
+            progress.c.hashtag == hashtag,
+            runs.c.source == source,
+            progress.c.state == SUCCEEDED,
+            progress.c.newest_id.is_not(None),
+        )
+        .order_by(progress.c.run_id.desc())
+        .limit(1)
+    ).scalar()
+
+
+class _RunStopped(Exception):
+    """Marks the remaining hashtags when an earlier one stopped the run."""
+
+
+def execute_run(
+    engine: Engine,
+    run_id: int,
+    source_for: Callable[[str], Source],
+    stop: threading.Event | None = None,
+    resumed: bool = False,
+) -> RunRecord | None:
+    """Collect every unfinished hashtag of a run; None when another collector is executing it.
+
+    A failing hashtag does not stop the others, unless its error says the rest would fail
+    the same way (credentials, usage cap). When `stop` is set (shutdown) the run stops after
+    the page in flight and stays RUNNING, to be resumed.
+    """
+    stop = stop or threading.Event()
+    with locks.lease(engine) as lease:
+        if not lease.try_lock(locks.run_key(run_id)):
+            return None
+        run = _load_run(engine, run_id)
+        if run is None or run.state != RUNNING:
+            return get_run(engine, run_id)
+        started = time.monotonic()
+        if resumed:
+            _count_resume(engine, run_id)
+        log.info(
+            "collection resumed" if resumed else "collection started",
+            extra={"run_id": run_id, "source": run.source, "hashtags": list(run.hashtags)},
+        )
+        try:
+            source: Source | None = source_for(run.source)
+            stop_reason = ""
+        except SourceNotConfigured as error:
+            source, stop_reason = None, str(error)
+        for row in _hashtag_rows(engine, run_id, run.hashtags):
+            if row.state in FINISHED_HASHTAG_STATES:
+                continue
+            if stop.is_set():
+                return _interrupted(engine, run_id)
+            if source is None or stop_reason:
+                _finish_hashtag(engine, run_id, row.hashtag, FAILED, f"not collected: {stop_reason}")
+                continue
+            key = locks.hashtag_key(run.source, row.hashtag)
+            if not lease.try_lock(key):
+                _finish_hashtag(
+                    engine, run_id, row.hashtag, SKIPPED, "another run is collecting this hashtag right now"
+                )
+                continue
+            try:
+                _collect_hashtag(engine, run, row, source, stop)
+            except Interrupted:
+                return _interrupted(engine, run_id)
+            except SourceError as error:
+                log.warning(
+                    "hashtag failed",
+                    extra={"run_id": run_id, "hashtag": row.hashtag, "reason": str(error)},
+                )
+                _finish_hashtag(engine, run_id, row.hashtag, FAILED, str(error), error.requests, error.errors)
+                if error.stops_run:
+                    stop_reason = f"the run stopped: {error}"
+            except Exception as error:
+                log.exception("hashtag failed", extra={"run_id": run_id, "hashtag": row.hashtag})
+                _finish_hashtag(engine, run_id, row.hashtag, FAILED, f"{type(error).__name__}: {error}", 0, 1)
+            finally:
+                lease.unlock(key)
+        return _finish_run(engine, run_id, run.source, stop_reason, time.monotonic() - started)
+
+
+def _load_run(engine: Engine, run_id: int) -> Row[Any] | None:
+    with engine.connect() as connection:
+        return connection.execute(select(CollectionRun.table()).where(CollectionRun.id == run_id)).first()
+
+
+def _hashtag_rows(engine: Engine, run_id: int, order: Sequence[str]) -> list[Row[Any]]:
+    progress = CollectionRunHashtag.table()
+    with engine.connect() as connection:
+        rows = connection.execute(select(progress).where(progress.c.run_id == run_id)).all()
+    return sorted(rows, key=lambda r: order.index(r.hashtag) if r.hashtag in order else len(order))
+
+
+def _count_resume(engine: Engine, run_id: int) -> None:
+    runs = CollectionRun.table()
     with engine.begin() as connection:
         connection.execute(
-            update(table)
-            .where(table.c.id == run_id)
-            .values(state=state, ended_at=ended, error_message=message)
+            update(runs).where(runs.c.id == run_id).values(resume_count=runs.c.resume_count + 1)
         )
-    COLLECTION_RUNS.labels(source=plan.source, outcome=state.lower()).inc()
-    RUN_SECONDS.labels(source=plan.source).observe((ended - started).total_seconds())
-    record = get_run(engine, run_id)
-    assert record is not None
-    log.info(
-        "collection finished",
-        extra={
-            "run_id": run_id,
-            "state": state,
-            "posts_fetched": record.posts_fetched,
-            "posts_new": record.posts_new,
-            "posts_duplicate": record.posts_duplicate,
-            "seconds": round((ended - started).total_seconds(), 3),
-        },
-    )
-    return record
 
 
-def _collect_hashtag(engine: Engine, run_id: int, plan: CollectionPlan, source: Source, hashtag: str) -> None:
-    runs, progress = CollectionRun.table(), CollectionRunHashtag.table()
-    for page in source.search(hashtag, plan.max_posts_per_hashtag):
+def _interrupted(engine: Engine, run_id: int) -> RunRecord | None:
+    log.info("collection interrupted; it resumes on the next start", extra={"run_id": run_id})
+    return get_run(engine, run_id)
+
+
+def _collect_hashtag(
+    engine: Engine, run: Row[Any], row: Row[Any], source: Source, stop: threading.Event
+) -> None:
+    progress = CollectionRunHashtag.table()
+    where = (progress.c.run_id == run.id, progress.c.hashtag == row.hashtag)
+    cursor: str | None = None
+    if row.state == RUNNING and row.pages > 0:
+        # Killed after storing `pages` pages: go on from the cursor saved with the last one,
+        # with the since_id that cursor belongs to.
+        if row.next_page_token is None or row.posts_fetched >= run.max_posts_per_hashtag:
+            _finish_hashtag(engine, run.id, row.hashtag, SUCCEEDED, "")
+            return
+        cursor, since_id = row.next_page_token, row.since_id
+        log.info(
+            "hashtag resumed",
+            extra={
+                "run_id": run.id,
+                "hashtag": row.hashtag,
+                "pages_stored": row.pages,
+                "page": row.pages + 1,
+            },
+        )
+    else:
         with engine.begin() as connection:
-            result = ingest_page(connection, page)
+            since_id = latest_newest_id(connection, run.source, row.hashtag)
             connection.execute(
                 update(progress)
-                .where(progress.c.run_id == run_id, progress.c.hashtag == hashtag)
+                .where(*where)
                 .values(
-                    posts_fetched=progress.c.posts_fetched + result.fetched,
-                    posts_new=progress.c.posts_new + result.new,
-                    next_page_token=page.next_cursor,
+                    state=RUNNING, since_id=since_id, started_at=func.coalesce(progress.c.started_at, _now())
                 )
             )
-            connection.execute(
-                update(runs)
-                .where(runs.c.id == run_id)
-                .values(
-                    posts_fetched=runs.c.posts_fetched + result.fetched,
-                    posts_new=runs.c.posts_new + result.new,
-                )
-            )
-        POSTS_FETCHED.labels(source=plan.source, hashtag=hashtag).inc(result.fetched)
-        POSTS_NEW.labels(source=plan.source, hashtag=hashtag).inc(result.new)
-        POSTS_DUPLICATE.labels(source=plan.source, hashtag=hashtag).inc(result.duplicate)
-    _finish_hashtag(engine, run_id, hashtag, SUCCEEDED, "")
+    budget = run.max_posts_per_hashtag - row.posts_fetched
+    number = row.pages
+    for page in source.search(row.hashtag, budget, cursor=cursor, since_id=since_id):
+        number += 1
+        began = time.monotonic()
+        result = in_transaction(engine, partial(_store_page, run_id=run.id, hashtag=row.hashtag, page=page))
+        POSTS_FETCHED.labels(source=run.source, hashtag=row.hashtag).inc(result.fetched)
+        POSTS_NEW.labels(source=run.source, hashtag=row.hashtag).inc(result.new)
+        POSTS_DUPLICATE.labels(source=run.source, hashtag=row.hashtag).inc(result.duplicate)
+        log.info(
+            "page stored",
+            extra={
+                "run_id": run.id,
+                "source": run.source,
+                "hashtag": row.hashtag,
+                "page": number,
+                "posts_fetched": result.fetched,
+                "posts_new": result.new,
+                "posts_duplicate": result.duplicate,
+                "api_requests": page.requests,
+                "errors": len(page.errors),
+                "error_examples": list(page.errors[:3]),
+                "has_next_page": page.next_cursor is not None,
+                "seconds": round(time.monotonic() - began, 3),
+            },
+        )
+        if stop.is_set():
+            raise Interrupted("the collector is shutting down")
+    _finish_hashtag(engine, run.id, row.hashtag, SUCCEEDED, "")
 
 
-def _finish_hashtag(engine: Engine, run_id: int, hashtag: str, state: str, error_message: str) -> None:
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _store_page(connection: Connection, run_id: int, hashtag: str, page: Page) -> IngestResult:
+    """The page, the hashtag's figures and its resume position, in one transaction."""
+    runs, progress = CollectionRun.table(), CollectionRunHashtag.table()
+    result = ingest_page(connection, page)
+    connection.execute(
+        update(progress)
+        .where(progress.c.run_id == run_id, progress.c.hashtag == hashtag)
+        .values(
+            posts_fetched=progress.c.posts_fetched + result.fetched,
+            posts_new=progress.c.posts_new + result.new,
+            api_requests=progress.c.api_requests + page.requests,
+            error_count=progress.c.error_count + len(page.errors),
+            pages=progress.c.pages + 1,
+            next_page_token=page.next_cursor,
+            newest_id=func.coalesce(progress.c.newest_id, page.newest_id),
+        )
+    )
+    connection.execute(
+        update(runs)
+        .where(runs.c.id == run_id)
+        .values(
+            posts_fetched=runs.c.posts_fetched + result.fetched,
+            posts_new=runs.c.posts_new + result.new,
+        )
+    )
+    return result
+
+
+def _finish_hashtag(
+    engine: Engine,
+    run_id: int,
+    hashtag: str,
+    state: str,
+    error_message: str,
+    requests: int = 0,
+    errors: int = 0,
+) -> None:
     progress, hashtags = CollectionRunHashtag.table(), Hashtag.table()
+    now = _now()
     with engine.begin() as connection:
         connection.execute(
             update(progress)
             .where(progress.c.run_id == run_id, progress.c.hashtag == hashtag)
-            .values(state=state, error_message=error_message)
+            .values(
+                state=state,
+                error_message=error_message,
+                api_requests=progress.c.api_requests + requests,
+                error_count=progress.c.error_count + errors,
+                started_at=func.coalesce(progress.c.started_at, now),
+                ended_at=now,
+            )
         )
         if state == SUCCEEDED:
             statement = upsert(connection, hashtags).values(
-                name=hashtag, tracked=False, post_count=0, last_collected_at=datetime.now(UTC)
+                name=hashtag, tracked=False, post_count=0, last_collected_at=now
             )
             connection.execute(
                 statement.on_conflict_do_update(
@@ -240,45 +408,51 @@ def _finish_hashtag(engine: Engine, run_id: int, hashtag: str, state: str, error
             )
 
 
-def get_run(engine: Engine, run_id: int) -> RunRecord | None:
-    runs = list_runs(engine, limit=1, run_id=run_id)
-    return runs[0] if runs else None
-
-
-def list_runs(
-    engine: Engine, limit: int, before_id: int | None = None, run_id: int | None = None
-) -> list[RunRecord]:
-    """Runs newest first (by id), at most `limit`, older than `before_id` when given."""
-    runs, progress = CollectionRun.table(), CollectionRunHashtag.table()
-    query = select(runs).order_by(runs.c.id.desc()).limit(limit)
-    if before_id is not None:
-        query = query.where(runs.c.id < before_id)
-    if run_id is not None:
-        query = query.where(runs.c.id == run_id)
-    with engine.connect() as connection:
-        rows = connection.execute(query).all()
-        ids = [row.id for row in rows]
-        figures: dict[int, list[HashtagFigures]] = {run: [] for run in ids}
-        if ids:
-            for row in connection.execute(select(progress).where(progress.c.run_id.in_(ids))):
-                figures[row.run_id].append(
-                    HashtagFigures(
-                        row.hashtag, row.state, row.posts_fetched, row.posts_new, row.error_message
-                    )
-                )
-    return [
-        RunRecord(
-            id=row.id,
-            source=row.source,
-            hashtags=tuple(row.hashtags),
-            max_posts_per_hashtag=row.max_posts_per_hashtag,
-            state=row.state,
-            started_at=row.started_at,
-            ended_at=row.ended_at,
-            posts_fetched=row.posts_fetched,
-            posts_new=row.posts_new,
-            error_message=row.error_message,
-            hashtag_figures=tuple(sorted(figures[row.id], key=lambda f: row.hashtags.index(f.hashtag))),
+def _finish_run(engine: Engine, run_id: int, source: str, stop_reason: str, seconds: float) -> RunRecord:
+    record = get_run(engine, run_id)
+    assert record is not None
+    states = [f.state for f in record.hashtag_figures]
+    failed, total = states.count(FAILED), len(states)
+    skipped = states.count(SKIPPED)
+    if failed == 0:
+        state = SUCCEEDED
+        message = f"{skipped} of {total} hashtags skipped: another run was collecting them" if skipped else ""
+    else:
+        state = PARTIALLY_SUCCEEDED if failed < total else FAILED
+        if stop_reason:
+            message = stop_reason
+        elif state == FAILED:
+            message = "every hashtag failed"
+        else:
+            message = f"{failed} of {total} hashtags failed"
+    runs = CollectionRun.table()
+    with engine.begin() as connection:
+        connection.execute(
+            update(runs)
+            .where(runs.c.id == run_id)
+            .values(state=state, ended_at=_now(), error_message=message)
         )
-        for row in rows
-    ]
+    COLLECTION_RUNS.labels(source=source, outcome=state.lower()).inc()
+    RUN_SECONDS.labels(source=source).observe(seconds)
+    record = get_run(engine, run_id)
+    assert record is not None
+    log.info(
+        "collection finished",
+        extra={
+            "run_id": run_id,
+            "source": source,
+            "state": state,
+            "reason": message,
+            "posts_fetched": record.posts_fetched,
+            "posts_new": record.posts_new,
+            "posts_duplicate": record.posts_duplicate,
+            "api_requests": record.api_requests,
+            "errors": record.errors,
+            "pages": record.pages,
+            "hashtags_failed": failed,
+            "hashtags_skipped": skipped,
+            "resume_count": record.resume_count,
+            "seconds": round(seconds, 3),
+        },
+    )
+    return record

@@ -14,7 +14,7 @@ COLLECTION_RUNS = Counter(
 )
 RUN_SECONDS = Histogram(
     "tagpulse_collection_run_duration_seconds",
-    "Wall time of a collection run.",
+    "Wall time of a collection run (of this execution, when it was resumed).",
     ("source",),
     buckets=(0.1, 0.5, 1, 5, 15, 60, 300, 900, 1800, 3600),
 )
@@ -23,10 +23,14 @@ CACHE_INVALIDATIONS = Counter(
     "Calls to QueryService.InvalidateAggregates after a run, by result.",
     ("result",),
 )
-# Sources that report their quota (X API v2: x-rate-limit-remaining) set this after each request;
-# the chart's TagpulseSourceRateLimitExhausted alert watches it.
-SOURCE_RATE_LIMIT_REMAINING = Gauge(
+SOURCE_REQUESTS = Counter(
+    "tagpulse_source_requests_total",
+    "HTTP requests to a platform API, by response status (or timeout, connection_error).",
+    ("source", "status"),
+)
+# The chart's TagpulseSourceRateLimitExhausted alert watches it.
+RATE_LIMIT_REMAINING = Gauge(
     "tagpulse_source_rate_limit_remaining",
-    "Requests left in the source API's current rate-limit window.",
-    ("source", "endpoint"),
+    "Requests left in the current rate-limit window, as the platform last reported.",
+    ("source",),
 )

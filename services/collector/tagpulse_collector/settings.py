@@ -1,4 +1,5 @@
-"""The collector's settings: the shared ones plus its ports and where the query service is."""
+"""The collector's settings: the shared ones plus its ports, where the query service is, and
+how patient the platform sources are."""
 
 from __future__ import annotations
 
@@ -14,3 +15,14 @@ class CollectorSettings(Settings):
     query_address: str = "127.0.0.1:50051"
     # The collector, for the `trigger` command the CronJob runs.
     collector_address: str = "127.0.0.1:50052"
+    # X search: also collect retweets (their hashtags then come from the retweeted post).
+    x_include_retweets: bool = False
+    # HTTP to X and Mastodon.
+    source_timeout_seconds: float = Field(default=30.0, gt=0)
+    source_attempts: int = Field(default=5, ge=1, le=20)
+    source_backoff_initial_seconds: float = Field(default=1.0, ge=0)
+    source_backoff_max_seconds: float = Field(default=60.0, ge=0)
+    # Rate limits: the longest single wait for a window to reset, and how many in a row.
+    rate_limit_max_wait_seconds: float = Field(default=960.0, ge=0)
+    rate_limit_margin_seconds: float = Field(default=1.0, ge=0)
+    rate_limit_max_waits: int = Field(default=3, ge=0, le=100)

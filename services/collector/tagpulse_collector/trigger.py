@@ -1,5 +1,11 @@
-"""`python -m tagpulse_collector trigger`: start a collection on a running collector and
-wait for it — what the Kubernetes CronJob runs. Exit status 0 only when the run succeeded."""
+"""`python -m tagpulse_collector trigger`: start a collection on a running collector and wait
+for it — what the Kubernetes CronJob runs.
+
+StartCollection returns the run at once; this polls GetCollection until the run is no longer
+RUNNING, riding out a collector restart in between (the run resumes on the new collector),
+then prints the run as JSON. Exit status: 0 SUCCEEDED, 1 FAILED (or not started),
+3 PARTIALLY_SUCCEEDED, 4 still RUNNING when --timeout ran out.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +18,12 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tagpulse.v1 import collector_service_pb2, collector_service_pb2_grpc, resources_pb2
 from tagpulse_collector.settings import CollectorSettings
+
+State = resources_pb2.CollectionRun.State
+EXIT_CODES = {State.SUCCEEDED: 0, State.FAILED: 1, State.PARTIALLY_SUCCEEDED: 3}
+EXIT_TIMED_OUT = 4
+# Errors worth polling through: the collector restarting or briefly unreachable.
+TRANSIENT = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
 
 
 def wait_until_serving(channel: grpc.Channel, timeout_seconds: float) -> None:
@@ -31,6 +43,10 @@ def wait_until_serving(channel: grpc.Channel, timeout_seconds: float) -> None:
         time.sleep(0.5)
 
 
+def _print(run: resources_pb2.CollectionRun) -> None:
+    print(MessageToJson(run, indent=None, always_print_fields_with_no_presence=True))
+
+
 def trigger(
     settings: CollectorSettings,
     hashtags: list[str],
@@ -38,25 +54,40 @@ def trigger(
     source: str,
     timeout_seconds: float,
     wait_ready_seconds: float,
+    poll_seconds: float = 2.0,
 ) -> int:
+    deadline = time.monotonic() + timeout_seconds
     with grpc.insecure_channel(settings.collector_address) as channel:
         if wait_ready_seconds > 0:
             wait_until_serving(channel, wait_ready_seconds)
+        stub = collector_service_pb2_grpc.CollectorServiceStub(channel)
         metadata = (
             [("authorization", f"Bearer {settings.api_token.get_secret_value()}")]
             if settings.api_token
             else []
         )
         try:
-            run = collector_service_pb2_grpc.CollectorServiceStub(channel).StartCollection(
+            run = stub.StartCollection(
                 collector_service_pb2.StartCollectionRequest(
                     hashtags=hashtags, max_posts_per_hashtag=max_posts, source=source
                 ),
                 metadata=metadata,
-                timeout=timeout_seconds,
+                timeout=60,
             )
         except grpc.RpcError as error:
             print(f"collection failed to start: {error.code().name}: {error.details()}", file=sys.stderr)
             return 1
-    print(MessageToJson(run, indent=None, always_print_fields_with_no_presence=True))
-    return 0 if run.state == resources_pb2.CollectionRun.SUCCEEDED else 1
+        print(f"collection {run.id} started; waiting for it", file=sys.stderr)
+        while run.state == State.RUNNING and time.monotonic() < deadline:
+            time.sleep(min(poll_seconds, max(deadline - time.monotonic(), 0)))
+            try:
+                run = stub.GetCollection(collector_service_pb2.GetCollectionRequest(id=run.id), timeout=30)
+            except grpc.RpcError as error:
+                if error.code() not in TRANSIENT:
+                    print(f"could not follow collection {run.id}: {error.code().name}", file=sys.stderr)
+                    return 1
+    _print(run)
+    if run.state == State.RUNNING:
+        print(f"collection {run.id} still RUNNING after {timeout_seconds:.0f} s", file=sys.stderr)
+        return EXIT_TIMED_OUT
+    return EXIT_CODES.get(run.state, 1)

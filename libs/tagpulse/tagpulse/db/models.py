@@ -139,6 +139,8 @@ class CollectionRun(Base):
     posts_fetched: Mapped[int] = mapped_column(BigInteger, default=0)
     posts_new: Mapped[int] = mapped_column(BigInteger, default=0)
     error_message: Mapped[str] = mapped_column(Text, default="")
+    # Times the run was picked up again after its collector stopped in the middle of it.
+    resume_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     __table_args__ = (Index("ix_collection_runs_started", started_at.desc()),)
 
@@ -156,8 +158,23 @@ class CollectionRunHashtag(Base):
     # The source's cursor for the next page (X `next_token`), saved with every stored page.
     next_page_token: Mapped[str | None] = mapped_column(Text, nullable=True)
     error_message: Mapped[str] = mapped_column(Text, default="")
+    api_requests: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # Failed attempts that retries recovered, partial errors in responses, the final error.
+    error_count: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    pages: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # Only posts newer than this were asked for (incremental runs); kept so a resumed run
+    # repeats the exact query its next_page_token belongs to.
+    since_id: Mapped[str | None] = mapped_column(PLATFORM_ID, nullable=True)
+    # The newest post id the source reported: the next run's since_id once this one succeeded.
+    newest_id: Mapped[str | None] = mapped_column(PLATFORM_ID, nullable=True)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
-    __table_args__ = (ForeignKeyConstraint(["run_id"], ["collection_runs.id"], ondelete="CASCADE"),)
+    __table_args__ = (
+        ForeignKeyConstraint(["run_id"], ["collection_runs.id"], ondelete="CASCADE"),
+        # The since_id lookup: this hashtag's latest rows.
+        Index("ix_collection_run_hashtags_hashtag", "hashtag", run_id.desc()),
+    )
 
 
 class Stream(Base):

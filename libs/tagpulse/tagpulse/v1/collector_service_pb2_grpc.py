@@ -80,14 +80,16 @@ class CollectorServiceServicer:
     """
 
     def StartCollection(self, request, context):
-        """Runs a collection for the hashtags and returns the finished run with its figures.
+        """Starts a collection run for the hashtags and returns it at once, RUNNING; the run goes
+        on in the background. Poll GetCollection until its state is no longer RUNNING.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetCollection(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """A run with its progress and figures, in total and per hashtag.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')

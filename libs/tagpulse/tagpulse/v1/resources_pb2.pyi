@@ -65,27 +65,53 @@ class Hashtag(_message.Message):
     def __init__(self, name: _Optional[str] = ..., tracked: _Optional[bool] = ..., post_count: _Optional[int] = ..., last_collect_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class CollectionFigures(_message.Message):
-    __slots__ = ("posts_fetched", "posts_new", "posts_duplicate")
+    __slots__ = ("posts_fetched", "posts_new", "posts_duplicate", "api_requests", "errors", "pages")
     POSTS_FETCHED_FIELD_NUMBER: _ClassVar[int]
     POSTS_NEW_FIELD_NUMBER: _ClassVar[int]
     POSTS_DUPLICATE_FIELD_NUMBER: _ClassVar[int]
+    API_REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    ERRORS_FIELD_NUMBER: _ClassVar[int]
+    PAGES_FIELD_NUMBER: _ClassVar[int]
     posts_fetched: int
     posts_new: int
     posts_duplicate: int
-    def __init__(self, posts_fetched: _Optional[int] = ..., posts_new: _Optional[int] = ..., posts_duplicate: _Optional[int] = ...) -> None: ...
+    api_requests: int
+    errors: int
+    pages: int
+    def __init__(self, posts_fetched: _Optional[int] = ..., posts_new: _Optional[int] = ..., posts_duplicate: _Optional[int] = ..., api_requests: _Optional[int] = ..., errors: _Optional[int] = ..., pages: _Optional[int] = ...) -> None: ...
 
 class HashtagCollectionFigures(_message.Message):
-    __slots__ = ("hashtag", "figures", "error_message")
+    __slots__ = ("hashtag", "figures", "error_message", "state", "start_time", "end_time")
+    class State(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        STATE_UNSPECIFIED: _ClassVar[HashtagCollectionFigures.State]
+        PENDING: _ClassVar[HashtagCollectionFigures.State]
+        RUNNING: _ClassVar[HashtagCollectionFigures.State]
+        SUCCEEDED: _ClassVar[HashtagCollectionFigures.State]
+        FAILED: _ClassVar[HashtagCollectionFigures.State]
+        SKIPPED: _ClassVar[HashtagCollectionFigures.State]
+    STATE_UNSPECIFIED: HashtagCollectionFigures.State
+    PENDING: HashtagCollectionFigures.State
+    RUNNING: HashtagCollectionFigures.State
+    SUCCEEDED: HashtagCollectionFigures.State
+    FAILED: HashtagCollectionFigures.State
+    SKIPPED: HashtagCollectionFigures.State
     HASHTAG_FIELD_NUMBER: _ClassVar[int]
     FIGURES_FIELD_NUMBER: _ClassVar[int]
     ERROR_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
     hashtag: str
     figures: CollectionFigures
     error_message: str
-    def __init__(self, hashtag: _Optional[str] = ..., figures: _Optional[_Union[CollectionFigures, _Mapping]] = ..., error_message: _Optional[str] = ...) -> None: ...
+    state: HashtagCollectionFigures.State
+    start_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    def __init__(self, hashtag: _Optional[str] = ..., figures: _Optional[_Union[CollectionFigures, _Mapping]] = ..., error_message: _Optional[str] = ..., state: _Optional[_Union[HashtagCollectionFigures.State, str]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class CollectionRun(_message.Message):
-    __slots__ = ("id", "source", "hashtags", "max_posts_per_hashtag", "state", "start_time", "end_time", "figures", "hashtag_figures", "error_message")
+    __slots__ = ("id", "source", "hashtags", "max_posts_per_hashtag", "state", "start_time", "end_time", "figures", "hashtag_figures", "error_message", "resume_count")
     class State(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         STATE_UNSPECIFIED: _ClassVar[CollectionRun.State]
@@ -108,6 +134,7 @@ class CollectionRun(_message.Message):
     FIGURES_FIELD_NUMBER: _ClassVar[int]
     HASHTAG_FIGURES_FIELD_NUMBER: _ClassVar[int]
     ERROR_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    RESUME_COUNT_FIELD_NUMBER: _ClassVar[int]
     id: str
     source: str
     hashtags: _containers.RepeatedScalarFieldContainer[str]
@@ -118,7 +145,8 @@ class CollectionRun(_message.Message):
     figures: CollectionFigures
     hashtag_figures: _containers.RepeatedCompositeFieldContainer[HashtagCollectionFigures]
     error_message: str
-    def __init__(self, id: _Optional[str] = ..., source: _Optional[str] = ..., hashtags: _Optional[_Iterable[str]] = ..., max_posts_per_hashtag: _Optional[int] = ..., state: _Optional[_Union[CollectionRun.State, str]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., figures: _Optional[_Union[CollectionFigures, _Mapping]] = ..., hashtag_figures: _Optional[_Iterable[_Union[HashtagCollectionFigures, _Mapping]]] = ..., error_message: _Optional[str] = ...) -> None: ...
+    resume_count: int
+    def __init__(self, id: _Optional[str] = ..., source: _Optional[str] = ..., hashtags: _Optional[_Iterable[str]] = ..., max_posts_per_hashtag: _Optional[int] = ..., state: _Optional[_Union[CollectionRun.State, str]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., figures: _Optional[_Union[CollectionFigures, _Mapping]] = ..., hashtag_figures: _Optional[_Iterable[_Union[HashtagCollectionFigures, _Mapping]]] = ..., error_message: _Optional[str] = ..., resume_count: _Optional[int] = ...) -> None: ...
 
 class StreamRule(_message.Message):
     __slots__ = ("value", "tag")

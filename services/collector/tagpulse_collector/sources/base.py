@@ -40,8 +40,16 @@ class Page:
 
     posts: Sequence[CollectedPost]
     authors: Sequence[Author] = field(default_factory=tuple)
-    # Where the next page starts (X `next_token`); None on the last page.
+    # Where the next page starts (X `next_token`, Mastodon `max_id`); None on the last page.
     next_cursor: str | None = None
+    # The newest post id of the whole result (the platform's `meta.newest_id`), so the next
+    # run can ask only for newer posts. Only the first page's value matters.
+    newest_id: str | None = None
+    # API requests this page cost, retries and rate-limit waits included.
+    requests: int = 0
+    # Problems the platform reported without failing the request (X's partial errors in a 200)
+    # and failed attempts that a retry recovered from, one line each.
+    errors: Sequence[str] = field(default_factory=tuple)
 
 
 class Source(Protocol):
@@ -49,7 +57,10 @@ class Source(Protocol):
 
     name: str
 
-    def search(self, hashtag: str, max_posts: int, cursor: str | None = None) -> Iterator[Page]:
+    def search(
+        self, hashtag: str, max_posts: int, cursor: str | None = None, since_id: str | None = None
+    ) -> Iterator[Page]:
         """Pages of the newest posts with `hashtag`, at most `max_posts` in all, starting at
-        `cursor` (a page's `next_cursor`) when resuming."""
+        `cursor` (a page's `next_cursor`) when resuming, and only posts newer than `since_id`
+        when given. Raises `sources.errors.SourceError` when it cannot go on."""
         ...

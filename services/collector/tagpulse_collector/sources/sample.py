@@ -135,7 +135,11 @@ class SampleSource:
         now = datetime.now(UTC)
         self.anchor = anchor or now.replace(hour=0, minute=0, second=0, microsecond=0)
 
-    def search(self, hashtag: str, max_posts: int, cursor: str | None = None) -> Iterator[Page]:
+    def search(
+        self, hashtag: str, max_posts: int, cursor: str | None = None, since_id: str | None = None
+    ) -> Iterator[Page]:
+        # The sample has no notion of newer posts: since_id is ignored, and the ids it
+        # reports are never used as one.
         matches = sorted(self._posts_with(hashtag), key=lambda p: p.post.created_at, reverse=True)
         matches = matches[:max_posts]
         start = int(cursor) if cursor else 0

@@ -1,0 +1,140 @@
+"""Who is collecting what, across every collector replica.
+
+On PostgreSQL these are session-level advisory locks held on a connection of their own: a run
+holds its run's lock while it executes and a hashtag's lock while it collects that hashtag.
+When a process dies its connection closes and PostgreSQL releases the locks at once, so
+"RUNNING in the table but nobody holds its lock" means the run was killed and may be resumed.
+Two CronJob pods starting together therefore never fetch the same hashtag twice.
+
+SQLite has no advisory locks; with SQLite there is one collector process (the local default),
+and process-wide locks give the same answers.
+"""
+
+from __future__ import annotations
+
+import threading
+import zlib
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import Connection
+
+# The first key of the two-key advisory lock: one namespace per kind of thing locked.
+RUN_NAMESPACE = 0x74700001
+HASHTAG_NAMESPACE = 0x74700002
+
+
+def _signed32(value: int) -> int:
+    return value - 2**32 if value >= 2**31 else value
+
+
+def run_key(run_id: int) -> tuple[int, int]:
+    return _signed32(RUN_NAMESPACE), _signed32(run_id % 2**32)
+
+
+def hashtag_key(source: str, hashtag: str) -> tuple[int, int]:
+    # A collision between two hashtags only makes them wait for each other: harmless.
+    return _signed32(HASHTAG_NAMESPACE), _signed32(zlib.crc32(f"{source}:{hashtag}".encode()))
+
+
+class Lease:
+    """Locks held for one executing run; `close` releases whatever is still held."""
+
+    def try_lock(self, key: tuple[int, int]) -> bool:
+        raise NotImplementedError
+
+    def unlock(self, key: tuple[int, int]) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Lease:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
+class _PostgresLease(Lease):
+    def __init__(self, engine: Engine) -> None:
+        self.connection: Connection | None = engine.connect()
+        self.held: set[tuple[int, int]] = set()
+
+    def try_lock(self, key: tuple[int, int]) -> bool:
+        assert self.connection is not None
+        got = bool(
+            self.connection.execute(
+                text("SELECT pg_try_advisory_lock(:a, :b)"), {"a": key[0], "b": key[1]}
+            ).scalar()
+        )
+        # Session locks outlive the transaction: don't leave the connection idle in one.
+        self.connection.commit()
+        if got:
+            self.held.add(key)
+        return got
+
+    def unlock(self, key: tuple[int, int]) -> None:
+        if key in self.held and self.connection is not None:
+            self.connection.execute(text("SELECT pg_advisory_unlock(:a, :b)"), {"a": key[0], "b": key[1]})
+            self.connection.commit()
+            self.held.discard(key)
+
+    def close(self) -> None:
+        if self.connection is None:
+            return
+        try:
+            for key in list(self.held):
+                self.unlock(key)
+        finally:
+            # If unlocking failed the connection is suspect: closing it ends the session,
+            # which releases the locks anyway.
+            if self.held:
+                self.connection.invalidate()
+            self.connection.close()
+            self.connection = None
+
+
+@dataclass
+class _ProcessLocks:
+    guard: threading.Lock = field(default_factory=threading.Lock)
+    held: set[tuple[int, int]] = field(default_factory=set)
+
+
+_process_locks = _ProcessLocks()
+
+
+class _ProcessLease(Lease):
+    def __init__(self) -> None:
+        self.held: set[tuple[int, int]] = set()
+
+    def try_lock(self, key: tuple[int, int]) -> bool:
+        with _process_locks.guard:
+            if key in _process_locks.held:
+                return False
+            _process_locks.held.add(key)
+        self.held.add(key)
+        return True
+
+    def unlock(self, key: tuple[int, int]) -> None:
+        if key in self.held:
+            with _process_locks.guard:
+                _process_locks.held.discard(key)
+            self.held.discard(key)
+
+    def close(self) -> None:
+        for key in list(self.held):
+            self.unlock(key)
+
+
+def lease(engine: Engine) -> Lease:
+    """A new set of locks for one run, of the kind the database supports."""
+    if engine.dialect.name == "postgresql":
+        return _PostgresLease(engine)
+    return _ProcessLease()
+
+
+def is_free(engine: Engine, key: tuple[int, int]) -> bool:
+    """True when nobody holds `key` right now (it may be taken a moment later)."""
+    with lease(engine) as probe:
+        return probe.try_lock(key)

@@ -1,0 +1,120 @@
+"""Collection runs as stored: states, figures in total and per hashtag, and reading them back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Engine, select
+
+from tagpulse.db.models import CollectionRun, CollectionRunHashtag
+
+# Run states.
+RUNNING, SUCCEEDED, PARTIALLY_SUCCEEDED, FAILED = "RUNNING", "SUCCEEDED", "PARTIALLY_SUCCEEDED", "FAILED"
+# Hashtag states: RUNNING, SUCCEEDED and FAILED, plus these two.
+PENDING, SKIPPED = "PENDING", "SKIPPED"
+FINISHED_HASHTAG_STATES = frozenset({SUCCEEDED, FAILED, SKIPPED})
+
+
+@dataclass(frozen=True)
+class HashtagFigures:
+    hashtag: str
+    state: str
+    posts_fetched: int
+    posts_new: int
+    error_message: str
+    api_requests: int = 0
+    errors: int = 0
+    pages: int = 0
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+
+    @property
+    def posts_duplicate(self) -> int:
+        return self.posts_fetched - self.posts_new
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    id: int
+    source: str
+    hashtags: tuple[str, ...]
+    max_posts_per_hashtag: int
+    state: str
+    started_at: datetime
+    ended_at: datetime | None
+    posts_fetched: int
+    posts_new: int
+    error_message: str
+    hashtag_figures: tuple[HashtagFigures, ...]
+    resume_count: int = 0
+
+    @property
+    def posts_duplicate(self) -> int:
+        return self.posts_fetched - self.posts_new
+
+    @property
+    def api_requests(self) -> int:
+        return sum(f.api_requests for f in self.hashtag_figures)
+
+    @property
+    def errors(self) -> int:
+        return sum(f.errors for f in self.hashtag_figures)
+
+    @property
+    def pages(self) -> int:
+        return sum(f.pages for f in self.hashtag_figures)
+
+
+def get_run(engine: Engine, run_id: int) -> RunRecord | None:
+    runs = list_runs(engine, limit=1, run_id=run_id)
+    return runs[0] if runs else None
+
+
+def list_runs(
+    engine: Engine, limit: int, before_id: int | None = None, run_id: int | None = None
+) -> list[RunRecord]:
+    """Runs newest first (by id), at most `limit`, older than `before_id` when given."""
+    runs, progress = CollectionRun.table(), CollectionRunHashtag.table()
+    query = select(runs).order_by(runs.c.id.desc()).limit(limit)
+    if before_id is not None:
+        query = query.where(runs.c.id < before_id)
+    if run_id is not None:
+        query = query.where(runs.c.id == run_id)
+    with engine.connect() as connection:
+        rows = connection.execute(query).all()
+        ids = [row.id for row in rows]
+        figures: dict[int, list[HashtagFigures]] = {run: [] for run in ids}
+        if ids:
+            for row in connection.execute(select(progress).where(progress.c.run_id.in_(ids))):
+                figures[row.run_id].append(
+                    HashtagFigures(
+                        hashtag=row.hashtag,
+                        state=row.state,
+                        posts_fetched=row.posts_fetched,
+                        posts_new=row.posts_new,
+                        error_message=row.error_message,
+                        api_requests=row.api_requests,
+                        errors=row.error_count,
+                        pages=row.pages,
+                        started_at=row.started_at,
+                        ended_at=row.ended_at,
+                    )
+                )
+    return [
+        RunRecord(
+            id=row.id,
+            source=row.source,
+            hashtags=tuple(row.hashtags),
+            max_posts_per_hashtag=row.max_posts_per_hashtag,
+            state=row.state,
+            started_at=row.started_at,
+            ended_at=row.ended_at,
+            posts_fetched=row.posts_fetched,
+            posts_new=row.posts_new,
+            error_message=row.error_message,
+            hashtag_figures=tuple(sorted(figures[row.id], key=lambda f: row.hashtags.index(f.hashtag))),
+            resume_count=row.resume_count,
+        )
+        for row in rows
+    ]

@@ -1,0 +1,234 @@
+"""HTTP for the platform sources: retries, rate-limit waits, and the figures of each request.
+
+- 5xx, timeouts and connection errors are retried with exponential backoff and jitter
+  (tenacity), then fail the hashtag;
+- 429 waits until the window resets (bounded; see `rate_limits`) and tries again, unless the
+  body says a usage cap is spent, which waiting does not fix: that stops the run;
+- when a response says no requests are left in the window, the next request waits for the
+  reset instead of earning a 429;
+- 401/403 stop the run at once; other 4xx fail the hashtag.
+
+Sleeps wake up when the collector shuts down (`Interrupted`), so a run never holds up a
+SIGTERM for the length of a rate-limit window. Headers are never logged: they carry the token.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import orjson
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+
+from tagpulse_collector.metrics import RATE_LIMIT_REMAINING, SOURCE_REQUESTS
+from tagpulse_collector.sources.errors import (
+    AuthenticationFailed,
+    Interrupted,
+    RateLimited,
+    RequestRejected,
+    SourceUnavailable,
+    UsageCapReached,
+)
+from tagpulse_collector.sources.rate_limits import (
+    RateLimit,
+    WaitPolicy,
+    seconds_until_reset,
+    server_time,
+)
+
+log = logging.getLogger("tagpulse.sources")
+
+
+@dataclass(frozen=True)
+class HttpPolicy:
+    timeout_seconds: float = 30.0
+    # Attempts for one request when the server errs or does not answer (1 = no retry).
+    attempts: int = 5
+    backoff_initial_seconds: float = 1.0
+    backoff_max_seconds: float = 60.0
+    rate_limit: WaitPolicy = field(default_factory=WaitPolicy)
+    # 429s in a row for one request before the run stops.
+    max_rate_limit_waits: int = 3
+
+
+class _Transient(Exception):
+    """A failure worth retrying; `description` is what the figures and logs show."""
+
+    def __init__(self, description: str) -> None:
+        super().__init__(description)
+        self.description = description
+
+
+def problem_of(response: httpx.Response) -> dict[str, Any]:
+    """The JSON problem body of an error response ({title, detail, type, …}), or {}."""
+    try:
+        body = orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def describe(response: httpx.Response) -> str:
+    """The status and the problem: "429 Too Many Requests: Usage cap exceeded: Monthly product cap"."""
+    problem = problem_of(response)
+    title = str(problem.get("title") or response.reason_phrase or "")
+    detail = str(problem.get("detail") or "")
+    text = f"{response.status_code} {title}".strip()
+    return f"{text}: {detail}" if detail and detail != title else text
+
+
+class ApiClient:
+    """GET with the behaviour above, counting requests and errors for the run's figures."""
+
+    def __init__(
+        self,
+        source: str,
+        base_url: str,
+        headers: Mapping[str, str],
+        policy: HttpPolicy,
+        read_rate_limit: Callable[[Mapping[str, str]], RateLimit],
+        is_usage_cap: Callable[[httpx.Response], bool] = lambda _response: False,
+        stop: threading.Event | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.source = source
+        self.policy = policy
+        self.read_rate_limit = read_rate_limit
+        self.is_usage_cap = is_usage_cap
+        self.stop = stop or threading.Event()
+        self.client = httpx.Client(
+            base_url=base_url,
+            headers=dict(headers),
+            timeout=policy.timeout_seconds,
+            transport=transport,
+            follow_redirects=False,
+        )
+        self.requests = 0
+        self.errors: list[str] = []
+        # The last window that said it was spent: the next request waits for its reset.
+        self._spent_until: tuple[datetime | None, datetime | None] | None = None
+
+    def close(self) -> None:
+        self.client.close()
+
+    def take_figures(self) -> tuple[int, list[str]]:
+        """Requests and errors since the last call (one page's worth)."""
+        figures = (self.requests, self.errors)
+        self.requests, self.errors = 0, []
+        return figures
+
+    def sleep(self, seconds: float) -> None:
+        if self.stop.wait(max(seconds, 0.0)):
+            raise Interrupted("the collector is shutting down")
+
+    def get(self, url: str, params: Mapping[str, str | int] | None = None) -> httpx.Response:
+        """A 2xx response, after the retries and waits; raises a `SourceError` otherwise."""
+        waits = 0
+        while True:
+            self._wait_for_spent_window()
+            response = self._get_with_retries(url, params)
+            self._observe(response)
+            status = response.status_code
+            if status == 429:
+                if self.is_usage_cap(response):
+                    raise UsageCapReached(
+                        f"usage cap reached ({describe(response)}); the run stops instead of waiting",
+                        *self._figures_for_error(),
+                    )
+                waits += 1
+                if waits > self.policy.max_rate_limit_waits:
+                    raise RateLimited(
+                        f"still rate limited after {self.policy.max_rate_limit_waits} waits",
+                        *self._figures_for_error(),
+                    )
+                limit = self.read_rate_limit(response.headers)
+                wait = seconds_until_reset(
+                    limit.reset_at, server_time(response.headers), datetime.now(UTC), self.policy.rate_limit
+                )
+                log.warning(
+                    "rate limited; waiting for the window to reset",
+                    extra={"source": self.source, "wait_seconds": round(wait, 3), "attempt": waits},
+                )
+                self.sleep(wait)
+                continue
+            if status in (401, 403):
+                raise AuthenticationFailed(
+                    f"{self.source} refused the credentials ({describe(response)})",
+                    *self._figures_for_error(),
+                )
+            if 400 <= status < 500:
+                raise RequestRejected(f"request rejected ({describe(response)})", *self._figures_for_error())
+            if not 200 <= status < 300:
+                raise RequestRejected(f"unexpected answer ({describe(response)})", *self._figures_for_error())
+            return response
+
+    def _figures_for_error(self) -> tuple[int, int]:
+        requests, errors = self.take_figures()
+        return requests, len(errors) + 1
+
+    def _get_with_retries(self, url: str, params: Mapping[str, str | int] | None) -> httpx.Response:
+        retrying = Retrying(
+            stop=stop_after_attempt(max(self.policy.attempts, 1)),
+            wait=wait_exponential_jitter(
+                multiplier=self.policy.backoff_initial_seconds,
+                max=self.policy.backoff_max_seconds,
+                jitter=self.policy.backoff_initial_seconds,
+            ),
+            retry=retry_if_exception_type(_Transient),
+            sleep=self.sleep,
+            reraise=True,
+        )
+        try:
+            for attempt in retrying:
+                with attempt:
+                    return self._send(url, params)
+        except _Transient as error:
+            raise SourceUnavailable(
+                f"{error.description} after {self.policy.attempts} attempts", *self._figures_for_error()
+            ) from None
+        raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
+
+    def _send(self, url: str, params: Mapping[str, str | int] | None) -> httpx.Response:
+        self.requests += 1
+        try:
+            response = self.client.get(url, params=params)
+        except httpx.TimeoutException:
+            self._failed("timeout", "timed out")
+        except httpx.TransportError as error:
+            self._failed("connection_error", f"connection error ({type(error).__name__})")
+        SOURCE_REQUESTS.labels(source=self.source, status=str(response.status_code)).inc()
+        if response.status_code >= 500:
+            self.errors.append(describe(response))
+            raise _Transient(describe(response))
+        return response
+
+    def _failed(self, status: str, description: str) -> Any:
+        SOURCE_REQUESTS.labels(source=self.source, status=status).inc()
+        self.errors.append(description)
+        raise _Transient(description)
+
+    def _observe(self, response: httpx.Response) -> None:
+        limit = self.read_rate_limit(response.headers)
+        if limit.remaining is not None:
+            RATE_LIMIT_REMAINING.labels(source=self.source).set(limit.remaining)
+        if response.status_code != 429 and limit.remaining == 0 and limit.reset_at is not None:
+            self._spent_until = (limit.reset_at, server_time(response.headers))
+        else:
+            self._spent_until = None
+
+    def _wait_for_spent_window(self) -> None:
+        if self._spent_until is None:
+            return
+        reset_at, server_now = self._spent_until
+        self._spent_until = None
+        wait = seconds_until_reset(reset_at, server_now, datetime.now(UTC), self.policy.rate_limit)
+        log.info(
+            "rate-limit window spent; waiting for its reset",
+            extra={"source": self.source, "wait_seconds": round(wait, 3)},
+        )
+        self.sleep(wait)

@@ -1,0 +1,196 @@
+"""Mastodon hashtag timelines (GET /api/v1/timelines/tag/:hashtag) on one instance.
+
+Public, so no token is needed (one is sent when set). Pages of 40 newest-first, paged through
+the `Link` header's rel="next" (`max_id`); the cursor of a page is that `max_id`. Followers
+come from `account.followers_count`, the language from `language`, hashtags from
+`tags[].name`. An Account has no location field, but many people put one in their profile
+metadata ("Location: Berlin"): that is used when present.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterator, Mapping
+from datetime import datetime
+from html.parser import HTMLParser
+from typing import Any
+from urllib.parse import parse_qs, quote, urlsplit
+
+import httpx
+import orjson
+
+from tagpulse_collector.sources.api_client import ApiClient, HttpPolicy
+from tagpulse_collector.sources.base import Author, CollectedPost, Page
+from tagpulse_collector.sources.errors import MalformedResponse
+from tagpulse_collector.sources.rate_limits import mastodon_rate_limit
+from tagpulse_collector.sources.x_payloads import newest_of, normalize_tags
+
+SOURCE_NAME = "mastodon"
+PAGE_SIZE = 40
+# Profile metadata names that hold a location, folded.
+LOCATION_FIELD_NAMES = frozenset(
+    {"location", "where", "based in", "ubicación", "ubicacion", "localização", "standort", "ort", "lieu"}
+)
+_LINK = re.compile(r'<([^>]*)>\s*;\s*rel="?([^";]+)"?')
+
+
+class _Text(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("br", "p") and self.parts:
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        self.parts.append(data)
+
+
+def html_to_text(html: str) -> str:
+    """A status's HTML content as plain text."""
+    parser = _Text()
+    parser.feed(html)
+    parser.close()
+    return "".join(parser.parts).strip()
+
+
+def next_max_id(link_header: str | None) -> str | None:
+    """The `max_id` of the Link header's rel="next" URL."""
+    for url, rel in _LINK.findall(link_header or ""):
+        if rel == "next":
+            values = parse_qs(urlsplit(url).query).get("max_id")
+            return values[0] if values else None
+    return None
+
+
+def _location(account: Mapping[str, Any]) -> str:
+    for field in account.get("fields") or ():
+        if isinstance(field, dict) and str(field.get("name", "")).strip().casefold() in LOCATION_FIELD_NAMES:
+            return html_to_text(str(field.get("value") or ""))
+    return ""
+
+
+def parse_status(status: Mapping[str, Any]) -> tuple[CollectedPost, Author]:
+    """One Status with its Account; raises ValueError when it lacks what a post needs."""
+    shown = status.get("reblog") if isinstance(status.get("reblog"), dict) else status
+    assert isinstance(shown, dict)
+    account = status.get("account")
+    if not isinstance(account, dict) or not status.get("id") or not account.get("id"):
+        raise ValueError("a status without id or account")
+    followers = account.get("followers_count")
+    author = Author(
+        source=SOURCE_NAME,
+        id=str(account["id"]),
+        username=str(account.get("acct") or account.get("username") or ""),
+        display_name=str(account.get("display_name") or ""),
+        followers_count=followers if isinstance(followers, int) and not isinstance(followers, bool) else 0,
+        location=_location(account),
+    )
+    tags = [str(t["name"]) for t in shown.get("tags") or () if isinstance(t, dict) and t.get("name")]
+    language = status.get("language")
+    created = status.get("created_at")
+    if not isinstance(created, str):
+        raise ValueError("a status without created_at")
+    post = CollectedPost(
+        source=SOURCE_NAME,
+        id=str(status["id"]),
+        author_id=author.id,
+        text=html_to_text(str(shown.get("content") or "")),
+        language=language if isinstance(language, str) and language else "und",
+        created_at=datetime.fromisoformat(created),
+        hashtags=normalize_tags(tags),
+    )
+    return post, author
+
+
+class MastodonSource:
+    name = SOURCE_NAME
+
+    def __init__(
+        self,
+        base_url: str,
+        access_token: str | None = None,
+        policy: HttpPolicy | None = None,
+        stop: threading.Event | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._access_token = access_token
+        self.policy = policy or HttpPolicy()
+        self.stop = stop
+        self.transport = transport
+
+    def _client(self) -> ApiClient:
+        headers = {"User-Agent": "tagpulse-collector", "Accept": "application/json"}
+        if self._access_token:
+            headers["Authorization"] = f"Bearer {self._access_token}"
+        return ApiClient(
+            source=self.name,
+            base_url=self.base_url,
+            headers=headers,
+            policy=self.policy,
+            read_rate_limit=mastodon_rate_limit,
+            stop=self.stop,
+            transport=self.transport,
+        )
+
+    def search(
+        self, hashtag: str, max_posts: int, cursor: str | None = None, since_id: str | None = None
+    ) -> Iterator[Page]:
+        client = self._client()
+        try:
+            yield from self._pages(client, hashtag, max_posts, cursor, since_id)
+        finally:
+            client.close()
+
+    def _pages(
+        self, client: ApiClient, hashtag: str, max_posts: int, cursor: str | None, since_id: str | None
+    ) -> Iterator[Page]:
+        remaining, max_id = max_posts, cursor
+        path = f"/api/v1/timelines/tag/{quote(hashtag, safe='')}"
+        while remaining > 0:
+            params: dict[str, str | int] = {"limit": min(remaining, PAGE_SIZE)}
+            if max_id:
+                params["max_id"] = max_id
+            # The Link header's next URL drops since_id: ask with it on every page.
+            if since_id:
+                params["since_id"] = since_id
+            response = client.get(path, params)
+            try:
+                statuses = orjson.loads(response.content)
+                if not isinstance(statuses, list):
+                    raise MalformedResponse("the timeline is not a JSON array")
+            except (orjson.JSONDecodeError, MalformedResponse) as error:
+                requests, errors = client.take_figures()
+                raise MalformedResponse(
+                    f"malformed response body ({error})", requests, len(errors) + 1
+                ) from None
+            posts: list[CollectedPost] = []
+            authors: dict[str, Author] = {}
+            problems: list[str] = []
+            for status in statuses[:remaining]:
+                try:
+                    post, author = parse_status(status if isinstance(status, dict) else {})
+                except ValueError as error:
+                    problems.append(f"status skipped: {error}")
+                    continue
+                posts.append(post)
+                authors[author.id] = author
+            remaining -= len(posts)
+            following = next_max_id(response.headers.get("link")) if statuses else None
+            if following == max_id or remaining <= 0:
+                following = None
+            requests, errors = client.take_figures()
+            yield Page(
+                posts=posts,
+                authors=list(authors.values()),
+                next_cursor=following,
+                newest_id=newest_of(p.id for p in posts),
+                requests=requests,
+                errors=(*errors, *problems),
+            )
+            if following is None:
+                return
+            max_id = following

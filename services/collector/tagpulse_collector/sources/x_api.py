@@ -1,0 +1,128 @@
+"""X API v2 recent search (GET /2/tweets/search/recent) by hashtag.
+
+Pages of 100 newest-first, following `meta.next_token` until `max_posts` or the end. The
+cursor a page hands back is its `next_token`, so a killed run resumes at the next page with
+the same query; `since_id` limits a run to posts newer than the last one stored.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import httpx
+import orjson
+
+from tagpulse_collector.sources.api_client import ApiClient, HttpPolicy, problem_of
+from tagpulse_collector.sources.base import Page
+from tagpulse_collector.sources.errors import MalformedResponse
+from tagpulse_collector.sources.rate_limits import x_rate_limit
+from tagpulse_collector.sources.x_payloads import SOURCE_NAME, parse_page
+
+SEARCH_PATH = "/2/tweets/search/recent"
+TWEET_FIELDS = "created_at,lang,author_id,entities,geo,public_metrics,referenced_tweets"
+EXPANSIONS = "author_id,geo.place_id,referenced_tweets.id"
+USER_FIELDS = "username,name,public_metrics,location,verified"
+PLACE_FIELDS = "country_code,full_name"
+# The endpoint accepts 10–100 results per request.
+MIN_RESULTS, MAX_RESULTS = 10, 100
+# X can answer a page with no tweets but a next_token; don't follow such pages forever.
+MAX_EMPTY_PAGES = 5
+
+
+def search_query(hashtag: str, include_retweets: bool) -> str:
+    """`#tag -is:retweet`: originals, replies and quotes; with retweets, just `#tag`."""
+    return f"#{hashtag}" if include_retweets else f"#{hashtag} -is:retweet"
+
+
+def is_usage_cap(response: httpx.Response) -> bool:
+    """A 429 whose problem says a usage cap is spent (type …/usage-capped, UsageCapExceeded)."""
+    problem = problem_of(response)
+    text = " ".join(str(problem.get(key, "")) for key in ("type", "title", "detail")).lower()
+    return "usage-capped" in text or "usagecapexceeded" in text or "usage cap" in text
+
+
+class XApiSource:
+    name = SOURCE_NAME
+
+    def __init__(
+        self,
+        bearer_token: str,
+        base_url: str = "https://api.x.com",
+        policy: HttpPolicy | None = None,
+        include_retweets: bool = False,
+        stop: threading.Event | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self._bearer_token = bearer_token
+        self.base_url = base_url.rstrip("/")
+        self.policy = policy or HttpPolicy()
+        self.include_retweets = include_retweets
+        self.stop = stop
+        self.transport = transport
+
+    def _client(self) -> ApiClient:
+        return ApiClient(
+            source=self.name,
+            base_url=self.base_url,
+            headers={"Authorization": f"Bearer {self._bearer_token}", "User-Agent": "tagpulse-collector"},
+            policy=self.policy,
+            read_rate_limit=x_rate_limit,
+            is_usage_cap=is_usage_cap,
+            stop=self.stop,
+            transport=self.transport,
+        )
+
+    def search(
+        self, hashtag: str, max_posts: int, cursor: str | None = None, since_id: str | None = None
+    ) -> Iterator[Page]:
+        client = self._client()
+        try:
+            yield from self._pages(client, hashtag, max_posts, cursor, since_id)
+        finally:
+            client.close()
+
+    def _pages(
+        self, client: ApiClient, hashtag: str, max_posts: int, cursor: str | None, since_id: str | None
+    ) -> Iterator[Page]:
+        remaining, token, empty_pages = max_posts, cursor, 0
+        while remaining > 0:
+            params: dict[str, str | int] = {
+                "query": search_query(hashtag, self.include_retweets),
+                "max_results": min(max(remaining, MIN_RESULTS), MAX_RESULTS),
+                "tweet.fields": TWEET_FIELDS,
+                "expansions": EXPANSIONS,
+                "user.fields": USER_FIELDS,
+                "place.fields": PLACE_FIELDS,
+            }
+            if since_id:
+                params["since_id"] = since_id
+            if token:
+                params["next_token"] = token
+            response = client.get(SEARCH_PATH, params)
+            try:
+                parsed = parse_page(orjson.loads(response.content))
+            except (orjson.JSONDecodeError, MalformedResponse) as error:
+                requests, errors = client.take_figures()
+                raise MalformedResponse(
+                    f"malformed response body ({error})", requests, len(errors) + 1
+                ) from None
+            posts = parsed.posts[:remaining]
+            remaining -= len(posts)
+            empty_pages = 0 if posts else empty_pages + 1
+            next_token = parsed.next_token if parsed.next_token != token else None
+            if remaining <= 0 or empty_pages >= MAX_EMPTY_PAGES:
+                next_token = None
+            requests, errors = client.take_figures()
+            authors = {p.author_id for p in posts}
+            yield Page(
+                posts=posts,
+                authors=[a for a in parsed.authors if a.id in authors],
+                next_cursor=next_token,
+                newest_id=parsed.newest_id,
+                requests=requests,
+                errors=(*errors, *parsed.errors),
+            )
+            if next_token is None:
+                return
+            token = next_token

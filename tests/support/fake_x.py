@@ -1,0 +1,169 @@
+"""A fake X API v2 recent search serving real recorded pages (tests/fixtures/x/).
+
+GET /2/tweets/search/recent?query=#tag[ -is:retweet]&next_token=…&since_id=… answers like
+the real endpoint, from the recorded pages of that hashtag:
+
+- the recorded `meta.next_token` of page n leads to page n+1; the last page's is removed, so
+  the result ends there;
+- `-is:retweet` drops retweets from `data` (and recounts `meta`);
+- `since_id` keeps only newer tweets; a page that lost any tweet ends the result, and an
+  empty result is `{"meta": {"result_count": 0}}`, with no `data` key;
+- a wrong bearer token is a 401 with X's problem body; rate-limit headers come with every
+  answer.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import json
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from tests.support.fake_http import FakeApi, Fault, Request, Response
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "x"
+# The recordings served per hashtag (BLM's five pages were a keyword search; served as a tag).
+RECORDED_SEARCHES = {
+    "brexit": "brexit.jsonl",
+    "kpop": "kpop.jsonl",
+    "blacklivesmatter": "blacklivesmatter.jsonl",
+}
+SEARCH_PATH = "/2/tweets/search/recent"
+UNAUTHORIZED = {"title": "Unauthorized", "type": "about:blank", "status": 401, "detail": "Unauthorized"}
+TOO_MANY_REQUESTS = {
+    "title": "Too Many Requests",
+    "detail": "Too Many Requests",
+    "type": "about:blank",
+    "status": 429,
+}
+USAGE_CAPPED = {
+    "title": "UsageCapExceeded",
+    "detail": "Usage cap exceeded: Monthly product cap",
+    "type": "https://api.twitter.com/2/problems/usage-capped",
+    "period": "Monthly",
+    "scope": "Product",
+}
+
+
+def load_pages(name: str) -> list[dict[str, Any]]:
+    """The recorded response pages of a fixture file, as JSON objects (a fresh copy)."""
+    return copy.deepcopy(_recorded(name))
+
+
+@functools.cache
+def _recorded(name: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (FIXTURES / name).read_text().splitlines() if line.strip()]
+
+
+def is_retweet(tweet: Mapping[str, Any]) -> bool:
+    return any(r.get("type") == "retweeted" for r in tweet.get("referenced_tweets", ()))
+
+
+def hashtag_of(query: str) -> str:
+    return next((word[1:].casefold() for word in query.split() if word.startswith("#")), "")
+
+
+def page_number(request: Request, pages: list[dict[str, Any]]) -> int:
+    """1-based number of the page a request asks for (by its next_token)."""
+    token = request.query.get("next_token")
+    if not token:
+        return 1
+    for number, page in enumerate(pages[:-1], 1):
+        if page.get("meta", {}).get("next_token") == token:
+            return number + 1
+    return 0
+
+
+class FakeXApi(FakeApi):
+    def __init__(self, bearer_token: str, searches: Mapping[str, str] = RECORDED_SEARCHES) -> None:
+        super().__init__()
+        self.bearer_token = bearer_token
+        # Read-only: every answer is built from a deep copy.
+        self.pages = {tag: _recorded(name) for tag, name in searches.items()}
+        self.remaining = 450
+
+    def rate_limit_headers(self, remaining: int | None = None, reset_in: int = 900) -> dict[str, str]:
+        return {
+            "x-rate-limit-limit": "450",
+            "x-rate-limit-remaining": str(self.remaining if remaining is None else remaining),
+            "x-rate-limit-reset": str(int(time.time()) + reset_in),
+        }
+
+    def search_requests(self, hashtag: str | None = None) -> list[Request]:
+        return [
+            r
+            for r in self.requests
+            if r.path == SEARCH_PATH and (hashtag is None or hashtag_of(r.query.get("query", "")) == hashtag)
+        ]
+
+    def on_page(self, number: int, hashtag: str) -> Callable[[Request], bool]:
+        """A fault match: the requests for page `number` of `hashtag`."""
+
+        def match(request: Request) -> bool:
+            return (
+                request.path == SEARCH_PATH
+                and hashtag_of(request.query.get("query", "")) == hashtag
+                and page_number(request, self.pages.get(hashtag, [])) == number
+            )
+
+        return match
+
+    def handle(self, request: Request) -> Response:
+        if request.path != SEARCH_PATH:
+            return Response(404, b'{"title": "Not Found Error", "type": "about:blank", "status": 404}')
+        if request.headers.get("authorization") != f"Bearer {self.bearer_token}":
+            return Response(401, json.dumps(UNAUTHORIZED).encode(), self.rate_limit_headers())
+        self.remaining = max(self.remaining - 1, 0)
+        query = request.query.get("query", "")
+        pages = self.pages.get(hashtag_of(query), [])
+        number = page_number(request, pages)
+        if not 1 <= number <= len(pages):
+            return Response(200, b'{"meta": {"result_count": 0}}', self.rate_limit_headers())
+        page = copy.deepcopy(pages[number - 1])
+        page.pop("__twarc", None)
+        meta = page.setdefault("meta", {})
+        data = list(page.get("data", []))
+        if "-is:retweet" in query:
+            data = [t for t in data if not is_retweet(t)]
+        since_id = request.query.get("since_id")
+        if since_id:
+            newer = [t for t in data if int(t["id"]) > int(since_id)]
+            if len(newer) < len(data):
+                meta.pop("next_token", None)
+            data = newer
+        data = data[: int(request.query.get("max_results", "100"))]
+        if number == len(pages):
+            meta.pop("next_token", None)
+        if not data:
+            body: dict[str, Any] = {"meta": {"result_count": 0}}
+        else:
+            ids = [t["id"] for t in data]
+            page["data"] = data
+            meta.update(
+                result_count=len(data),
+                newest_id=max(ids, key=int),
+                oldest_id=min(ids, key=int),
+            )
+            body = page
+        return Response(200, json.dumps(body).encode(), self.rate_limit_headers())
+
+
+def rate_limited(reset_in: int = 0, **fault: Any) -> Fault:
+    """A 429 whose window resets `reset_in` seconds from now."""
+    return Fault(
+        status=429,
+        body=json.dumps(TOO_MANY_REQUESTS).encode(),
+        headers={
+            "x-rate-limit-limit": "450",
+            "x-rate-limit-remaining": "0",
+            "x-rate-limit-reset": str(int(time.time()) + reset_in),
+        },
+        **fault,
+    )
+
+
+def usage_capped(**fault: Any) -> Fault:
+    return Fault(status=429, body=json.dumps(USAGE_CAPPED).encode(), **fault)
