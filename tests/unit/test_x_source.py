@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import threading
 import time
@@ -191,3 +192,26 @@ def test_shutdown_interrupts_a_rate_limit_wait(fake_x: FakeXApi) -> None:
     fake_x.add_fault(rate_limited(reset_in=0, times=1))
     with pytest.raises(Interrupted):
         list(XApiSource(FAKE_X_TOKEN, fake_x.base_url, FAST, stop=stop).search("brexit", 100))
+
+
+def test_a_since_id_older_than_the_search_window_is_dropped_when_x_rejects_it(fake_x: FakeXApi) -> None:
+    # X's answer when the last collection is more than 7 days old.
+    too_old = {
+        "errors": [
+            {
+                "parameters": {"since_id": ["1440716895355764743"]},
+                "message": "Invalid 'since_id':'1440716895355764743'. 'since_id' must be a tweet ID created "
+                "after 2026-11-16T00:00Z.",
+            }
+        ],
+        "title": "Invalid Request",
+        "detail": "One or more parameters to your request was invalid.",
+        "type": "https://api.twitter.com/2/problems/invalid-request",
+    }
+    fake_x.add_fault(
+        Fault(match=lambda r: "since_id" in r.query, status=400, body=json.dumps(too_old).encode())
+    )
+    [page] = list(source(fake_x).search("brexit", 100, since_id="1440716895355764743"))
+    assert len(page.posts) == len(originals(load_pages("brexit.jsonl")[0]))
+    assert ["since_id" in r.query for r in fake_x.search_requests()] == [True, False]
+    assert (page.requests, len(page.errors)) == (2, 1)

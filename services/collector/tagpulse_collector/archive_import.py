@@ -78,7 +78,8 @@ def import_archives(
     """Import the files; `on_bytes` and `on_batch` report progress (they may be called from
     other threads)."""
     report = ImportReport(files=len(paths))
-    batches: queue.Queue[Batch | _Done] = queue.Queue(maxsize=max(2, writers * 2))
+    # One batch waiting per writer: enough to keep them busy, little enough to keep memory flat.
+    batches: queue.Queue[Batch | _Done] = queue.Queue(maxsize=max(writers, 1))
     stop = threading.Event()
     lock = threading.Lock()
     started = time.monotonic()

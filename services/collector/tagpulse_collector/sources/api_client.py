@@ -162,7 +162,11 @@ class ApiClient:
                     *self._figures_for_error(),
                 )
             if 400 <= status < 500:
-                raise RequestRejected(f"request rejected ({describe(response)})", *self._figures_for_error())
+                raise RequestRejected(
+                    f"request rejected ({describe(response)})",
+                    *self._figures_for_error(),
+                    problem_of(response),
+                )
             if not 200 <= status < 300:
                 raise RequestRejected(f"unexpected answer ({describe(response)})", *self._figures_for_error())
             return response

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class SourceError(Exception):
     """A source could not go on with a hashtag. The pages it yielded before are kept."""
@@ -37,6 +39,13 @@ class RateLimited(SourceError):
 
 class RequestRejected(SourceError):
     """A 4xx other than auth and rate limits: the request itself is wrong (a bad query)."""
+
+    def __init__(
+        self, message: str, requests: int = 0, errors: int = 1, problem: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__(message, requests, errors)
+        # The platform's JSON problem body, for a caller that can fix the request.
+        self.problem = problem or {}
 
 
 class MalformedResponse(SourceError):

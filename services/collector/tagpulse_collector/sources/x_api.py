@@ -7,6 +7,7 @@ the same query; `since_id` limits a run to posts newer than the last one stored.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 
@@ -15,9 +16,11 @@ import orjson
 
 from tagpulse_collector.sources.api_client import ApiClient, HttpPolicy, problem_of
 from tagpulse_collector.sources.base import Page
-from tagpulse_collector.sources.errors import MalformedResponse
+from tagpulse_collector.sources.errors import MalformedResponse, RequestRejected
 from tagpulse_collector.sources.rate_limits import x_rate_limit
 from tagpulse_collector.sources.x_payloads import SOURCE_NAME, parse_page
+
+log = logging.getLogger("tagpulse.sources")
 
 SEARCH_PATH = "/2/tweets/search/recent"
 TWEET_FIELDS = "created_at,lang,author_id,entities,geo,public_metrics,referenced_tweets"
@@ -28,6 +31,15 @@ PLACE_FIELDS = "country_code,full_name"
 MIN_RESULTS, MAX_RESULTS = 10, 100
 # X can answer a page with no tweets but a next_token; don't follow such pages forever.
 MAX_EMPTY_PAGES = 5
+
+
+def rejects_since_id(error: RequestRejected) -> bool:
+    """X's 400 for a since_id outside the 7-day window of recent search."""
+    return any(
+        "since_id" in (e.get("parameters") or {})
+        for e in error.problem.get("errors", [])
+        if isinstance(e, dict)
+    )
 
 
 def search_query(hashtag: str, include_retweets: bool) -> str:
@@ -99,7 +111,20 @@ class XApiSource:
                 params["since_id"] = since_id
             if token:
                 params["next_token"] = token
-            response = client.get(SEARCH_PATH, params)
+            try:
+                response = client.get(SEARCH_PATH, params)
+            except RequestRejected as error:
+                if not (since_id and rejects_since_id(error)):
+                    raise
+                # The last collection is older than the endpoint's 7 days: everything it can
+                # return is newer anyway. Ask again without since_id.
+                log.info(
+                    "since_id is outside the search window; asking without it", extra={"hashtag": hashtag}
+                )
+                client.requests += error.requests
+                client.errors.append(str(error))
+                since_id = None
+                continue
             try:
                 parsed = parse_page(orjson.loads(response.content))
             except (orjson.JSONDecodeError, MalformedResponse) as error:

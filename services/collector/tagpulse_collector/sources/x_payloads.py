@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from tagpulse.hashtags import InvalidHashtag, normalize_hashtag
@@ -73,14 +74,22 @@ def _tags(tweet: Mapping[str, Any]) -> Iterable[str]:
     return (h["tag"] for h in _dicts(entities.get("hashtags")) if isinstance(h.get("tag"), str))
 
 
+@lru_cache(maxsize=65536)
+def _normalized(tag: str) -> str | None:
+    # The same few thousand tags come back on every page: fold each once.
+    try:
+        return normalize_hashtag(tag)
+    except InvalidHashtag:
+        return None
+
+
 def normalize_tags(raw: Iterable[str]) -> tuple[str, ...]:
     """Case-folded, '#'-less, unique, in first-seen order; tags tagpulse cannot store are skipped."""
     tags: dict[str, None] = {}
     for tag in raw:
-        try:
-            tags[normalize_hashtag(tag)] = None
-        except InvalidHashtag:
-            continue
+        folded = _normalized(tag)
+        if folded is not None:
+            tags[folded] = None
     return tuple(tags)
 
 
