@@ -104,6 +104,9 @@ def render(report: dict[str, Any]) -> str:
         f"Python {machine['python']}; load average {machine['load_before']} when it started "
         "(the machine is shared with other engineers' builds and tests).",
         "",
+        f"Each figure is the best of {machine.get('repeat', 1)} wrk runs of {machine.get('seconds', 8)} s "
+        "(by requests/s); the seeds' way ran once per size for the same length.",
+        "",
     ]
     sizes = sorted(report["sizes"], key=lambda s: s["posts"])
     for size in sizes:
