@@ -14,7 +14,7 @@ import json
 import os
 import sys
 import time
-from collections import Counter
+from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +71,7 @@ def main() -> int:
         batches.append(prepare_batch(pending))
 
     engine = create_database_engine(os.environ["TAGPULSE_DATABASE_URL"])
-    seconds: Counter[str] = Counter()
+    seconds: dict[str, float] = defaultdict(float)
 
     @event.listens_for(engine, "before_cursor_execute")
     def before(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
@@ -88,7 +88,7 @@ def main() -> int:
         load(*load_args)
         seconds["COPY into the staging tables"] += time.perf_counter() - started
 
-    staging._load_postgresql = timed_load
+    staging._load_postgresql = timed_load  # type: ignore[assignment]
     new = 0
     for batch in batches:
         with engine.begin() as connection:
@@ -98,7 +98,15 @@ def main() -> int:
     with engine.connect() as connection:
         links = connection.execute(select(func.count()).select_from(PostHashtag.table())).scalar_one()
     engine.dispose()
-    print(json.dumps({"posts": new, "links": links, "seconds": dict(seconds.most_common())}))
+    print(
+        json.dumps(
+            {
+                "posts": new,
+                "links": links,
+                "seconds": dict(sorted(seconds.items(), key=lambda item: item[1], reverse=True)),
+            }
+        )
+    )
     return 0
 
 

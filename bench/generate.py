@@ -168,7 +168,7 @@ class Archive:
                 "quote_count": rng.randrange(5),
             },
         }
-        original = None
+        original: dict[str, object] | None = None
         place = None
         if rng.random() < 0.15:
             original_author = self._author(rng)
@@ -180,12 +180,12 @@ class Archive:
                 "text": text,
                 "entities": entities,
             }
-            username = self.users[original_author]["username"]
+            username = str(self.users[original_author]["username"])
             cut = f"RT @{username}: {text}"[:70] + "…"
             tweet["text"] = cut
             tweet["referenced_tweets"] = [{"type": "retweeted", "id": original["id"]}]
             # Cut off text keeps only the hashtags that still fit, often none.
-            kept = [h for h in entities["hashtags"] if h["end"] + len(username) + 6 <= 70]  # type: ignore[index]
+            kept = [h for h in entities["hashtags"] if int(str(h["end"])) + len(username) + 6 <= 70]
             if kept:
                 tweet["entities"] = {"hashtags": kept}
         else:
@@ -231,8 +231,9 @@ def _accumulate(weights: list[float]) -> list[float]:
     return out
 
 
-def _text_with_tags(words: str, tags: list[str]) -> tuple[str, dict[str, object]]:
-    text, hashtags = words, []
+def _text_with_tags(words: str, tags: list[str]) -> tuple[str, dict[str, list[dict[str, object]]]]:
+    text = words
+    hashtags: list[dict[str, object]] = []
     for tag in tags:
         start = len(text) + 1
         text += f" #{tag}"
@@ -260,7 +261,7 @@ def write(archive: Archive, out: Path, fetched_limit: int) -> tuple[int, int]:
                 includes["tweets"] = originals
             if used_places:
                 includes["places"] = [places[p] for p in sorted(used_places)]
-            ids = [t["id"] for t in data]
+            ids = [str(t["id"]) for t in data]
             page = {
                 "data": data,
                 "includes": includes,

@@ -320,9 +320,9 @@ database (`bench/breakdown.py`; client-side timing, round trips included; parsin
     page = args.out.read_text() if args.out.exists() else f"{INGESTION_BEGIN}\n{INGESTION_END}\n"
     if INGESTION_BEGIN not in page:
         page += f"\n{INGESTION_BEGIN}\n{INGESTION_END}\n"
-    before, _, rest = page.partition(INGESTION_BEGIN)
-    _, _, after = rest.partition(INGESTION_END)
-    args.out.write_text(before + report + after)
+    head, _, tail = page.partition(INGESTION_BEGIN)
+    _, _, rest = tail.partition(INGESTION_END)
+    args.out.write_text(head + report + rest)
     print(f"wrote {args.out}", file=sys.stderr)
 
 
