@@ -7,10 +7,12 @@ For each size it creates its own PostgreSQL database (dropped at the end), bulk-
 posts (bench/dataset.py), and starts query, collector and Envoy as `make run` does (Envoy
 with one worker, its local rate limit lifted). Then it drives each route with wrk, 16
 connections, then one, the sizes taking turns so that whatever else runs on the machine
-weighs on both alike; each measurement is repeated and the best run kept. Warm: the answer is cached. Cold with 16 clients: a side thread retires the cached
-answers (the same Redis script as InvalidateAggregates) every millisecond, so requests are
-computed from the rollups; the share that really missed is read from the service's metrics
-and reported. Cold with one client: each request follows an InvalidateAggregates call.
+weighs on both alike; each measurement is repeated and the best run kept.
+
+Warm: the answer is cached. Cold with 16 clients: a side thread retires the cached answers
+(the same Redis script as InvalidateAggregates) every millisecond, so requests are computed
+from the rollups; the share that really missed is read from the service's metrics and
+reported. Cold with one client: each request follows an InvalidateAggregates call.
 The results go to bench/results.json; bench/report.py puts them into BENCHMARKS.md.
 """
 
