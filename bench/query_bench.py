@@ -4,12 +4,15 @@ seeds' way (a GROUP BY over all posts per request) and Envoy's own floor, at eac
     .venv/bin/python -m bench.query_bench --posts 10000 --posts 1000000
 
 For each size it creates its own PostgreSQL database (dropped at the end), bulk-loads the
-posts (bench/dataset.py), starts query, collector and Envoy as `make run` does (Envoy with
-one worker, its local rate limit lifted), and drives each route with wrk: 16 connections,
-then one. Warm: the answer is cached. Cold with 16 clients: a side thread retires the cached
-answers (the same Redis script as InvalidateAggregates) every millisecond, so requests are
-computed from the rollups; the share that really missed is read from the service's metrics
-and reported. Cold with one client: each request follows an InvalidateAggregates call.
+posts (bench/dataset.py), and starts query, collector and Envoy as `make run` does (Envoy
+with one worker, its local rate limit lifted). Then it drives each route with wrk, 16
+connections, then one, the sizes taking turns so that whatever else runs on the machine
+weighs on both alike; each measurement is repeated and the best run kept.
+
+Warm: the answer is cached. Cold with 16 clients: a side thread retires the cached answers
+(the same Redis script as InvalidateAggregates) every millisecond, so requests are computed
+from the rollups; the share that really missed is read from the service's metrics and
+reported. Cold with one client: each request follows an InvalidateAggregates call.
 The results go to bench/results.json; bench/report.py puts them into BENCHMARKS.md.
 """
 
@@ -26,7 +29,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -188,27 +191,18 @@ def retiring_answers(redis_url: str, prefix: str) -> Iterator[None]:
         client.close()
 
 
-def measured(
-    stack: Stack, url: str, connections: int, seconds: int, cold: bool, redis_url: str, repeat: int
-) -> Run:
-    """The best of `repeat` wrk runs (by requests/s): on a shared machine the others are the
-    same run with someone else's build in it."""
-    runs = []
-    for _ in range(repeat):
-        before = cache_counts(stack)
-        if cold:
-            with retiring_answers(redis_url, stack.redis_prefix):
-                run = wrk(url, connections, seconds)
-        else:
+def measured(stack: Stack, url: str, connections: int, seconds: int, cold: bool, redis_url: str) -> Run:
+    before = cache_counts(stack)
+    if cold:
+        with retiring_answers(redis_url, stack.redis_prefix):
             run = wrk(url, connections, seconds)
-        after = cache_counts(stack)
-        looked_up = sum(after.values()) - sum(before.values())
-        computed = (after["miss"] - before["miss"]) + (after["error"] - before["error"])
-        run.miss_share = round(computed / looked_up, 4) if looked_up else None
-        runs.append(run)
-    best = max(runs, key=lambda r: r.requests_per_second)
-    best.errors = sum(r.errors for r in runs)
-    return best
+    else:
+        run = wrk(url, connections, seconds)
+    after = cache_counts(stack)
+    looked_up = sum(after.values()) - sum(before.values())
+    computed = (after["miss"] - before["miss"]) + (after["error"] - before["error"])
+    run.miss_share = round(computed / looked_up, 4) if looked_up else None
+    return run
 
 
 def cold_one_client(stack: Stack, url: str, seconds: int) -> Run:
@@ -289,9 +283,17 @@ def rollup_rows(database_url: str) -> dict[str, int]:
         return {t: int(connection.execute(f"SELECT count(*) FROM {t}").fetchone()[0]) for t in tables}  # type: ignore[index]
 
 
-def bench_size(
-    posts: int, server_url: str, redis_url: str, seconds: int, repeat: int, workdir: Path
-) -> dict[str, object]:
+@dataclass
+class Deployment:
+    posts: int
+    database_url: str
+    stack: Stack
+    load_seconds: float
+
+
+@contextmanager
+def deployment(posts: int, server_url: str, redis_url: str, workdir: Path) -> Iterator[Deployment]:
+    """A database of its own with `posts` loaded, and the stack in front of it; removed after."""
     name = f"tagpulse_bench_{os.getpid()}_{posts}"
     admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
@@ -315,36 +317,7 @@ def bench_size(
             extra_env={"TAGPULSE_LOG_LEVEL": "WARNING"},
             gateway_options=("--rate-limit-per-second", "1000000", "--rate-limit-burst", "1000000"),
         ).start()
-        floor16 = max((wrk(stack.rest_url + FLOOR, 16, seconds) for _ in range(repeat)), key=_rps)
-        floor1 = max((wrk(stack.rest_url + FLOOR, 1, seconds) for _ in range(repeat)), key=_rps)
-        results = []
-        for route, path in ROUTES.items():
-            url = stack.rest_url + path
-            response = httpx.get(url, timeout=60)
-            assert response.status_code == 200, response.text
-            seeds16_rps, seeds1_p50_ms, seeds1_p99_ms = seeds_way(database_url, SEEDS[route], seconds)
-            result = RouteResult(
-                route=route,
-                path=path,
-                response_bytes=len(response.content),
-                warm16=measured(stack, url, 16, seconds, False, redis_url, repeat),
-                warm1=measured(stack, url, 1, seconds, False, redis_url, repeat),
-                cold16=measured(stack, url, 16, seconds, True, redis_url, repeat),
-                cold1=min((cold_one_client(stack, url, seconds) for _ in range(repeat)), key=_p50),
-                seeds16_rps=seeds16_rps,
-                seeds1_p50_ms=seeds1_p50_ms,
-                seeds1_p99_ms=seeds1_p99_ms,
-            )
-            print(f"[{posts}] {json.dumps(asdict(result))}", flush=True)
-            results.append(result)
-        return {
-            "posts": posts,
-            "load_seconds": round(load_seconds, 1),
-            "rows": rollup_rows(database_url),
-            "floor16": asdict(floor16),
-            "floor1": asdict(floor1),
-            "routes": [asdict(r) for r in results],
-        }
+        yield Deployment(posts, database_url, stack, load_seconds)
     finally:
         if stack is not None:
             stack.stop()
@@ -356,6 +329,78 @@ def bench_size(
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+PHASES = ("warm16", "warm1", "cold16", "cold1")
+
+
+def measure(dep: Deployment, url: str, phase: str, seconds: int, redis_url: str) -> Run:
+    if phase == "cold1":
+        return cold_one_client(dep.stack, url, seconds)
+    return measured(
+        dep.stack, url, 16 if phase.endswith("16") else 1, seconds, phase.startswith("cold"), redis_url
+    )
+
+
+def bench(deps: list[Deployment], redis_url: str, seconds: int, repeat: int) -> list[dict[str, object]]:
+    """Every measurement `repeat` times, the sizes taking turns, so that the load other people
+    put on the machine falls on every size alike; the best run of each is kept."""
+    floors: dict[int, dict[str, list[Run]]] = {d.posts: {"floor16": [], "floor1": []} for d in deps}
+    runs: dict[tuple[int, str, str], list[Run]] = {}
+    for _ in range(repeat):
+        for dep in deps:
+            floors[dep.posts]["floor16"].append(wrk(dep.stack.rest_url + FLOOR, 16, seconds))
+            floors[dep.posts]["floor1"].append(wrk(dep.stack.rest_url + FLOOR, 1, seconds))
+    for route, path in ROUTES.items():
+        for dep in deps:
+            response = httpx.get(dep.stack.rest_url + path, timeout=60)
+            assert response.status_code == 200, response.text
+        for _ in range(repeat):
+            for phase in PHASES:
+                for dep in deps:
+                    run = measure(dep, dep.stack.rest_url + path, phase, seconds, redis_url)
+                    runs.setdefault((dep.posts, route, phase), []).append(run)
+        print(f"{route}: measured", flush=True)
+    sizes = []
+    for dep in deps:
+        results = []
+        for route, path in ROUTES.items():
+            seeds16_rps, seeds1_p50_ms, seeds1_p99_ms = seeds_way(dep.database_url, SEEDS[route], seconds)
+            best = {
+                phase: _best(runs[(dep.posts, route, phase)], by_latency=phase == "cold1") for phase in PHASES
+            }
+            results.append(
+                RouteResult(
+                    route=route,
+                    path=path,
+                    response_bytes=len(httpx.get(dep.stack.rest_url + path, timeout=60).content),
+                    warm16=best["warm16"],
+                    warm1=best["warm1"],
+                    cold16=best["cold16"],
+                    cold1=best["cold1"],
+                    seeds16_rps=seeds16_rps,
+                    seeds1_p50_ms=seeds1_p50_ms,
+                    seeds1_p99_ms=seeds1_p99_ms,
+                )
+            )
+            print(f"[{dep.posts}] {json.dumps(asdict(results[-1]))}", flush=True)
+        sizes.append(
+            {
+                "posts": dep.posts,
+                "load_seconds": round(dep.load_seconds, 1),
+                "rows": rollup_rows(dep.database_url),
+                "floor16": asdict(max(floors[dep.posts]["floor16"], key=_rps)),
+                "floor1": asdict(max(floors[dep.posts]["floor1"], key=_rps)),
+                "routes": [asdict(r) for r in results],
+            }
+        )
+    return sizes
+
+
+def _best(runs: list[Run], by_latency: bool) -> Run:
+    best = min(runs, key=_p50) if by_latency else max(runs, key=_rps)
+    best.errors = sum(r.errors for r in runs)
+    return best
 
 
 def machine() -> dict[str, str]:
@@ -384,18 +429,15 @@ def main() -> None:
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--json", type=Path, default=ROOT / "bench" / "results.json")
     args = parser.parse_args()
-    report = {"machine": {**machine(), "seconds": args.seconds, "repeat": args.repeat}, "sizes": []}
-    for posts in args.posts or [10_000, 1_000_000]:
-        report["sizes"].append(  # type: ignore[attr-defined]
-            bench_size(
-                posts,
-                args.database_url,
-                args.redis_url,
-                args.seconds,
-                args.repeat,
-                Path("var") / "bench" / str(posts),
+    report: dict[str, object] = {"machine": {**machine(), "seconds": args.seconds, "repeat": args.repeat}}
+    with ExitStack() as stack:
+        deps = [
+            stack.enter_context(
+                deployment(posts, args.database_url, args.redis_url, Path("var") / "bench" / str(posts))
             )
-        )
+            for posts in args.posts or [10_000, 1_000_000]
+        ]
+        report["sizes"] = bench(deps, args.redis_url, args.seconds, args.repeat)
     args.json.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {args.json}; render it with: python -m bench.report")
 
