@@ -1,7 +1,7 @@
 """The ingestion benchmark: our import, the ORM row-at-a-time baseline and the raw COPY floor,
 on the same generated archive, each into a fresh PostgreSQL database; writes BENCHMARKS.md.
 
-    python bench/run.py                       # 1,000,000 posts; the ORM on the first 20,000
+    python bench/run.py                       # 1,000,000 posts; the ORM on the first 10,000
     python bench/run.py --posts 100000 --out /tmp/BENCHMARKS.md
 
 The server is TAGPULSE_BENCH_DATABASE_URL (default: the local PostgreSQL); the databases are
@@ -89,6 +89,23 @@ def run(command: list[str], database_url: str) -> tuple[dict[str, Any], float, f
     return json.loads(output.strip().splitlines()[-1]), time.monotonic() - started, usage.ru_maxrss / 1024
 
 
+def import_once(python: str, data: Path, writers: int, databases: Databases) -> tuple[Result, str]:
+    """Our import into a fresh database, checked, then imported again (all duplicates)."""
+    command = [
+        *(python, "-m", "tagpulse_collector", "import", str(data)),
+        *("--no-progress", "--no-invalidate", "--json", "--writers", str(writers)),
+    ]
+    url = databases.fresh()
+    try:
+        figures, _, rss = run(command, url)
+        result = Result(figures["posts_fetched"], figures["posts_new"], figures["seconds"], rss, figures)
+        verdict = check(url, result.new)
+        result.extra["second_import"], _, _ = run(command, url)
+    finally:
+        databases.drop(url)
+    return result, verdict
+
+
 def check(url: str, new: int) -> str:
     """Stored exactly once, and the rollups agree with the rows."""
     engine = create_engine(url)
@@ -143,8 +160,9 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--posts", type=int, default=1_000_000)
-    parser.add_argument("--orm-posts", type=int, default=20_000, help="the ORM baseline runs on this many")
+    parser.add_argument("--orm-posts", type=int, default=10_000, help="the ORM baseline runs on this many")
     parser.add_argument("--writers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--repeat", type=int, default=2, help="runs of each measurement; the best is kept")
     parser.add_argument("--data", type=Path, default=ROOT / "var" / "bench" / "posts.jsonl")
     parser.add_argument("--out", type=Path, default=ROOT / "BENCHMARKS.md")
     args = parser.parse_args()
@@ -160,36 +178,36 @@ def main() -> int:
     databases = Databases()
     ours: dict[int, Result] = {}
     checks: dict[int, str] = {}
-    for writers in args.writers:
+    breakdown: dict[str, Any] = {}
+    floor: Result | None = None
+    # The machine is shared: every measurement runs `--repeat` times, the rounds interleaved so
+    # that a burst of other work does not land on one row only, and the best run is kept.
+    for _ in range(args.repeat):
+        for writers in args.writers:
+            result, verdict = import_once(python, args.data, writers, databases)
+            if writers not in ours or result.rate > ours[writers].rate:
+                ours[writers], checks[writers] = result, verdict
+            print(
+                f"ours, {writers} writer(s): {result.rate:,.0f} posts/s, {result.max_rss_mb:.0f} MiB",
+                file=sys.stderr,
+            )
         url = databases.fresh()
         try:
-            figures, _, rss = run(
-                [
-                    *(python, "-m", "tagpulse_collector", "import", str(args.data)),
-                    *("--no-progress", "--no-invalidate", "--json", "--writers", str(writers)),
-                ],
-                url,
-            )
-            fetched, new, seconds = figures["posts_fetched"], figures["posts_new"], figures["seconds"]
-            ours[writers] = Result(fetched, new, seconds, rss, figures)
-            checks[writers] = check(url, new)
-            again, _, _ = run(
-                [
-                    *(python, "-m", "tagpulse_collector", "import", str(args.data)),
-                    *("--no-progress", "--no-invalidate", "--json", "--writers", str(writers)),
-                ],
-                url,
-            )
-            ours[writers].extra["second_import"] = again
+            measured, _, _ = run([python, "bench/breakdown.py", str(args.data), "--posts", "100000"], url)
         finally:
             databases.drop(url)
-        print(f"ours, {writers} writer(s): {ours[writers].rate:,.0f} posts/s, {rss:.0f} MiB", file=sys.stderr)
-
-    url = databases.fresh()
-    try:
-        breakdown, _, _ = run([python, "bench/breakdown.py", str(args.data), "--posts", "100000"], url)
-    finally:
-        databases.drop(url)
+        if not breakdown or sum(measured["seconds"].values()) < sum(breakdown["seconds"].values()):
+            breakdown = measured
+        url = databases.fresh()
+        try:
+            figures, _, rss = run([python, "bench/copy_floor.py", str(args.data)], url)
+        finally:
+            databases.drop(url)
+        copied = Result(figures["posts"], figures["posts"], figures["seconds"], rss, figures)
+        if floor is None or copied.rate > floor.rate:
+            floor = copied
+        print(f"COPY floor: {copied.rate:,.0f} posts/s", file=sys.stderr)
+    assert floor is not None
 
     url = databases.fresh()
     try:
@@ -199,14 +217,6 @@ def main() -> int:
     finally:
         databases.drop(url)
     print(f"ORM: {orm.rate:,.0f} posts/s", file=sys.stderr)
-
-    url = databases.fresh()
-    try:
-        figures, _, rss = run([python, "bench/copy_floor.py", str(args.data)], url)
-        floor = Result(figures["posts"], figures["posts"], figures["seconds"], rss, figures)
-    finally:
-        databases.drop(url)
-    print(f"COPY floor: {floor.rate:,.0f} posts/s", file=sys.stderr)
 
     after = machine()
     write_report(args, before, after, ours, checks, orm, floor, breakdown)
@@ -253,11 +263,22 @@ def write_report(
     )
     links_per_post = breakdown["links"] / breakdown["posts"]
     target = "met" if best.rate >= 50_000 else "**missed**"
+    cpus = os.cpu_count() or 1
+    load = max(float(before["load"].split()[1]), float(after["load"].split()[1]))
+    load_note = (
+        f"The machine was busy with other work (a 5-minute load average up to {load:.1f} on {cpus} CPUs): "
+        "the absolute rates are lower than an idle machine gives. The rows ran one after the other under "
+        "similar load, so the ratios between them say more than the absolute figures."
+    )
+    if load < cpus * 0.75:
+        load_note = "The machine was otherwise quiet during the run."
+    ceiling = cpus * 1e6 / (total * per_post)
     floor_note = (
-        "**50,000 posts/s is out of reach for this schema on this machine, whatever the client:** it is "
-        "close to (or above) what PostgreSQL takes to store the posts alone."
-        if best.rate < 50_000 and floor.rate < 50_000 / 0.8
-        else "The floor shows what the database alone can take."
+        f"**50,000 posts/s is out of reach for this schema on this machine.** The database work alone "
+        f"is {total * per_post:.0f} µs per new post (the table at the end), so {cpus} cores could store at "
+        f"most {ceiling:,.0f} posts/s even if PostgreSQL had them all and the JSON parsed itself."
+        if ceiling < 50_000
+        else "The database work per post (the table at the end) leaves room for the target."
     )
     rss_target = "met" if best.max_rss_mb <= 200 else "**missed**"
     report = f"""{INGESTION_BEGIN}
@@ -268,7 +289,8 @@ def write_report(
 Generated by `python bench/run.py` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; the archive by
 `bench/generate.py` ({args.data.stat().st_size / 2**20:.0f} MiB of twarc2 JSONL: {any_run.fetched:,} tweets in
 {any_run.extra["pages"]:,} search pages over 10 hashtags, {any_run.new:,} distinct posts, 200,000 authors,
-15 % retweets, 3 % geotagged). Each row starts from a fresh, migrated database.
+15 % retweets, 3 % geotagged). Each row starts from a fresh, migrated database; each
+measurement but the ORM's ran {args.repeat} times, interleaved with the others, and the best run is shown.
 
 | machine | |
 |---|---|
@@ -287,6 +309,7 @@ peak RSS ≤ 200 MB: {rss_target} ({best.max_rss_mb:.0f} MiB).
 
 ### Reading the numbers
 
+- {load_note}
 - {floor_note}
   The floor row is PostgreSQL storing the posts *alone* — no hashtag links, no
   users, no rollups, no dedupe — into the `posts` table with its three indexes and its

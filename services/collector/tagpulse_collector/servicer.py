@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import threading
 from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import grpc
@@ -23,6 +25,8 @@ from tagpulse_collector.sources.base import Source
 log = logging.getLogger("tagpulse.collection")
 
 CollectionRun = resources_pb2.CollectionRun
+# Runs executing at once in one collector; more wait for a thread (still RUNNING).
+MAX_CONCURRENT_RUNS = 8
 # Ids are database integers: anything larger cannot name a run.
 MAX_ID = 2**63 - 1
 
@@ -44,8 +48,13 @@ class CollectorServicer(collector_service_pb2_grpc.CollectorServiceServicer):
         self.default_source = default_source
         # Set on shutdown: runs stop after the page in flight and are resumed on the next start.
         self.stop = stop or threading.Event()
-        # Runs executing in this process, by id; they go on after the caller is gone.
+        # Runs executing in this process, by id; they go on after the caller is gone. They get
+        # threads of their own: a run waiting out a rate limit must not hold a thread that
+        # GetCollection needs.
         self._runs: dict[int, asyncio.Task[None]] = {}
+        self._run_threads = ThreadPoolExecutor(
+            max_workers=MAX_CONCURRENT_RUNS, thread_name_prefix="collection"
+        )
         self._background: set[asyncio.Task[None]] = set()
 
     async def StartCollection(
@@ -86,8 +95,11 @@ class CollectorServicer(collector_service_pb2_grpc.CollectorServiceServicer):
 
     async def _execute(self, run_id: int, resumed: bool) -> None:
         try:
-            record = await asyncio.to_thread(
-                collection.execute_run, self.engine, run_id, self._source_for, self.stop, resumed
+            record = await asyncio.get_running_loop().run_in_executor(
+                self._run_threads,
+                functools.partial(
+                    collection.execute_run, self.engine, run_id, self._source_for, self.stop, resumed
+                ),
             )
         except Exception:
             log.exception("collection run crashed", extra={"run_id": run_id})
@@ -123,6 +135,7 @@ class CollectorServicer(collector_service_pb2_grpc.CollectorServiceServicer):
         pending = [*self._runs.values(), *self._background]
         if pending:
             await asyncio.wait(pending)
+        self._run_threads.shutdown(wait=False)
 
     async def GetCollection(
         self, request: pb.GetCollectionRequest, context: grpc.aio.ServicerContext
