@@ -18,9 +18,11 @@ from sqlalchemy import Engine
 
 from tagpulse.db.engine import create_database_engine
 from tagpulse.migrate import upgrade
+from tagpulse_collector.streams.buffer import RedisBuffer
 from tests.support import databases
 from tests.support.fake_mastodon import FakeMastodon
 from tests.support.fake_x import FakeXApi
+from tests.support.fake_x_stream import FakeXStream
 from tests.support.processes import Stack
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -158,5 +160,21 @@ def fake_x() -> Iterator[FakeXApi]:
 def fake_mastodon() -> Iterator[FakeMastodon]:
     """A fake Mastodon instance on loopback serving the recorded hashtag timelines."""
     api = FakeMastodon().start()
+    yield api
+    api.close()
+
+
+@pytest.fixture
+def redis_buffer(redis_server_url: str, redis_prefix: str) -> Iterator[RedisBuffer]:
+    """The stream buffer on the test's own Redis key prefix."""
+    buffer = RedisBuffer(redis_server_url, redis_prefix, timeout_seconds=5)
+    yield buffer
+    buffer.close()
+
+
+@pytest.fixture
+def fake_x_stream() -> Iterator[FakeXStream]:
+    """A fake X filtered stream (rules and scripted connections) on loopback; token FAKE_X_TOKEN."""
+    api = FakeXStream(FAKE_X_TOKEN).start()
     yield api
     api.close()

@@ -73,6 +73,13 @@ def main() -> None:
         f"-H 'Authorization: Bearer {token}' -d '{{\"source\": \"sample\"}}'",
         soft_wrap=True,
     )
+    console.print("\nFollow a keyword stream (stop it with DELETE /v1/streams/ID):", soft_wrap=True)
+    console.print(
+        f"\n  curl -X POST {REST}/v1/streams -H 'Authorization: Bearer {token}' "
+        """-d '{"rules": [{"value": "\\"justin bieber\\" (music OR #music)"}], "source": "sample"}'""",
+        soft_wrap=True,
+        markup=False,
+    )
     signal.sigwait({signal.SIGINT, signal.SIGTERM})
 
 

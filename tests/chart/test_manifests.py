@@ -217,6 +217,17 @@ def test_services_listen_on_every_interface_in_pods() -> None:
         assert container["envFrom"] == [{"configMapRef": {"name": name("config")}}]
 
 
+def test_the_collector_reaches_redis_for_the_keyword_streams() -> None:
+    for values in (None, EXTERNAL_DB):
+        collector = one(render(values), "Deployment", name("collector"))["spec"]["template"]["spec"]
+        env = env_of(collector["containers"][0])
+        assert "TAGPULSE_REDIS_URL" in env, values
+    redis = one(render(), "StatefulSet", name("redis"))["spec"]["template"]["spec"]["containers"][0]
+    args = redis["args"]
+    # The stream buffers have no TTL: only keys with one (cached answers) may be evicted.
+    assert args[args.index("--maxmemory-policy") + 1] == "volatile-lru"
+
+
 def test_images_are_pinned() -> None:
     for values in ALL_VALUES:
         for _, template in pod_templates(render(values)):
@@ -392,6 +403,8 @@ def test_prometheusrule_carries_the_release_label_and_the_expected_alerts() -> N
         "TagpulseNoSuccessfulCollection",
         "TagpulseCollectionRunFailed",
         "TagpulseSourceRateLimitExhausted",
+        "TagpulseStreamDeadLetters",
+        "TagpulseStreamBacklog",
     }
     for alert, body in alerts.items():
         assert body["labels"]["severity"] in ("warning", "critical"), alert
@@ -448,6 +461,7 @@ def test_network_policies_allow_exactly_the_flows_tagpulse_needs() -> None:
         (pod("collector"), pod("postgresql"), 5432),
         (pod("migrations"), pod("postgresql"), 5432),
         (pod("query"), pod("redis"), 6379),
+        (pod("collector"), pod("redis"), 6379),
         (pod("collector"), X_API, 443),
         (PROMETHEUS, pod("envoy"), 9901),
         (PROMETHEUS, pod("query"), 9101),
@@ -463,7 +477,8 @@ def test_network_policies_allow_exactly_the_flows_tagpulse_needs() -> None:
         (pod("query"), pod("collector"), 50052),
         (pod("collect"), pod("query"), 50051),
         (pod("collect"), pod("postgresql"), 5432),
-        (pod("collector"), pod("redis"), 6379),
+        (pod("collect"), pod("redis"), 6379),
+        (pod("migrations"), pod("redis"), 6379),
         (pod("query"), X_API, 443),
         (pod("collector"), X_API, 80),
         (pod("collector"), External("10.1.2.3"), 443),
@@ -486,8 +501,10 @@ def test_network_policies_reach_an_external_database_only_where_it_lives() -> No
     for component in ("query", "collector", "migrations"):
         assert allowed(policies, pod(component), database, 5432), component
         assert not allowed(policies, pod(component), External("8.8.8.8"), 5432), component
-    assert allowed(policies, pod("query"), cache, 6379)
-    assert not allowed(policies, pod("collector"), cache, 6379)
+    # The answer cache and the keyword streams' buffers.
+    for component in ("query", "collector"):
+        assert allowed(policies, pod(component), cache, 6379), component
+    assert not allowed(policies, pod("migrations"), cache, 6379)
     otlp = Pod({"app.kubernetes.io/name": "otel-collector"}, "monitoring")
     assert allowed(policies, pod("query"), otlp, 4317)
 

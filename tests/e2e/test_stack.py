@@ -195,7 +195,8 @@ def test_other_errors_are_json_with_the_right_status(stack: Stack) -> None:
         "/v1/nothing/here": 404,
         "/v1/posts/123": 404,
         "/v1/posts?pageSize=abc": 400,
-        "/v1/streams": 501,
+        "/v1/streams/424242": 404,
+        "/v1/streams/abc": 400,
     }
     for path, status in cases.items():
         response = get(stack, path)

@@ -165,3 +165,22 @@ composed here (Kubernetes expands $(POSTGRES_PASSWORD) when the container starts
     {{- end }}
 {{- end }}
 {{- end }}
+
+{{/* Egress to Redis: the in-chart Redis, or networkPolicy.externalRedis when redis.url is set. */}}
+{{- define "tagpulse.networkPolicy.redisEgress" -}}
+{{- if .Values.redis.enabled -}}
+- to:
+    - podSelector:
+        matchLabels:
+          {{- include "tagpulse.componentSelectorLabels" (dict "root" . "component" "redis") | nindent 10 }}
+  ports:
+    - {protocol: TCP, port: {{ .Values.redis.port }}}
+{{- else if .Values.redis.url -}}
+- to:
+    {{- toYaml .Values.networkPolicy.externalRedis.to | nindent 4 }}
+  ports:
+    {{- range .Values.networkPolicy.externalRedis.ports }}
+    - {protocol: TCP, port: {{ . }}}
+    {{- end }}
+{{- end }}
+{{- end }}

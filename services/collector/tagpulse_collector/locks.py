@@ -49,6 +49,10 @@ class Lease:
     def close(self) -> None:
         raise NotImplementedError
 
+    def alive(self) -> bool:
+        """False when the locks may be gone (the database session behind them broke)."""
+        return True
+
     def __enter__(self) -> Lease:
         return self
 
@@ -73,6 +77,16 @@ class _PostgresLease(Lease):
         if got:
             self.held.add(key)
         return got
+
+    def alive(self) -> bool:
+        if self.connection is None:
+            return False
+        try:
+            self.connection.execute(text("SELECT 1"))
+            self.connection.commit()
+        except Exception:  # noqa: BLE001 - any failure means the session, and its locks, may be gone
+            return False
+        return True
 
     def unlock(self, key: tuple[int, int]) -> None:
         if key in self.held and self.connection is not None:

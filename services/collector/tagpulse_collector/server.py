@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
+import signal
 import threading
 from collections.abc import Callable
+
+from sqlalchemy import Engine
 
 from tagpulse.db.engine import create_database_engine
 from tagpulse.grpc_server import GrpcServer, Service
@@ -21,6 +26,22 @@ from tagpulse_collector.sources.mastodon import MastodonSource
 from tagpulse_collector.sources.rate_limits import WaitPolicy
 from tagpulse_collector.sources.sample import SampleSource
 from tagpulse_collector.sources.x_api import XApiSource
+from tagpulse_collector.streams.backoff import ReconnectPolicy
+from tagpulse_collector.streams.buffer import MemoryBuffer, RedisBuffer, StreamBuffer
+from tagpulse_collector.streams.manager import (
+    Invalidator,
+    MastodonStreamConfig,
+    StreamManager,
+    StreamsConfig,
+)
+from tagpulse_collector.streams.writer import WriterPolicy
+from tagpulse_collector.streams.x_stream import XStreamConfig
+
+log = logging.getLogger("tagpulse.streams")
+
+# Tests only: the writer kills its own process (SIGKILL) after this many commits, before it
+# acknowledges the batch, to prove that a redelivered batch is not counted twice.
+KILL_AFTER_COMMITS = "TAGPULSE_TESTING_KILL_WRITER_AFTER_COMMITS"
 
 
 def http_policy(settings: CollectorSettings) -> HttpPolicy:
@@ -62,11 +83,80 @@ def default_source(settings: CollectorSettings) -> str:
     return "sample"
 
 
+def stream_buffer(settings: CollectorSettings, engine: Engine) -> tuple[StreamBuffer | None, str]:
+    """Redis when configured; in the process on SQLite (one collector); else none, and why."""
+    if settings.redis_url is not None:
+        return RedisBuffer(settings.redis_url.get_secret_value(), settings.redis_key_prefix), ""
+    if engine.dialect.name == "sqlite":
+        return MemoryBuffer(), ""
+    return None, (
+        "keyword streams need Redis: set TAGPULSE_REDIS_URL. Redis buffers their messages so that "
+        "none is lost when a collector dies, and lets the collector replicas share the work"
+    )
+
+
+def streams_config(settings: CollectorSettings) -> StreamsConfig:
+    reconnect = ReconnectPolicy(scale=settings.stream_backoff_scale)
+    x_token = settings.x_bearer_token.get_secret_value() if settings.x_bearer_token else ""
+    mastodon_token = (
+        settings.mastodon_access_token.get_secret_value() if settings.mastodon_access_token else None
+    )
+    return StreamsConfig(
+        poll_seconds=settings.stream_poll_seconds,
+        writer=WriterPolicy(
+            batch_size=settings.stream_batch_size,
+            block_seconds=min(settings.stream_poll_seconds, 1.0),
+            claim_idle_seconds=settings.stream_claim_idle_seconds,
+            max_attempts=settings.stream_max_attempts,
+            refresh_seconds=settings.stream_poll_seconds,
+        ),
+        reconnect=reconnect,
+        sample_seed=settings.sample_seed,
+        sample_rate=settings.stream_sample_rate,
+        x=XStreamConfig(
+            bearer_token=x_token,
+            base_url=settings.x_api_base_url,
+            marker=settings.redis_key_prefix,
+            keepalive_seconds=settings.stream_keepalive_seconds,
+            request_timeout_seconds=settings.source_timeout_seconds,
+            reconnect=reconnect,
+            backfill_minutes=settings.x_stream_backfill_minutes,
+        )
+        if x_token
+        else None,
+        mastodon=MastodonStreamConfig(
+            settings.mastodon_base_url,
+            mastodon_token,
+            http_policy(settings),
+            settings.stream_mastodon_poll_seconds,
+        )
+        if settings.mastodon_base_url
+        else None,
+    )
+
+
+def _kill_after_commits() -> Callable[[], None] | None:
+    limit = int(os.environ.get(KILL_AFTER_COMMITS) or 0)
+    if limit <= 0:
+        return None
+    commits = 0
+
+    def after_commit() -> None:
+        nonlocal commits
+        commits += 1
+        if commits >= limit:
+            log.warning("killing the collector between a commit and its acknowledgement (a test asked)")
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return after_commit
+
+
 def build_server(settings: CollectorSettings) -> GrpcServer:
     engine = create_database_engine(settings.database_url.get_secret_value())
     api_token = settings.api_token.get_secret_value() if settings.api_token else None
     query_client = QueryClient(settings.query_address, api_token)
     stop = threading.Event()
+    buffer, unavailable = stream_buffer(settings, engine)
     servicer = CollectorServicer(
         engine=engine,
         sources=configured_sources(settings, stop),
@@ -74,14 +164,35 @@ def build_server(settings: CollectorSettings) -> GrpcServer:
         query_client=query_client,
         default_source=default_source(settings),
         stop=stop,
+        stream_buffer=buffer,
+        streams_unavailable=unavailable,
     )
     # Runs a previous collector left RUNNING (killed, or stopped on SIGTERM) go on from
     # their last stored page.
     servicer.start_background_work()
+    manager = None
+    if buffer is not None:
+        invalidator = Invalidator(
+            asyncio.get_running_loop(), query_client, settings.stream_invalidate_seconds
+        )
+        # The manager has a buffer client of its own: the servicer's serves GetStream's figures.
+        manager_buffer = (
+            RedisBuffer(settings.redis_url.get_secret_value(), settings.redis_key_prefix)
+            if settings.redis_url is not None
+            else buffer
+        )
+        manager = StreamManager(
+            engine, manager_buffer, streams_config(settings), invalidator, _kill_after_commits()
+        )
+        manager.start()
 
     async def on_stop() -> None:
+        if manager is not None:
+            await asyncio.to_thread(manager.stop, settings.shutdown_grace_seconds)
         await servicer.wait_for_runs()
         await query_client.close()
+        if buffer is not None:
+            buffer.close()
         engine.dispose()
 
     return GrpcServer(

@@ -13,7 +13,7 @@ from typing import Any
 import grpc
 from sqlalchemy import Engine
 
-from tagpulse.errors import InvalidArgument, NotFound
+from tagpulse.errors import FailedPrecondition, InvalidArgument, NotFound
 from tagpulse.pagination import decode_page_token, encode_page_token, page_size_of
 from tagpulse.timestamps import to_timestamp
 from tagpulse.v1 import collector_service_pb2 as pb
@@ -21,10 +21,13 @@ from tagpulse.v1 import collector_service_pb2_grpc, resources_pb2
 from tagpulse_collector import collection, runs
 from tagpulse_collector.query_client import QueryClient
 from tagpulse_collector.sources.base import Source
+from tagpulse_collector.streams import store as streams_store
+from tagpulse_collector.streams.buffer import StreamBuffer
 
 log = logging.getLogger("tagpulse.collection")
 
 CollectionRun = resources_pb2.CollectionRun
+Stream = resources_pb2.Stream
 # Runs executing at once in one collector; more wait for a thread (still RUNNING).
 MAX_CONCURRENT_RUNS = 8
 # Ids are database integers: anything larger cannot name a run.
@@ -40,6 +43,8 @@ class CollectorServicer(collector_service_pb2_grpc.CollectorServiceServicer):
         query_client: QueryClient,
         default_source: str = "sample",
         stop: threading.Event | None = None,
+        stream_buffer: StreamBuffer | None = None,
+        streams_unavailable: str = "",
     ) -> None:
         self.engine = engine
         self.sources = sources
@@ -56,6 +61,10 @@ class CollectorServicer(collector_service_pb2_grpc.CollectorServiceServicer):
             max_workers=MAX_CONCURRENT_RUNS, thread_name_prefix="collection"
         )
         self._background: set[asyncio.Task[None]] = set()
+        # Keyword streams: their manager runs beside (server.py); here they are only recorded
+        # and read back. Without a buffer, CreateStream says why.
+        self.stream_buffer = stream_buffer
+        self.streams_unavailable = streams_unavailable
 
     async def StartCollection(
         self, request: pb.StartCollectionRequest, context: grpc.aio.ServicerContext
@@ -163,6 +172,109 @@ class CollectorServicer(collector_service_pb2_grpc.CollectorServiceServicer):
         return pb.ListCollectionsResponse(
             collections=[run_to_proto(r) for r in records], next_page_token=next_token
         )
+
+    # --- keyword streams -------------------------------------------------------------------
+
+    async def CreateStream(
+        self, request: pb.CreateStreamRequest, context: grpc.aio.ServicerContext
+    ) -> Stream:
+        plan = streams_store.plan_stream(
+            [(rule.value, rule.tag) for rule in request.rules],
+            request.source,
+            configured=self.sources.keys(),
+            default_source=self.default_source,
+        )
+        if self.stream_buffer is None:
+            raise FailedPrecondition(self.streams_unavailable or "keyword streams are not available")
+        stream_id = await asyncio.to_thread(streams_store.create_stream, self.engine, plan)
+        record = await asyncio.to_thread(streams_store.get_stream, self.engine, stream_id)
+        assert record is not None
+        log.info(
+            "stream created",
+            extra={"stream_id": stream_id, "source": plan.source, "rules": [r.value for r in plan.rules]},
+        )
+        return stream_to_proto(record, 0)
+
+    async def GetStream(self, request: pb.GetStreamRequest, context: grpc.aio.ServicerContext) -> Stream:
+        record = await asyncio.to_thread(streams_store.get_stream, self.engine, _stream_id(request.id))
+        if record is None:
+            raise NotFound(f"stream {request.id} does not exist")
+        return stream_to_proto(record, await self._buffered(record))
+
+    async def ListStreams(
+        self, request: pb.ListStreamsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListStreamsResponse:
+        size = page_size_of(request.page_size, default=20, maximum=100)
+        cursor = decode_page_token(request.page_token, "streams")
+        before_id = cursor.get("before_id") if cursor else None
+        if cursor is not None and not (isinstance(before_id, int) and 0 < before_id <= MAX_ID):
+            raise InvalidArgument({"page_token": "is not a page token from this list"})
+        records = await asyncio.to_thread(streams_store.list_streams, self.engine, size + 1, before_id)
+        next_token = ""
+        if len(records) > size:
+            records = records[:size]
+            next_token = encode_page_token("streams", {"before_id": records[-1].id})
+        return pb.ListStreamsResponse(
+            streams=[stream_to_proto(r, await self._buffered(r)) for r in records], next_page_token=next_token
+        )
+
+    async def DeleteStream(
+        self, request: pb.DeleteStreamRequest, context: grpc.aio.ServicerContext
+    ) -> Stream:
+        stream_id = _stream_id(request.id)
+        record = await asyncio.to_thread(streams_store.stop_stream, self.engine, stream_id)
+        if record is None:
+            raise NotFound(f"stream {request.id} does not exist")
+        log.info("stream stopped", extra={"stream_id": stream_id, "state": record.state})
+        return stream_to_proto(record, await self._buffered(record))
+
+    async def _buffered(self, record: streams_store.StreamRecord) -> int:
+        """The stream's buffer backlog; 0 once drained, and when Redis cannot say."""
+        if record.drained_at is not None or self.stream_buffer is None:
+            return 0
+        try:
+            return (await asyncio.to_thread(self.stream_buffer.backlog, record.id)).total
+        except Exception:  # a figure, not worth failing the call for
+            log.warning("stream backlog unknown", extra={"stream_id": record.id}, exc_info=True)
+            return 0
+
+
+def _stream_id(raw: str) -> int:
+    if not raw.isdigit() or not 0 < int(raw) <= MAX_ID:
+        raise InvalidArgument({"id": f"{raw!r} is not a stream id (a positive number)"})
+    return int(raw)
+
+
+def _key_counts(pairs: list[tuple[str, int]]) -> list[resources_pb2.KeyCount]:
+    return [resources_pb2.KeyCount(key=key, count=count) for key, count in pairs]
+
+
+def stream_to_proto(record: streams_store.StreamRecord, buffered: int) -> Stream:
+    return Stream(
+        id=str(record.id),
+        source=record.source,
+        rules=[resources_pb2.StreamRule(value=r.value, tag=r.tag) for r in record.rules],
+        state=record.state,
+        start_time=to_timestamp(record.started_at),
+        stop_time=to_timestamp(record.stopped_at),
+        posts_received=record.posts_received,
+        posts_matched=record.posts_matched,
+        posts_duplicate=record.posts_duplicate,
+        posts_unique=record.posts_unique,
+        counts_by_rule=_key_counts(record.counts.get("rule", [])),
+        counts_by_language=_key_counts(record.counts.get("language", [])),
+        counts_by_country=_key_counts(record.counts.get("country", [])),
+        last_error=record.last_error,
+        posts_new=record.posts_new,
+        messages_buffered=buffered,
+        messages_dead_lettered=record.messages_dead_lettered,
+        dead_letters=[
+            resources_pb2.StreamDeadLetter(
+                message_id=d.entry_id, error=d.error, attempts=d.attempts, time=to_timestamp(d.at)
+            )
+            for d in record.dead_letters
+        ],
+    )
 
 
 def _figures(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -39,3 +41,21 @@ def upsert(connection: Connection, table: Table) -> Any:
     if connection.dialect.name == "sqlite":
         return sqlite.insert(table)
     raise NotImplementedError(f"tagpulse supports PostgreSQL and SQLite, not {connection.dialect.name}")
+
+
+@contextmanager
+def read_snapshot(engine: Engine) -> Iterator[Connection]:
+    """A connection whose reads all see the same committed state, for an answer assembled from
+    several statements whose figures must agree (under READ COMMITTED each statement would see
+    its own)."""
+    if engine.dialect.name == "postgresql":
+        snapshot = engine.connect().execution_options(isolation_level="REPEATABLE READ")
+        with snapshot as connection, connection.begin():
+            connection.exec_driver_sql("SET TRANSACTION READ ONLY")
+            yield connection
+        return
+    with engine.connect() as connection:
+        # The sqlite3 module opens a transaction only before a write: open it now, so that the
+        # reads share WAL's snapshot. Closing the connection rolls it back.
+        connection.exec_driver_sql("BEGIN")
+        yield connection

@@ -178,11 +178,15 @@ class CollectionRunHashtag(Base):
 
 
 class Stream(Base):
+    """A keyword stream and its figures; the writer updates them in the same transaction as the
+    posts they count (see `stream_posts`), so they stay exact when a message is redelivered."""
+
     __tablename__ = "streams"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     source: Mapped[str] = mapped_column(SOURCE)
     rules: Mapped[list[dict[str, str]]] = mapped_column(JSON)
+    # RUNNING, STOPPING (stopped; its buffer is still being written), STOPPED or FAILED.
     state: Mapped[str] = mapped_column(String(32))
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -191,6 +195,87 @@ class Stream(Base):
     posts_duplicate: Mapped[int] = mapped_column(BigInteger, default=0)
     posts_unique: Mapped[int] = mapped_column(BigInteger, default=0)
     last_error: Mapped[str] = mapped_column(Text, default="")
+    # Posts new to the database (not only to this stream).
+    posts_new: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    messages_dead_lettered: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # The reader's position in the source (the sample's message number, Mastodon's status id)
+    # of the furthest message written: where a new reader resumes when the buffer is gone.
+    position: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # Set once no reader will add to the buffer again (after the stop or the failure).
+    reader_stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Set once the buffer is written out after that: the figures are final.
+    drained_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Every buffer entry below this Redis Stream id (milliseconds, sequence) is settled (written
+    # or dead-lettered) and forgotten from `stream_entries`: a writer still holding a copy of
+    # one (it was claimed from it) must not count it again.
+    settled_below_ms: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    settled_below_seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+
+
+class StreamPost(Base):
+    """The posts a stream delivered, once each: the per-stream dedupe behind posts_unique."""
+
+    __tablename__ = "stream_posts"
+
+    stream_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(SOURCE, primary_key=True)
+    post_id: Mapped[str] = mapped_column(PLATFORM_ID, primary_key=True)
+    # Copied from the stored post when the stream first delivered it.
+    language: Mapped[str] = mapped_column(LANGUAGE)
+    country_code: Mapped[str] = mapped_column(COUNTRY)
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        ForeignKeyConstraint(["stream_id"], ["streams.id"], ondelete="CASCADE"),
+        ForeignKeyConstraint(["source", "post_id"], ["posts.source", "posts.id"]),
+    )
+
+
+class StreamCount(Base):
+    """Distinct posts of a stream per rule, language or country (a rollup of `stream_posts`)."""
+
+    __tablename__ = "stream_counts"
+
+    stream_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # "rule", "language" or "country".
+    dimension: Mapped[str] = mapped_column(String(16), primary_key=True)
+    key: Mapped[str] = mapped_column(String(512), primary_key=True)
+    post_count: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (ForeignKeyConstraint(["stream_id"], ["streams.id"], ondelete="CASCADE"),)
+
+
+class StreamEntry(Base):
+    """Buffer messages already settled (written or dead-lettered), by their Redis Stream id
+    (milliseconds, sequence): a message delivered again is acknowledged without being counted
+    twice. Pruned once acknowledged, below the stream's `settled_below_*`."""
+
+    __tablename__ = "stream_entries"
+
+    stream_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    entry_ms: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    entry_seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+
+    __table_args__ = (ForeignKeyConstraint(["stream_id"], ["streams.id"], ondelete="CASCADE"),)
+
+
+class StreamDeadLetter(Base):
+    """Messages that failed to be written too many times, with the error; counted once each."""
+
+    __tablename__ = "stream_dead_letters"
+
+    stream_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    entry_id: Mapped[str] = mapped_column(String(48), primary_key=True)
+    error: Mapped[str] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer)
+    # The message as read (cut at 64 KiB), for whoever looks into it.
+    body: Mapped[str] = mapped_column(Text)
+    dead_lettered_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        ForeignKeyConstraint(["stream_id"], ["streams.id"], ondelete="CASCADE"),
+        Index("ix_stream_dead_letters_stream_time", "stream_id", dead_lettered_at.desc()),
+    )
 
 
 # --- rollups -------------------------------------------------------------------------

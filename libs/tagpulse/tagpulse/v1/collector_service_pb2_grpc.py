@@ -102,26 +102,30 @@ class CollectorServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def CreateStream(self, request, context):
-        """Starts a keyword stream; returns it at once, RUNNING.
+        """Starts a keyword stream; returns it at once, RUNNING. Its posts are stored like collected
+        ones; its figures grow as they arrive.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetStream(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """A stream with its state and figures.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListStreams(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Lists streams, newest first.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def DeleteStream(self, request, context):
-        """Stops a stream; its figures stay readable.
+        """Stops a stream (STOPPING until the messages already read are written, then STOPPED); its
+        figures stay readable. A stopped stream is not restarted: create a new one.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

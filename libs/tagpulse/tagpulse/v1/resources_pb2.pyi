@@ -164,18 +164,32 @@ class KeyCount(_message.Message):
     count: int
     def __init__(self, key: _Optional[str] = ..., count: _Optional[int] = ...) -> None: ...
 
+class StreamDeadLetter(_message.Message):
+    __slots__ = ("message_id", "error", "attempts", "time")
+    MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    message_id: str
+    error: str
+    attempts: int
+    time: _timestamp_pb2.Timestamp
+    def __init__(self, message_id: _Optional[str] = ..., error: _Optional[str] = ..., attempts: _Optional[int] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
 class Stream(_message.Message):
-    __slots__ = ("id", "source", "rules", "state", "start_time", "stop_time", "posts_received", "posts_matched", "posts_duplicate", "posts_unique", "counts_by_rule", "counts_by_language", "counts_by_country", "last_error")
+    __slots__ = ("id", "source", "rules", "state", "start_time", "stop_time", "posts_received", "posts_matched", "posts_duplicate", "posts_unique", "counts_by_rule", "counts_by_language", "counts_by_country", "last_error", "posts_new", "messages_buffered", "messages_dead_lettered", "dead_letters")
     class State(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         STATE_UNSPECIFIED: _ClassVar[Stream.State]
         RUNNING: _ClassVar[Stream.State]
         STOPPED: _ClassVar[Stream.State]
         FAILED: _ClassVar[Stream.State]
+        STOPPING: _ClassVar[Stream.State]
     STATE_UNSPECIFIED: Stream.State
     RUNNING: Stream.State
     STOPPED: Stream.State
     FAILED: Stream.State
+    STOPPING: Stream.State
     ID_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     RULES_FIELD_NUMBER: _ClassVar[int]
@@ -190,6 +204,10 @@ class Stream(_message.Message):
     COUNTS_BY_LANGUAGE_FIELD_NUMBER: _ClassVar[int]
     COUNTS_BY_COUNTRY_FIELD_NUMBER: _ClassVar[int]
     LAST_ERROR_FIELD_NUMBER: _ClassVar[int]
+    POSTS_NEW_FIELD_NUMBER: _ClassVar[int]
+    MESSAGES_BUFFERED_FIELD_NUMBER: _ClassVar[int]
+    MESSAGES_DEAD_LETTERED_FIELD_NUMBER: _ClassVar[int]
+    DEAD_LETTERS_FIELD_NUMBER: _ClassVar[int]
     id: str
     source: str
     rules: _containers.RepeatedCompositeFieldContainer[StreamRule]
@@ -204,4 +222,8 @@ class Stream(_message.Message):
     counts_by_language: _containers.RepeatedCompositeFieldContainer[KeyCount]
     counts_by_country: _containers.RepeatedCompositeFieldContainer[KeyCount]
     last_error: str
-    def __init__(self, id: _Optional[str] = ..., source: _Optional[str] = ..., rules: _Optional[_Iterable[_Union[StreamRule, _Mapping]]] = ..., state: _Optional[_Union[Stream.State, str]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., stop_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., posts_received: _Optional[int] = ..., posts_matched: _Optional[int] = ..., posts_duplicate: _Optional[int] = ..., posts_unique: _Optional[int] = ..., counts_by_rule: _Optional[_Iterable[_Union[KeyCount, _Mapping]]] = ..., counts_by_language: _Optional[_Iterable[_Union[KeyCount, _Mapping]]] = ..., counts_by_country: _Optional[_Iterable[_Union[KeyCount, _Mapping]]] = ..., last_error: _Optional[str] = ...) -> None: ...
+    posts_new: int
+    messages_buffered: int
+    messages_dead_lettered: int
+    dead_letters: _containers.RepeatedCompositeFieldContainer[StreamDeadLetter]
+    def __init__(self, id: _Optional[str] = ..., source: _Optional[str] = ..., rules: _Optional[_Iterable[_Union[StreamRule, _Mapping]]] = ..., state: _Optional[_Union[Stream.State, str]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., stop_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., posts_received: _Optional[int] = ..., posts_matched: _Optional[int] = ..., posts_duplicate: _Optional[int] = ..., posts_unique: _Optional[int] = ..., counts_by_rule: _Optional[_Iterable[_Union[KeyCount, _Mapping]]] = ..., counts_by_language: _Optional[_Iterable[_Union[KeyCount, _Mapping]]] = ..., counts_by_country: _Optional[_Iterable[_Union[KeyCount, _Mapping]]] = ..., last_error: _Optional[str] = ..., posts_new: _Optional[int] = ..., messages_buffered: _Optional[int] = ..., messages_dead_lettered: _Optional[int] = ..., dead_letters: _Optional[_Iterable[_Union[StreamDeadLetter, _Mapping]]] = ...) -> None: ...

@@ -1,0 +1,361 @@
+"""Runs the keyword streams of this collector, and shares them with the other replicas.
+
+Every collector runs a supervisor thread and a writer thread:
+
+- The supervisor looks at the streams every `poll_seconds`. A running stream needs one reader
+  across all replicas: the replica that takes the stream's advisory lock (on one database
+  session of the supervisor's) starts the reader; the others leave it. When that replica dies,
+  its session ends, PostgreSQL releases the lock, and the next supervisor to look takes it over:
+  the new reader resumes where the buffer says the old one got to. The x streams share one
+  reader (X allows one connection), under one lock. A stream that is no longer RUNNING gets no
+  more messages; once its reader has stopped, `reader_stopped_at` is set (by the supervisor that
+  held, or can take, its lock), which lets the writers finish it.
+- The writer (`writer.py`) writes every stream's buffer, as one consumer of the group.
+
+With SQLite (one collector process) the locks are the process's own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+
+from tagpulse_collector import locks
+from tagpulse_collector.query_client import QueryClient
+from tagpulse_collector.sources.api_client import HttpPolicy
+from tagpulse_collector.streams import metrics, store
+from tagpulse_collector.streams.backoff import ReconnectPolicy
+from tagpulse_collector.streams.buffer import StreamBuffer
+from tagpulse_collector.streams.local_feed import Feed, LocalReader
+from tagpulse_collector.streams.mastodon_feed import mastodon_feed
+from tagpulse_collector.streams.sample_feed import sample_feed
+from tagpulse_collector.streams.store import StreamRecord
+from tagpulse_collector.streams.writer import StreamWriter, WriterPolicy
+from tagpulse_collector.streams.x_stream import XStreamConfig, XStreamReader
+
+log = logging.getLogger("tagpulse.streams")
+
+STREAM_NAMESPACE = 0x74700003
+FEED_NAMESPACE = 0x74700004
+# A local reader that crashed is started again after this long.
+RESTART_SECONDS = 5.0
+
+
+def _signed32(value: int) -> int:
+    return value - 2**32 if value >= 2**31 else value
+
+
+def stream_key(stream_id: int) -> tuple[int, int]:
+    return _signed32(STREAM_NAMESPACE), _signed32(stream_id % 2**32)
+
+
+def feed_key(name: str) -> tuple[int, int]:
+    return _signed32(FEED_NAMESPACE), _signed32(zlib.crc32(name.encode()))
+
+
+X_KEY = feed_key("x")
+
+
+@dataclass(frozen=True)
+class MastodonStreamConfig:
+    base_url: str
+    access_token: str | None
+    policy: HttpPolicy
+    poll_seconds: float = 5.0
+
+
+@dataclass(frozen=True)
+class StreamsConfig:
+    poll_seconds: float = 1.0
+    writer: WriterPolicy = field(default_factory=WriterPolicy)
+    reconnect: ReconnectPolicy = field(default_factory=ReconnectPolicy)
+    sample_seed: int = 42
+    sample_rate: float = 20.0
+    x: XStreamConfig | None = None
+    mastodon: MastodonStreamConfig | None = None
+
+
+@dataclass
+class _Local:
+    reader: LocalReader
+    thread: threading.Thread
+    halt: threading.Event
+    # True: it stopped because the stream did; False: halted; None: it crashed.
+    outcome: bool | None = None
+
+
+class Invalidator:
+    """Retires the query service's cached answers while streams store posts, at most every
+    `every_seconds` (and once more when a stream is drained)."""
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop | None, client: QueryClient | None, every_seconds: float
+    ) -> None:
+        self.loop = loop
+        self.client = client
+        self.every_seconds = every_seconds
+        self._lock = threading.Lock()
+        self._new = 0
+        self._last = 0.0
+
+    def notify(self, new_posts: int) -> None:
+        with self._lock:
+            self._new += new_posts
+        self.flush(force=new_posts == 0)
+
+    def flush(self, force: bool = False) -> None:
+        with self._lock:
+            due = force or time.monotonic() - self._last >= self.every_seconds
+            if not self._new or not due or self.loop is None or self.client is None:
+                return
+            new, self._new, self._last = self._new, 0, time.monotonic()
+        asyncio.run_coroutine_threadsafe(
+            self.client.invalidate_aggregates(f"keyword streams stored {new} new posts"), self.loop
+        )
+
+
+class StreamManager:
+    def __init__(
+        self,
+        engine: Engine,
+        buffer: StreamBuffer,
+        config: StreamsConfig,
+        invalidator: Invalidator | None = None,
+        after_commit: Callable[[], None] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.buffer = buffer
+        self.config = config
+        self.invalidator = invalidator or Invalidator(None, None, 0)
+        self.stop_event = threading.Event()
+        self.writer = StreamWriter(
+            engine, buffer, config.writer, on_new_posts=self.invalidator.notify, after_commit=after_commit
+        )
+        self.lease: locks.Lease = locks.lease(engine)
+        self._held: set[tuple[int, int]] = set()
+        self.local: dict[int, _Local] = {}
+        self._restart_at: dict[int, float] = {}
+        self.x: XStreamReader | None = None
+        self._x_thread: threading.Thread | None = None
+        self._x_served: set[int] = set()
+        self._warned: set[int] = set()
+        self._threads: list[threading.Thread] = []
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        for name, target in (("stream-writer", self._write), ("stream-supervisor", self._supervise)):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop reading and writing: the writer finishes its batch; nothing in flight is lost."""
+        self.stop_event.set()
+        for local in self.local.values():
+            local.halt.set()
+        if self.x is not None:
+            self.x.close()
+        deadline = time.monotonic() + timeout
+        for thread in [*self._threads, *(r.thread for r in self.local.values()), self._x_thread]:
+            if thread is not None:
+                thread.join(max(deadline - time.monotonic(), 0.1))
+        self.lease.close()
+        self.buffer.close()
+
+    def _write(self) -> None:
+        self.writer.run(self.stop_event)
+
+    def _supervise(self) -> None:
+        while not self.stop_event.is_set():
+            try:
+                self.tick()
+            except Exception:
+                log.exception("stream supervisor tick failed")
+            self.stop_event.wait(self.config.poll_seconds)
+
+    # --- locks -----------------------------------------------------------------------------
+
+    def _take(self, key: tuple[int, int]) -> bool:
+        # PostgreSQL advisory locks are re-entrant per session: never ask twice for one we hold.
+        if key in self._held:
+            return False
+        if self.lease.try_lock(key):
+            self._held.add(key)
+            return True
+        return False
+
+    def _release(self, key: tuple[int, int]) -> None:
+        if key in self._held:
+            self._held.discard(key)
+            self.lease.unlock(key)
+
+    def _check_lease(self) -> None:
+        if self.lease.alive():
+            return
+        log.error("stream locks lost (database session broken); stopping this collector's readers")
+        for local in self.local.values():
+            local.halt.set()
+        if self.x is not None:
+            self.x.close()
+        for local in self.local.values():
+            local.thread.join(5)
+        if self._x_thread is not None:
+            self._x_thread.join(5)
+        self.local.clear()
+        self.x, self._x_thread, self._x_served = None, None, set()
+        self._held.clear()
+        self.lease.close()
+        self.lease = locks.lease(self.engine)
+
+    # --- the supervisor's round ----------------------------------------------------------
+
+    def tick(self) -> None:
+        self._check_lease()
+        streams = store.active_streams(self.engine)
+        running = {s.id: s for s in streams if s.state == store.RUNNING}
+        self._tick_local(streams, running)
+        self._tick_x(streams, running)
+        self.invalidator.flush()
+
+    def _feed_for(self, stream: StreamRecord) -> Feed | None:
+        if stream.source == "sample":
+            return sample_feed(self.config.sample_seed, stream.id, stream.started_at, self.config.sample_rate)
+        mastodon = self.config.mastodon
+        if stream.source == "mastodon" and mastodon is not None:
+            return mastodon_feed(
+                mastodon.base_url,
+                mastodon.access_token,
+                mastodon.policy,
+                mastodon.poll_seconds,
+                self.config.reconnect,
+                on_error=lambda error: store.set_last_error(self.engine, [stream.id], error),
+            )
+        return None
+
+    def _not_configured(self, streams: list[StreamRecord], key: tuple[int, int]) -> None:
+        """Say so on streams nobody can read (when this collector can take their lock, no other
+        collector reads them: none has the source configured)."""
+        fresh = [s.id for s in streams if s.id not in self._warned]
+        if fresh and self._take(key):
+            self._release(key)
+            self._warned.update(fresh)
+            store.set_last_error(
+                self.engine,
+                fresh,
+                f"source {streams[0].source!r} is not configured on any running collector; "
+                "the stream waits for one that has it",
+            )
+
+    def _tick_local(self, streams: list[StreamRecord], running: dict[int, StreamRecord]) -> None:
+        now = time.monotonic()
+        for stream_id, local in list(self.local.items()):
+            if stream_id not in running:
+                local.reader.stream_stopped.set()
+            if local.thread.is_alive():
+                continue
+            del self.local[stream_id]
+            if local.outcome is True:
+                store.mark_reader_stopped(self.engine, [stream_id])
+            elif local.outcome is None:
+                self._restart_at[stream_id] = now + RESTART_SECONDS
+            self._release(stream_key(stream_id))
+        metrics.READERS.labels(source="sample").set(
+            sum(r.reader.stream.source == "sample" for r in self.local.values())
+        )
+        for stream in running.values():
+            if stream.source not in store.LOCAL_SOURCES or stream.id in self.local:
+                continue
+            if now < self._restart_at.get(stream.id, 0.0) or self.stop_event.is_set():
+                continue
+            feed = self._feed_for(stream)
+            if feed is None:
+                self._not_configured([stream], stream_key(stream.id))
+                continue
+            if self._take(stream_key(stream.id)):
+                self._start_local(stream, feed)
+        for stream in streams:
+            # Stopped while no reader of ours had it: if nobody holds its lock, nobody reads it.
+            if (
+                stream.state != store.RUNNING
+                and stream.reader_stopped_at is None
+                and stream.source in store.LOCAL_SOURCES
+                and stream.id not in self.local
+                and self._take(stream_key(stream.id))
+            ):
+                store.mark_reader_stopped(self.engine, [stream.id])
+                self._release(stream_key(stream.id))
+
+    def _start_local(self, stream: StreamRecord, feed: Feed) -> None:
+        reader = LocalReader(stream, self.buffer, feed)
+        halt = threading.Event()
+        local = _Local(reader, threading.Thread(), halt)
+
+        def target() -> None:
+            try:
+                local.outcome = reader.run(halt)
+            except Exception:
+                log.exception("stream reader crashed", extra={"stream_id": stream.id})
+                local.outcome = None
+
+        local.thread = threading.Thread(target=target, name=f"stream-reader-{stream.id}", daemon=True)
+        self.local[stream.id] = local
+        local.thread.start()
+
+    def _tick_x(self, streams: list[StreamRecord], running: dict[int, StreamRecord]) -> None:
+        x_running = [s for s in running.values() if s.source == "x"]
+        unfinished = [
+            s.id
+            for s in streams
+            if s.source == "x" and s.state != store.RUNNING and s.reader_stopped_at is None
+        ]
+        now = time.monotonic()
+        if self.x is not None and (self._x_thread is None or not self._x_thread.is_alive()):
+            self._stop_x()  # it crashed: start again below
+        if self.x is None:
+            if x_running and self.config.x is None:
+                self._not_configured(x_running, X_KEY)
+            elif x_running and not self.stop_event.is_set() and self._take(X_KEY):
+                self._start_x(x_running, now)
+            elif unfinished and self._take(X_KEY):
+                store.mark_reader_stopped(self.engine, unfinished)
+                self._release(X_KEY)
+            return
+        self.x.serve(x_running, now)
+        # Serve returned: the streams left out get nothing more.
+        store.mark_reader_stopped(self.engine, unfinished)
+        self._x_served = {s.id for s in x_running}
+        if not x_running:
+            self.x.delete_rules()
+            self._stop_x()
+
+    def _start_x(self, streams: list[StreamRecord], now: float) -> None:
+        assert self.config.x is not None
+        reader = XStreamReader(
+            self.config.x,
+            self.buffer,
+            on_error=lambda ids, error: store.set_last_error(self.engine, ids, error),
+            on_refused=lambda stream_id, error: store.fail_stream(self.engine, stream_id, error),
+        )
+        reader.serve(streams, now)
+        self.x = reader
+        self._x_served = {s.id for s in streams}
+        self._x_thread = threading.Thread(
+            target=reader.run, args=(self.stop_event,), name="stream-reader-x", daemon=True
+        )
+        self._x_thread.start()
+
+    def _stop_x(self) -> None:
+        if self.x is not None:
+            self.x.close()
+        if self._x_thread is not None:
+            self._x_thread.join(10)
+        self.x, self._x_thread, self._x_served = None, None, set()
+        self._release(X_KEY)

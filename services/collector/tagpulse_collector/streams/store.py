@@ -1,0 +1,300 @@
+"""Streams as stored: creating, stopping, reading them back with their figures, and the state
+changes the manager and the writer make. States:
+
+    RUNNING ──DeleteStream──► STOPPING ──buffer written──► STOPPED
+       └──────an error (X refused a rule)──────► FAILED (its buffer is still written out)
+
+A stream whose reader is done (`reader_stopped_at`) and whose buffer is empty is drained
+(`drained_at`): its figures are final.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine, select, update
+from sqlalchemy.engine import Connection, Row
+
+from tagpulse.db.engine import read_snapshot
+from tagpulse.db.models import Stream, StreamCount, StreamDeadLetter
+from tagpulse.errors import InvalidArgument
+from tagpulse_collector.streams.rules import MAX_RULE_LENGTH, RuleSyntaxError, parse_rule
+
+RUNNING, STOPPING, STOPPED, FAILED = "RUNNING", "STOPPING", "STOPPED", "FAILED"
+KNOWN_SOURCES = ("x", "mastodon", "sample")
+# Sources whose rules tagpulse matches itself; X matches its own.
+LOCAL_SOURCES = frozenset({"mastodon", "sample"})
+SOURCE_SETTINGS = {"x": "TAGPULSE_X_BEARER_TOKEN", "mastodon": "TAGPULSE_MASTODON_BASE_URL"}
+MAX_RULES = 25
+MAX_TAG_LENGTH = 100
+DIMENSIONS = ("rule", "language", "country")
+DEAD_LETTERS_SHOWN = 10
+
+
+@dataclass(frozen=True)
+class Rule:
+    value: str
+    tag: str = ""
+
+    @property
+    def key(self) -> str:
+        """The key its figures are counted under: the tag, else the rule itself."""
+        return self.tag or self.value
+
+
+@dataclass(frozen=True)
+class StreamPlan:
+    source: str
+    rules: tuple[Rule, ...]
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    entry_id: str
+    error: str
+    attempts: int
+    at: datetime
+
+
+@dataclass(frozen=True)
+class StreamRecord:
+    id: int
+    source: str
+    rules: tuple[Rule, ...]
+    state: str
+    started_at: datetime
+    stopped_at: datetime | None
+    posts_received: int = 0
+    posts_matched: int = 0
+    posts_duplicate: int = 0
+    posts_unique: int = 0
+    posts_new: int = 0
+    messages_dead_lettered: int = 0
+    last_error: str = ""
+    position: int | None = None
+    reader_stopped_at: datetime | None = None
+    drained_at: datetime | None = None
+    counts: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+    dead_letters: tuple[DeadLetter, ...] = ()
+
+
+def _has_control_characters(text: str) -> bool:
+    return any(unicodedata.category(c) == "Cc" for c in text)
+
+
+def plan_stream(
+    rules: Sequence[tuple[str, str]],
+    source: str,
+    configured: Collection[str] = ("sample",),
+    default_source: str = "sample",
+) -> StreamPlan:
+    """Check a CreateStream request: every problem at once, as InvalidArgument."""
+    problems: dict[str, str] = {}
+    source = (source or default_source).strip().lower()
+    if source not in KNOWN_SOURCES:
+        problems["source"] = f"unknown source {source!r}; use one of: {', '.join(KNOWN_SOURCES)}"
+    elif source not in configured:
+        problems["source"] = (
+            f"source {source!r} is not configured on this collector (set {SOURCE_SETTINGS[source]}); "
+            f"configured: {', '.join(sorted(configured))}"
+        )
+    if not rules:
+        problems["rules"] = "give at least one rule"
+    elif len(rules) > MAX_RULES:
+        problems["rules"] = f"at most {MAX_RULES} rules per stream"
+    checked: list[Rule] = []
+    seen: set[str] = set()
+    for index, (raw_value, raw_tag) in enumerate(rules):
+        value, tag = raw_value.strip(), raw_tag.strip()
+        where = f"rules[{index}]"
+        try:
+            # X checks its own rules; a local source must understand every operator.
+            parse_rule(value, strict=source != "x")
+        except RuleSyntaxError as error:
+            problems[f"{where}.value"] = str(error)
+        if value in seen:
+            problems[f"{where}.value"] = "the same rule twice"
+        seen.add(value)
+        if len(tag) > MAX_TAG_LENGTH or _has_control_characters(tag):
+            problems[f"{where}.tag"] = f"at most {MAX_TAG_LENGTH} characters, without control characters"
+        checked.append(Rule(value[:MAX_RULE_LENGTH], tag))
+    if problems:
+        raise InvalidArgument(problems)
+    return StreamPlan(source=source, rules=tuple(checked))
+
+
+def create_stream(engine: Engine, plan: StreamPlan, now: datetime | None = None) -> int:
+    """Record a new RUNNING stream; a collector's manager starts reading it within a second."""
+    with engine.begin() as connection:
+        stream_id = connection.execute(
+            Stream.table()
+            .insert()
+            .values(
+                source=plan.source,
+                rules=[{"value": r.value, "tag": r.tag} for r in plan.rules],
+                state=RUNNING,
+                started_at=now or datetime.now(UTC),
+                posts_received=0,
+                posts_matched=0,
+                posts_duplicate=0,
+                posts_unique=0,
+                posts_new=0,
+                messages_dead_lettered=0,
+                last_error="",
+            )
+            .returning(Stream.table().c.id)
+        ).scalar_one()
+    return int(stream_id)
+
+
+def stop_stream(engine: Engine, stream_id: int) -> StreamRecord | None:
+    """RUNNING → STOPPING; a stream that is not running is returned as it is."""
+    streams = Stream.table()
+    with engine.begin() as connection:
+        connection.execute(
+            update(streams)
+            .where(streams.c.id == stream_id, streams.c.state == RUNNING)
+            .values(state=STOPPING, stopped_at=datetime.now(UTC))
+        )
+    return get_stream(engine, stream_id)
+
+
+def _rules_of(raw: object) -> tuple[Rule, ...]:
+    if not isinstance(raw, list):
+        return ()
+    return tuple(Rule(str(r.get("value", "")), str(r.get("tag") or "")) for r in raw if isinstance(r, dict))
+
+
+def _record(
+    row: Row[Any], counts: dict[str, list[tuple[str, int]]], dead: tuple[DeadLetter, ...]
+) -> StreamRecord:
+    return StreamRecord(
+        id=row.id,
+        source=row.source,
+        rules=_rules_of(row.rules),
+        state=row.state,
+        started_at=row.started_at,
+        stopped_at=row.stopped_at,
+        posts_received=row.posts_received,
+        posts_matched=row.posts_matched,
+        posts_duplicate=row.posts_duplicate,
+        posts_unique=row.posts_unique,
+        posts_new=row.posts_new,
+        messages_dead_lettered=row.messages_dead_lettered,
+        last_error=row.last_error,
+        position=row.position,
+        reader_stopped_at=row.reader_stopped_at,
+        drained_at=row.drained_at,
+        counts=counts,
+        dead_letters=dead,
+    )
+
+
+def _counts(connection: Connection, stream_ids: list[int]) -> dict[int, dict[str, list[tuple[str, int]]]]:
+    table = StreamCount.table()
+    found: dict[int, dict[str, list[tuple[str, int]]]] = {s: {d: [] for d in DIMENSIONS} for s in stream_ids}
+    if stream_ids:
+        rows = connection.execute(
+            select(table)
+            .where(table.c.stream_id.in_(stream_ids))
+            .order_by(table.c.stream_id, table.c.dimension, table.c.post_count.desc(), table.c.key)
+        )
+        for row in rows:
+            found[row.stream_id].setdefault(row.dimension, []).append((row.key, row.post_count))
+    return found
+
+
+def _dead_letters(connection: Connection, stream_id: int) -> tuple[DeadLetter, ...]:
+    table = StreamDeadLetter.table()
+    rows = connection.execute(
+        select(table.c.entry_id, table.c.error, table.c.attempts, table.c.dead_lettered_at)
+        .where(table.c.stream_id == stream_id)
+        .order_by(table.c.dead_lettered_at.desc(), table.c.entry_id.desc())
+        .limit(DEAD_LETTERS_SHOWN)
+    )
+    return tuple(DeadLetter(r.entry_id, r.error, r.attempts, r.dead_lettered_at) for r in rows)
+
+
+def list_streams(
+    engine: Engine, limit: int, before_id: int | None = None, stream_id: int | None = None
+) -> list[StreamRecord]:
+    """Streams newest first (by id), at most `limit`, older than `before_id` when given."""
+    streams = Stream.table()
+    query = select(streams).order_by(streams.c.id.desc()).limit(limit)
+    if before_id is not None:
+        query = query.where(streams.c.id < before_id)
+    if stream_id is not None:
+        query = query.where(streams.c.id == stream_id)
+    # One snapshot: a stream's figures and its counts per rule, language and country agree.
+    with read_snapshot(engine) as connection:
+        rows = connection.execute(query).all()
+        counts = _counts(connection, [row.id for row in rows])
+        dead = {r.id: _dead_letters(connection, r.id) if r.messages_dead_lettered else () for r in rows}
+    return [_record(row, counts[row.id], dead[row.id]) for row in rows]
+
+
+def get_stream(engine: Engine, stream_id: int) -> StreamRecord | None:
+    found = list_streams(engine, limit=1, stream_id=stream_id)
+    return found[0] if found else None
+
+
+def active_streams(engine: Engine) -> list[StreamRecord]:
+    """Streams not drained yet: running ones, and stopped ones whose buffer is still written."""
+    streams = Stream.table()
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(streams).where(streams.c.drained_at.is_(None)).order_by(streams.c.id)
+        ).all()
+    return [_record(row, {}, ()) for row in rows]
+
+
+def mark_reader_stopped(engine: Engine, stream_ids: Collection[int]) -> None:
+    """No reader will append to these streams' buffers again."""
+    if not stream_ids:
+        return
+    streams = Stream.table()
+    with engine.begin() as connection:
+        connection.execute(
+            update(streams)
+            .where(streams.c.id.in_(sorted(stream_ids)), streams.c.reader_stopped_at.is_(None))
+            .values(reader_stopped_at=datetime.now(UTC))
+        )
+
+
+def fail_stream(engine: Engine, stream_id: int, error: str) -> None:
+    """A RUNNING stream stops with an error it cannot get past (X refused one of its rules)."""
+    streams = Stream.table()
+    with engine.begin() as connection:
+        connection.execute(
+            update(streams)
+            .where(streams.c.id == stream_id, streams.c.state == RUNNING)
+            .values(state=FAILED, stopped_at=datetime.now(UTC), last_error=error[:2000])
+        )
+
+
+def set_last_error(engine: Engine, stream_ids: Collection[int], error: str) -> None:
+    if not stream_ids:
+        return
+    streams = Stream.table()
+    with engine.begin() as connection:
+        connection.execute(
+            update(streams).where(streams.c.id.in_(sorted(stream_ids))).values(last_error=error[:2000])
+        )
+
+
+def mark_drained(connection: Connection, stream_id: int) -> None:
+    """The buffer is written out after the reader stopped: STOPPING becomes STOPPED."""
+    streams = Stream.table()
+    now = datetime.now(UTC)
+    connection.execute(
+        update(streams)
+        .where(streams.c.id == stream_id, streams.c.drained_at.is_(None))
+        .values(drained_at=now)
+    )
+    connection.execute(
+        update(streams).where(streams.c.id == stream_id, streams.c.state == STOPPING).values(state=STOPPED)
+    )

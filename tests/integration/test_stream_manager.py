@@ -1,0 +1,151 @@
+"""The manager running streams end to end in the process: X streams sharing one connection
+across two replicas (rules kept per stream, a refused rule, a stop, a takeover), and a Mastodon
+stream on the public timeline matched locally."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from tagpulse.db.engine import create_database_engine
+from tagpulse_collector.streams import store
+from tagpulse_collector.streams.backoff import ReconnectPolicy
+from tagpulse_collector.streams.buffer import RedisBuffer
+from tagpulse_collector.streams.manager import MastodonStreamConfig, StreamManager, StreamsConfig
+from tagpulse_collector.streams.x_stream import XStreamConfig
+from tests.conftest import FAKE_X_TOKEN
+from tests.integration.stream_helpers import FAST_WRITER, counts, new_stream, stream
+from tests.support.fake_mastodon import FakeMastodon
+from tests.support.fake_x_stream import Connection, FakeXStream, wait_until
+from tests.support.policies import FAST
+
+TWARC = (
+    Path(__file__).resolve().parents[1] / "fixtures" / "x" / "streaming_output_with_error.jsonl"
+).read_bytes()
+
+
+@pytest.fixture
+def engine(postgres_url: str) -> Iterator[Engine]:
+    engine = create_database_engine(postgres_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def start_manager(
+    engine: Engine, redis_server_url: str, redis_prefix: str
+) -> Iterator[Callable[[StreamsConfig], StreamManager]]:
+    started: list[StreamManager] = []
+
+    def start(config: StreamsConfig) -> StreamManager:
+        manager = StreamManager(engine, RedisBuffer(redis_server_url, redis_prefix), config)
+        manager.start()
+        started.append(manager)
+        return manager
+
+    yield start
+    for manager in started:
+        if not manager.stop_event.is_set():
+            manager.stop()
+
+
+def x_config(fake: FakeXStream, marker: str) -> StreamsConfig:
+    reconnect = ReconnectPolicy(scale=0.001)
+    return StreamsConfig(
+        poll_seconds=0.05,
+        writer=FAST_WRITER,
+        reconnect=reconnect,
+        x=XStreamConfig(FAKE_X_TOKEN, fake.base_url, marker, keepalive_seconds=2, reconnect=reconnect),
+    )
+
+
+def settled(engine: Engine, stream_id: int, state: str = "STOPPED") -> Callable[[], bool]:
+    return lambda: (
+        stream(engine, stream_id).state == state and stream(engine, stream_id).drained_at is not None
+    )
+
+
+def test_x_streams_share_one_connection_across_replicas(
+    engine: Engine,
+    fake_x_stream: FakeXStream,
+    redis_prefix: str,
+    start_manager: Callable[[StreamsConfig], StreamManager],
+) -> None:
+    refused = new_stream(engine, "x", "cat REFUSE")
+    dogs = new_stream(engine, "x", ("dog", "dog"))
+    doggos = new_stream(engine, "x", ("#DogsofTwitter OR doggo", "doggo"))
+    fake_x_stream.queue = [Connection(lines=TWARC.split(b"\n"))]
+    replicas = [start_manager(x_config(fake_x_stream, redis_prefix)) for _ in range(2)]
+
+    wait_until(lambda: stream(engine, refused.id).state == "FAILED", "X to refuse a rule")
+    assert "X refused the rule 'cat REFUSE'" in stream(engine, refused.id).last_error
+    # Every message of the replay matches both served rules (the fake matches every rule).
+    wait_until(lambda: stream(engine, dogs.id).posts_unique == 7, "the replay to be written")
+    wait_until(lambda: stream(engine, doggos.id).posts_unique == 7, "the replay to be written")
+    assert sorted(v for v, _ in fake_x_stream.rules.values()) == ["#DogsofTwitter OR doggo", "dog"]
+
+    store.stop_stream(engine, dogs.id)
+    wait_until(settled(engine, dogs.id), "the stopped stream to settle")
+    wait_until(
+        lambda: sorted(v for v, _ in fake_x_stream.rules.values()) == ["#DogsofTwitter OR doggo"], "rules"
+    )
+    done = stream(engine, dogs.id)
+    assert (done.posts_received, done.posts_matched, done.posts_unique, done.messages_dead_lettered) == (
+        8,
+        7,
+        7,
+        1,
+    )
+    assert counts(done, "country") == {"US": 4, "GB": 2, "MW": 1}
+
+    holder = next(m for m in replicas if m.x is not None)
+    other = next(m for m in replicas if m is not holder)
+    assert other.x is None  # one live connection across the replicas
+    holder.stop()
+    wait_until(lambda: other.x is not None, "the other replica to take the X stream over")
+    wait_until(lambda: len(fake_x_stream.stream_requests()) == 2, "its connection")
+    assert fake_x_stream.most_open_connections == 1
+
+    store.stop_stream(engine, doggos.id)
+    wait_until(settled(engine, doggos.id), "the last x stream to settle")
+    wait_until(lambda: not fake_x_stream.rules, "the rules to be deleted")
+    wait_until(lambda: other.x is None and fake_x_stream.open_connections == 0, "the connection to close")
+    assert stream(engine, doggos.id).posts_unique == 7
+    assert stream(engine, refused.id).drained_at is not None
+
+
+def test_a_mastodon_stream_matches_the_public_timeline(
+    engine: Engine, fake_mastodon: FakeMastodon, start_manager: Callable[[StreamsConfig], StreamManager]
+) -> None:
+    recorded = list(fake_mastodon.public)
+    toots = new_stream(engine, "mastodon", ("toot -#hoot", "toots"), ("#hoot", "hoot"))
+    start_manager(
+        StreamsConfig(
+            poll_seconds=0.05,
+            writer=FAST_WRITER,
+            reconnect=ReconnectPolicy(scale=0.001),
+            mastodon=MastodonStreamConfig(fake_mastodon.base_url, None, FAST, poll_seconds=0.05),
+        )
+    )
+    wait_until(lambda: stream(engine, toots.id).posts_received == len(recorded), "the recorded timeline")
+    # A new status arrives; a status already read does not come again.
+    newer = copy.deepcopy(recorded[0])
+    newer["id"] = str(int(recorded[-1]["id"]) + 1)
+    newer["content"] = "<p>Toot number 99!</p>"
+    newer["tags"] = []
+    fake_mastodon.public.append(newer)
+    wait_until(lambda: stream(engine, toots.id).posts_received == len(recorded) + 1, "the new status")
+    store.stop_stream(engine, toots.id)
+    wait_until(settled(engine, toots.id), "the stream to settle")
+    done = stream(engine, toots.id)
+    assert (done.posts_matched, done.posts_unique, done.posts_duplicate) == (32, 32, 0)
+    assert counts(done, "rule") == {"toots": 31, "hoot": 1}
+    assert counts(done, "language") == {"ja": 32}
+    assert {r.query.get("min_id") for r in fake_mastodon.public_requests()[1:]} == {
+        newer["id"],
+        recorded[-1]["id"],
+    }
