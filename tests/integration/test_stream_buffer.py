@@ -78,6 +78,25 @@ def test_trimming_keeps_what_is_unwritten_and_the_newest_position(buffer: Stream
     assert buffer.backlog(3).total == 0
 
 
+def test_trimming_forgets_idle_consumers_but_never_one_with_pending_entries(
+    redis_server_url: str, redis_prefix: str
+) -> None:
+    buffer = RedisBuffer(redis_server_url, redis_prefix, idle_consumer_seconds=0.05)
+    try:
+        buffer.ensure(4)
+        buffer.append([(4, message(p)) for p in range(1, 4)])
+        done = buffer.read_new([4], "restarted-long-ago", 2, 0.05)[4]
+        buffer.ack(4, [e.id for e in done])
+        holding = buffer.read_new([4], "died-holding-one", 1, 0.05)[4]
+        time.sleep(0.06)
+        buffer.trim(4)
+        names = {c["name"].decode() for c in buffer.client.xinfo_consumers(buffer.key(4), "writers")}
+        assert names == {"died-holding-one"}
+        assert [e.id for e in buffer.claim_stale(4, "survivor", 0.05, 10)] == [holding[0].id]
+    finally:
+        buffer.close()
+
+
 def test_entry_ids_sort_as_numbers() -> None:
     assert entry_key("1700000000000-10") > entry_key("1700000000000-9")
     assert isinstance(Entry("1-0", {}), Entry)

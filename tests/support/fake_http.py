@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Self
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 
@@ -50,18 +51,21 @@ class Fault:
     hits: int = 0
 
 
-class FakeApi:
+class LoopbackServer:
+    """A threading HTTP/1.1 server on 127.0.0.1 (a free port) that hands each GET and POST to
+    `_serve`; `start` serves in a thread, `close` stops it."""
+
     def __init__(self) -> None:
-        self.requests: list[Request] = []
-        self.faults: list[Fault] = []
-        self._lock = threading.Lock()
-        api = self
+        owner = self
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
             def do_GET(self) -> None:
-                api._serve(self)
+                owner._serve(self)
+
+            def do_POST(self) -> None:
+                owner._serve(self)
 
             def log_message(self, format: str, *args: object) -> None:
                 return
@@ -74,16 +78,30 @@ class FakeApi:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}"
 
-    def start(self) -> FakeApi:
+    def start(self) -> Self:
         self.thread.start()
         return self
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def _serve(self, handler: BaseHTTPRequestHandler) -> None:
+        raise NotImplementedError
+
+
+class FakeApi(LoopbackServer):
+    def __init__(self) -> None:
+        self.requests: list[Request] = []
+        self.faults: list[Fault] = []
+        self._lock = threading.Lock()
+        super().__init__()
 
     def close(self) -> None:
         for fault in self.faults:
             if fault.hang is not None:
                 fault.hang.set()
-        self.server.shutdown()
-        self.server.server_close()
+        super().close()
 
     def add_fault(self, fault: Fault) -> Fault:
         with self._lock:

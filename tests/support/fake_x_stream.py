@@ -19,10 +19,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from tests.support.fake_http import LoopbackServer
 from tests.support.fake_x import TOO_MANY_REQUESTS, UNAUTHORIZED
 
 RULES_PATH = "/2/tweets/search/stream/rules"
@@ -70,7 +71,7 @@ class Recorded:
     body: Any
 
 
-class FakeXStream:
+class FakeXStream(LoopbackServer):
     def __init__(self, bearer_token: str, keepalive_interval: float = 0.05) -> None:
         self.bearer_token = bearer_token
         self.keepalive_interval = keepalive_interval
@@ -90,36 +91,11 @@ class FakeXStream:
         self.most_open_connections = 0
         self._lock = threading.Lock()
         self._closing = threading.Event()
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_GET(self) -> None:
-                fake._serve(self)
-
-            def do_POST(self) -> None:
-                fake._serve(self)
-
-            def log_message(self, format: str, *args: object) -> None:
-                return
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def start(self) -> FakeXStream:
-        self.thread.start()
-        return self
+        super().__init__()
 
     def close(self) -> None:
         self._closing.set()
-        self.server.shutdown()
-        self.server.server_close()
+        super().close()
 
     def stream_requests(self) -> list[Recorded]:
         return [r for r in self.requests if r.path == STREAM_PATH]

@@ -51,15 +51,13 @@ from tagpulse_collector.runs import (
     get_run,
 )
 from tagpulse_collector.sources.base import Page, Source
+from tagpulse_collector.sources.catalog import choose_source
 from tagpulse_collector.sources.errors import Interrupted, SourceError
 
 log = logging.getLogger("tagpulse.collection")
 
 DEFAULT_MAX_POSTS_PER_HASHTAG = 100
 MAX_POSTS_PER_HASHTAG = 10_000
-KNOWN_SOURCES = ("x", "mastodon", "sample")
-# What a collector needs before it can collect from a platform.
-SOURCE_SETTINGS = {"x": "TAGPULSE_X_BEARER_TOKEN", "mastodon": "TAGPULSE_MASTODON_BASE_URL"}
 
 
 class SourceNotConfigured(LookupError):
@@ -95,14 +93,9 @@ def plan_collection(
     limit = max_posts_per_hashtag or DEFAULT_MAX_POSTS_PER_HASHTAG
     if not 1 <= limit <= MAX_POSTS_PER_HASHTAG:
         problems["max_posts_per_hashtag"] = f"must be between 1 and {MAX_POSTS_PER_HASHTAG}"
-    source = (source or default_source).strip().lower()
-    if source not in KNOWN_SOURCES:
-        problems["source"] = f"unknown source {source!r}; use one of: {', '.join(KNOWN_SOURCES)}"
-    elif source not in configured:
-        problems["source"] = (
-            f"source {source!r} is not configured on this collector (set {SOURCE_SETTINGS[source]}); "
-            f"configured: {', '.join(sorted(configured))}"
-        )
+    source, source_problem = choose_source(source, default_source, configured)
+    if source_problem:
+        problems["source"] = source_problem
     if problems:
         raise InvalidArgument(problems)
     chosen = tuple(dict.fromkeys(normalized)) or tuple(tracked)

@@ -21,6 +21,7 @@ from tagpulse.v1 import collector_service_pb2_grpc, resources_pb2
 from tagpulse_collector import collection, runs
 from tagpulse_collector.query_client import QueryClient
 from tagpulse_collector.sources.base import Source
+from tagpulse_collector.sources.catalog import not_configured_message
 from tagpulse_collector.streams import store as streams_store
 from tagpulse_collector.streams.buffer import StreamBuffer
 
@@ -88,10 +89,7 @@ class CollectorServicer(collector_service_pb2_grpc.CollectorServiceServicer):
     def _source_for(self, name: str) -> Source:
         factory = self.sources.get(name)
         if factory is None:
-            setting = collection.SOURCE_SETTINGS.get(name, "its settings")
-            raise collection.SourceNotConfigured(
-                f"source {name!r} is not configured on this collector (set {setting})"
-            )
+            raise collection.SourceNotConfigured(not_configured_message(name))
         return factory()
 
     def launch(self, run_id: int, resumed: bool = False) -> None:

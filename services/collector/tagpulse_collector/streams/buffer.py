@@ -106,14 +106,28 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+# A consumer with nothing pending and idle this long is removed from the group when the buffer
+# is trimmed: every collector process reads under a new name, so restarts would otherwise leave
+# their names in the group for the stream's whole life. A live writer that was only idle is
+# added back by its next read.
+IDLE_CONSUMER_SECONDS = 600.0
+
+
 class RedisBuffer:
-    def __init__(self, url: str, prefix: str, timeout_seconds: float = 10.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        prefix: str,
+        timeout_seconds: float = 10.0,
+        idle_consumer_seconds: float = IDLE_CONSUMER_SECONDS,
+    ) -> None:
         # Reads block for up to a few seconds: the socket timeout must be longer. redis-py types
         # its answers as unions of every reply shape: Any is the honest type here.
         self.client: Any = redis.Redis.from_url(
             url, socket_timeout=timeout_seconds, socket_connect_timeout=timeout_seconds
         )
         self.prefix = prefix
+        self.idle_consumer_seconds = idle_consumer_seconds
         self._groups: set[int] = set()
 
     def key(self, stream_id: int, part: str = "buffer") -> str:
@@ -267,7 +281,15 @@ class RedisBuffer:
         floor = min(floor, entry_key(_text(newest[0][0])))
         if floor > (0, 0):
             self.client.xtrim(self.key(stream_id), minid=f"{floor[0]}-{floor[1]}", approximate=False)
+        self._forget_idle_consumers(stream_id)
         return floor
+
+    def _forget_idle_consumers(self, stream_id: int) -> None:
+        idle_ms = self.idle_consumer_seconds * 1000
+        for consumer in self.client.xinfo_consumers(self.key(stream_id), GROUP):
+            if int(consumer.get("pending") or 0) == 0 and int(consumer.get("idle") or 0) >= idle_ms:
+                # XGROUP DELCONSUMER drops its pending entries too: only a consumer that has none.
+                self.client.xgroup_delconsumer(self.key(stream_id), GROUP, consumer["name"])
 
     def delete(self, stream_id: int) -> None:
         self.client.delete(self.key(stream_id), self.key(stream_id, "failures"))

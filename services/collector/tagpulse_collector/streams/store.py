@@ -22,13 +22,12 @@ from sqlalchemy.engine import Connection, Row
 from tagpulse.db.engine import read_snapshot
 from tagpulse.db.models import Stream, StreamCount, StreamDeadLetter
 from tagpulse.errors import InvalidArgument
+from tagpulse_collector.sources.catalog import choose_source
 from tagpulse_collector.streams.rules import MAX_RULE_LENGTH, RuleSyntaxError, parse_rule
 
 RUNNING, STOPPING, STOPPED, FAILED = "RUNNING", "STOPPING", "STOPPED", "FAILED"
-KNOWN_SOURCES = ("x", "mastodon", "sample")
 # Sources whose rules tagpulse matches itself; X matches its own.
 LOCAL_SOURCES = frozenset({"mastodon", "sample"})
-SOURCE_SETTINGS = {"x": "TAGPULSE_X_BEARER_TOKEN", "mastodon": "TAGPULSE_MASTODON_BASE_URL"}
 MAX_RULES = 25
 MAX_TAG_LENGTH = 100
 DIMENSIONS = ("rule", "language", "country")
@@ -94,14 +93,9 @@ def plan_stream(
 ) -> StreamPlan:
     """Check a CreateStream request: every problem at once, as InvalidArgument."""
     problems: dict[str, str] = {}
-    source = (source or default_source).strip().lower()
-    if source not in KNOWN_SOURCES:
-        problems["source"] = f"unknown source {source!r}; use one of: {', '.join(KNOWN_SOURCES)}"
-    elif source not in configured:
-        problems["source"] = (
-            f"source {source!r} is not configured on this collector (set {SOURCE_SETTINGS[source]}); "
-            f"configured: {', '.join(sorted(configured))}"
-        )
+    source, source_problem = choose_source(source, default_source, configured)
+    if source_problem:
+        problems["source"] = source_problem
     if not rules:
         problems["rules"] = "give at least one rule"
     elif len(rules) > MAX_RULES:

@@ -43,6 +43,7 @@ from tagpulse.db.engine import upsert
 from tagpulse.db.models import Post, Stream, StreamCount, StreamDeadLetter, StreamEntry, StreamPost
 from tagpulse_collector.ingest import in_transaction, ingest_pages
 from tagpulse_collector.sources.base import Page
+from tagpulse_collector.sources.catalog import KNOWN_SOURCES
 from tagpulse_collector.streams import metrics, store
 from tagpulse_collector.streams.buffer import Entry, StreamBuffer, entry_key
 from tagpulse_collector.streams.messages import (
@@ -381,7 +382,7 @@ class StreamWriter:
             backlog = self.buffer.backlog(stream.id)
             waiting[stream.source] += backlog.waiting
             pending[stream.source] += backlog.pending
-        for source in store.KNOWN_SOURCES:
+        for source in KNOWN_SOURCES:
             metrics.BUFFERED.labels(source=source, state="waiting").set(waiting[source])
             metrics.BUFFERED.labels(source=source, state="pending").set(pending[source])
 
