@@ -170,11 +170,11 @@ def settle_entries(
     if not candidates:
         return set()
     table = StreamEntry.table()
+    # Rows as execute() parameters, not .values(): the statement is compiled once and cached
+    # (SQLAlchemy's "insertmanyvalues" still sends one INSERT per 1,000 rows).
     inserted = connection.execute(
-        upsert(connection, table)
-        .values([{"stream_id": stream_id, "entry_ms": ms, "entry_seq": seq} for ms, seq in candidates])
-        .on_conflict_do_nothing()
-        .returning(table.c.entry_ms, table.c.entry_seq)
+        upsert(connection, table).on_conflict_do_nothing().returning(table.c.entry_ms, table.c.entry_seq),
+        [{"stream_id": stream_id, "entry_ms": ms, "entry_seq": seq} for ms, seq in candidates],
     )
     return {(int(ms), int(seq)) for ms, seq in inserted}
 
@@ -214,11 +214,13 @@ def _count_unique(connection: Connection, stream: StreamRecord, matched: Sequenc
         for source, post_id in sorted(rule_keys)
         if (source, post_id) in stored
     ]
+    if not rows:
+        return 0
     first_seen = connection.execute(
         upsert(connection, seen)
-        .values(rows)
         .on_conflict_do_nothing()
-        .returning(seen.c.source, seen.c.post_id, seen.c.language, seen.c.country_code)
+        .returning(seen.c.source, seen.c.post_id, seen.c.language, seen.c.country_code),
+        rows,
     ).all()
     counts: Counter[tuple[str, str]] = Counter()
     for source, post_id, language, country in first_seen:
@@ -227,17 +229,16 @@ def _count_unique(connection: Connection, stream: StreamRecord, matched: Sequenc
         counts[("country", country)] += 1
     if counts:
         table = StreamCount.table()
-        statement = upsert(connection, table).values(
-            [
-                {"stream_id": stream.id, "dimension": dimension, "key": key[:512], "post_count": n}
-                for (dimension, key), n in sorted(counts.items())
-            ]
-        )
+        statement = upsert(connection, table)
         connection.execute(
             statement.on_conflict_do_update(
                 index_elements=["stream_id", "dimension", "key"],
                 set_={"post_count": table.c.post_count + statement.excluded.post_count},
-            )
+            ),
+            [
+                {"stream_id": stream.id, "dimension": dimension, "key": key[:512], "post_count": n}
+                for (dimension, key), n in sorted(counts.items())
+            ],
         )
     return len(first_seen)
 
