@@ -183,6 +183,41 @@ def test_a_copy_held_while_another_writer_settles_and_prunes_is_not_counted_agai
     )
 
 
+def test_giving_up_on_an_entry_another_writer_settled_counts_nothing_twice(
+    setup: tuple[Engine, StreamBuffer],
+) -> None:
+    """A writer gives up on its copy of an entry (its attempts failed) after another writer
+    stored it: it is no dead letter. Given up on twice: one dead letter."""
+    engine, buffer = setup
+    record = new_stream(engine, "x", "dog")
+    buffer.ensure(record.id)
+    buffer.append(
+        [
+            (record.id, BufferMessage(MESSAGE, orjson.dumps(sample_message(1, 1, 0, START)), (0,))),
+            (record.id, BufferMessage(MESSAGE, b'{"data": {"id": "1"', (0,))),
+        ]
+    )
+    stored_one = StreamWriter(engine, buffer, FAST_WRITER, consumer="stored-one")
+    stored_one.refresh()
+    good, bad = buffer.read_new([record.id], "stored-one", 10, 0.1)[record.id]
+    assert stored_one.process(stored_one.streams[record.id], [good]) == 1
+    giving_up = StreamWriter(engine, buffer, FAST_WRITER, consumer="giving-up")
+    giving_up.refresh()
+    stream_record = giving_up.streams[record.id]
+    before = stream(engine, record.id)
+    assert giving_up._dead_letter(stream_record, good, "timed out", 3) == 1
+    assert giving_up._dead_letter(stream_record, bad, "not JSON", 3) == 1
+    assert giving_up._dead_letter(stream_record, bad, "not JSON", 3) == 1
+    after = stream(engine, record.id)
+    assert (after.posts_received, after.posts_matched) == (before.posts_received + 1, before.posts_matched)
+    assert after.messages_dead_lettered == 1
+    assert [d.entry_id for d in after.dead_letters] == [bad.id]
+    # The bad one only, moved again by the second give-up (the first one's writer could have
+    # died before moving it); the stored one never.
+    assert buffer.dead_letter_count(record.id) == 2
+    assert buffer.backlog(record.id).total == 0
+
+
 def test_two_streams_sharing_posts_each_count_them_unique_once(setup: tuple[Engine, StreamBuffer]) -> None:
     engine, buffer = setup
     first = new_stream(engine, "sample", "music")

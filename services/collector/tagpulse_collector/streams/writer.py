@@ -243,16 +243,24 @@ def _count_unique(connection: Connection, stream: StreamRecord, matched: Sequenc
     return len(first_seen)
 
 
+# What became of an entry given up on (record_dead_letter).
+DEAD_LETTERED, ALREADY_DEAD_LETTERED, WRITTEN_ELSEWHERE = "dead-lettered", "already dead-lettered", "written"
+
+
 def record_dead_letter(
     connection: Connection, stream: StreamRecord, entry: Entry, error: str, attempts: int
-) -> bool:
-    """Record a dead letter once; True when this call recorded it (and counted it). An entry
-    that another writer settled first (wrote, or dead-lettered) is not counted again."""
-    if not settle_entries(connection, stream.id, [entry_key(entry.id)]):
-        return False
+) -> str:
+    """Record a dead letter once and count it (DEAD_LETTERED). An entry that another writer
+    settled first is not counted again: ALREADY_DEAD_LETTERED, or WRITTEN_ELSEWHERE when that
+    writer stored it after all (then it is no dead letter)."""
     table = StreamDeadLetter.table()
+    if not settle_entries(connection, stream.id, [entry_key(entry.id)]):
+        known = connection.execute(
+            select(table.c.entry_id).where(table.c.stream_id == stream.id, table.c.entry_id == entry.id)
+        ).first()
+        return ALREADY_DEAD_LETTERED if known is not None else WRITTEN_ELSEWHERE
     body = entry.fields.get(b"b", b"") or repr(dict(entry.fields)).encode()
-    inserted = connection.execute(
+    connection.execute(
         upsert(connection, table)
         .values(
             stream_id=stream.id,
@@ -263,10 +271,7 @@ def record_dead_letter(
             dead_lettered_at=datetime.now(UTC),
         )
         .on_conflict_do_nothing()
-        .returning(table.c.entry_id)
-    ).first()
-    if inserted is None:
-        return False
+    )
     streams = Stream.table()
     connection.execute(
         update(streams)
@@ -277,7 +282,7 @@ def record_dead_letter(
             last_error=f"message {entry.id} dead-lettered after {attempts} failed attempts: {error}"[:2000],
         )
     )
-    return True
+    return DEAD_LETTERED
 
 
 def prune_entries(connection: Connection, stream_id: int, floor: tuple[int, int]) -> None:
@@ -457,9 +462,13 @@ class StreamWriter:
 
     def _dead_letter(self, stream: StreamRecord, entry: Entry, error: str, attempts: int) -> int:
         record = partial(record_dead_letter, stream=stream, entry=entry, error=error, attempts=attempts)
-        recorded = in_transaction(self.engine, record)
+        outcome = in_transaction(self.engine, record)
+        if outcome == WRITTEN_ELSEWHERE:
+            self.buffer.ack(stream.id, [entry.id])
+            return 1
+        # Also when it was dead-lettered before: that writer may have died before moving it.
         self.buffer.dead_letter(stream.id, entry, error, attempts)
-        if recorded:
+        if outcome == DEAD_LETTERED:
             metrics.DEAD_LETTERED.labels(source=stream.source).inc()
             log.error(
                 "stream message dead-lettered",
