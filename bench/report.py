@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.query_bench import RESULTS_BEGIN, RESULTS_END
+from bench.sections import replace_section
 from tests.support.processes import ROOT
 
 # The targets.
@@ -123,10 +124,7 @@ def main() -> None:
     parser.add_argument("--markdown", type=Path, default=ROOT / "BENCHMARKS.md")
     args = parser.parse_args()
     results = render(json.loads(args.json.read_text()))
-    page = args.markdown.read_text() if args.markdown.exists() else f"{RESULTS_BEGIN}\n{RESULTS_END}\n"
-    before, _, rest = page.partition(RESULTS_BEGIN)
-    _, _, after = rest.partition(RESULTS_END)
-    args.markdown.write_text(before + results + after)
+    replace_section(args.markdown, RESULTS_BEGIN, RESULTS_END, results)
 
 
 if __name__ == "__main__":

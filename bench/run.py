@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
+from bench.sections import replace_section
 from tagpulse.db.models import Hashtag, Post, PostCountByBucket, PostHashtag, User
 from tagpulse.migrate import upgrade
 
@@ -339,13 +340,7 @@ database (`bench/breakdown.py`; client-side timing, round trips included; parsin
 {statements}
 | **all** | **{total * per_post:.1f}** | |
 {INGESTION_END}"""
-    # Only our section: the query benchmark (bench/report.py) keeps its own in the same file.
-    page = args.out.read_text() if args.out.exists() else f"{INGESTION_BEGIN}\n{INGESTION_END}\n"
-    if INGESTION_BEGIN not in page:
-        page += f"\n{INGESTION_BEGIN}\n{INGESTION_END}\n"
-    head, _, tail = page.partition(INGESTION_BEGIN)
-    _, _, rest = tail.partition(INGESTION_END)
-    args.out.write_text(head + report + rest)
+    replace_section(args.out, INGESTION_BEGIN, INGESTION_END, report)
     print(f"wrote {args.out}", file=sys.stderr)
 
 

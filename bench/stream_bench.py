@@ -43,6 +43,7 @@ import redis
 from sqlalchemy import Engine
 
 from bench.run import ROOT, Databases, machine
+from bench.sections import replace_section
 from tagpulse.db.engine import create_database_engine
 from tagpulse_collector.ingest import country_of_location
 from tagpulse_collector.streams import store
@@ -253,15 +254,6 @@ best run is shown. The messages come from the sample source with the seed rule
 {END}"""
 
 
-def write_section(path: Path, section: str) -> None:
-    text = path.read_text() if path.exists() else ""
-    if BEGIN in text and END in text:
-        text = text[: text.index(BEGIN)] + section + text[text.index(END) + len(END) :]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    path.write_text(text)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -284,7 +276,7 @@ def main() -> int:
             key = (streams, writers)
             if key not in best or case.write_seconds < best[key].write_seconds:
                 best[key] = case
-    write_section(args.out, render(list(best.values()), before, machine(), args.repeat))
+    replace_section(args.out, BEGIN, END, render(list(best.values()), before, machine(), args.repeat))
     return 0
 
 

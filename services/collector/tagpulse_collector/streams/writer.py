@@ -157,15 +157,9 @@ def settle_entries(
     The stream's row is locked first, as pruning and draining lock it: an entry that was
     settled and then forgotten (below `settled_below_*`, or after the drain) is never taken for
     a new one, however long a writer held its copy."""
-    streams = Stream.table()
-    row = connection.execute(
-        select(streams.c.drained_at, streams.c.settled_below_ms, streams.c.settled_below_seq)
-        .where(streams.c.id == stream_id)
-        .with_for_update()
-    ).one()
-    if row.drained_at is not None:
+    floor = _lock_settled_floor(connection, stream_id)
+    if floor is None:
         return set()
-    floor = (row.settled_below_ms, row.settled_below_seq)
     candidates = sorted({key for key in keys if key >= floor})
     if not candidates:
         return set()
@@ -177,6 +171,19 @@ def settle_entries(
         [{"stream_id": stream_id, "entry_ms": ms, "entry_seq": seq} for ms, seq in candidates],
     )
     return {(int(ms), int(seq)) for ms, seq in inserted}
+
+
+def _lock_settled_floor(connection: Connection, stream_id: int) -> tuple[int, int] | None:
+    """Lock the stream's row, which settling, pruning and draining all take first, and return
+    the entry id below which every entry is settled and forgotten; None once the stream is
+    drained (then all of them are)."""
+    streams = Stream.table()
+    row = connection.execute(
+        select(streams.c.drained_at, streams.c.settled_below_ms, streams.c.settled_below_seq)
+        .where(streams.c.id == stream_id)
+        .with_for_update()
+    ).one()
+    return None if row.drained_at is not None else (row.settled_below_ms, row.settled_below_seq)
 
 
 def _greatest(column: ColumnElement[int | None], value: int) -> ColumnElement[int | None]:
@@ -289,14 +296,10 @@ def prune_entries(connection: Connection, stream_id: int, floor: tuple[int, int]
     """Forget settled entries below `floor`: they are acknowledged and never delivered again.
     The floor is kept on the stream's row, so a copy of one that a writer still holds is known
     for what it is (see `settle_entries`)."""
-    streams = Stream.table()
-    row = connection.execute(
-        select(streams.c.settled_below_ms, streams.c.settled_below_seq)
-        .where(streams.c.id == stream_id)
-        .with_for_update()
-    ).one()
-    if floor <= (row.settled_below_ms, row.settled_below_seq):
+    settled = _lock_settled_floor(connection, stream_id)
+    if settled is None or floor <= settled:
         return
+    streams = Stream.table()
     connection.execute(
         update(streams)
         .where(streams.c.id == stream_id)
