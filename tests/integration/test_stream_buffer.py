@@ -97,6 +97,25 @@ def test_trimming_forgets_idle_consumers_but_never_one_with_pending_entries(
         buffer.close()
 
 
+def test_a_buffer_another_writer_deleted_reads_as_empty(redis_server_url: str, redis_prefix: str) -> None:
+    # Writer "a" knows the group exists; writer "b" drains the stream and deletes its buffer.
+    a = RedisBuffer(redis_server_url, redis_prefix)
+    b = RedisBuffer(redis_server_url, redis_prefix)
+    try:
+        a.ensure(6)
+        a.append([(6, message(1))])
+        b.ack(6, [e.id for e in b.read_new([6], "b", 10, 0.05)[6]])
+        b.delete(6)
+        assert a.claim_stale(6, "a", 0, 10) == []
+        assert a.trim(6) is None
+        assert a.backlog(6).total == 0
+        a.ack(6, ["1-0"])
+        assert a.read_new([6], "a", 10, 0.05) == {}
+    finally:
+        a.close()
+        b.close()
+
+
 def test_entry_ids_sort_as_numbers() -> None:
     assert entry_key("1700000000000-10") > entry_key("1700000000000-9")
     assert isinstance(Entry("1-0", {}), Entry)

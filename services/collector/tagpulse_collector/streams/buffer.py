@@ -106,6 +106,16 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+def _buffer_gone(error: redis.ResponseError) -> bool:
+    """The buffer or its group was deleted under us: another writer drained the stream.
+
+    Every writer keeps a stream in its list until its next refresh, so a drained stream's buffer
+    can vanish between any two commands of a writer; what it asked for is then simply not there.
+    """
+    text = str(error)
+    return "NOGROUP" in text or "no such key" in text
+
+
 # A consumer with nothing pending and idle this long is removed from the group when the buffer
 # is trimmed: every collector process reads under a new name, so restarts would otherwise leave
 # their names in the group for the stream's whole life. A live writer that was only idle is
@@ -171,10 +181,9 @@ class RedisBuffer:
                 GROUP, consumer, dict.fromkeys(keys, ">"), count=count, block=int(block_seconds * 1000)
             )
         except redis.ResponseError as error:
-            if "NOGROUP" not in str(error) and "UNBLOCKED" not in str(error):
+            # UNBLOCKED: the buffer was deleted during the read.
+            if not _buffer_gone(error) and "UNBLOCKED" not in str(error):
                 raise
-            # A buffer deleted under us, before or during the read (another writer drained the
-            # stream): look again next time.
             self._groups.difference_update(stream_ids)
             return {}
         found: dict[int, list[Entry]] = {}
@@ -187,14 +196,20 @@ class RedisBuffer:
         claimed: list[Entry] = []
         start = "0-0"
         while len(claimed) < count:
-            answer = self.client.xautoclaim(
-                self.key(stream_id),
-                GROUP,
-                consumer,
-                int(min_idle_seconds * 1000),
-                start_id=start,
-                count=count - len(claimed),
-            )
+            try:
+                answer = self.client.xautoclaim(
+                    self.key(stream_id),
+                    GROUP,
+                    consumer,
+                    int(min_idle_seconds * 1000),
+                    start_id=start,
+                    count=count - len(claimed),
+                )
+            except redis.ResponseError as error:
+                if not _buffer_gone(error):
+                    raise
+                self._groups.discard(stream_id)
+                break
             start = _text(answer[0])
             claimed.extend(Entry(_text(i), f) for i, f in answer[1] if f is not None)
             # Entries trimmed while pending come back in answer[2]: acknowledge them away.
@@ -270,6 +285,15 @@ class RedisBuffer:
         return int(self.client.xlen(self.key(stream_id, "dead")))
 
     def trim(self, stream_id: int) -> tuple[int, int] | None:
+        try:
+            return self._trim(stream_id)
+        except redis.ResponseError as error:
+            if not _buffer_gone(error):
+                raise
+            self._groups.discard(stream_id)
+            return None
+
+    def _trim(self, stream_id: int) -> tuple[int, int] | None:
         group = self._group(stream_id)
         newest = self.client.xrevrange(self.key(stream_id), count=1)
         if group is None or not newest:
