@@ -10,6 +10,7 @@ through zoneinfo, so the answers are the same as converting every instant with z
 from __future__ import annotations
 
 import bisect
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -56,13 +57,31 @@ class LocalHours:
     def _stretch(self, epoch: int) -> int:
         return max(0, bisect.bisect_right(self.starts, epoch) - 1)
 
-    def hour_of_day(self, epoch: int) -> int:
-        """The local hour (0-23) at `epoch`."""
-        return (epoch + self.offsets[self._stretch(epoch)]) // HOUR % 24
+    def _stretches(self, instants: Iterable[int]) -> Iterator[tuple[int, int]]:
+        """(instant, its stretch) for instants in increasing order, with a bisect only at the
+        first instant and where an offset change is passed, instead of one per instant."""
+        stretch = -1
+        following: int | None = None
+        for epoch in instants:
+            if stretch < 0 or (following is not None and epoch >= following):
+                # A bisect rather than a step to the next stretch: instants may skip stretches.
+                stretch = self._stretch(epoch)
+                following = self.starts[stretch + 1] if stretch + 1 < len(self.starts) else None
+            yield epoch, stretch
 
-    def hour_start(self, epoch: int) -> int:
+    def hours_of_day(self, instants: Iterable[int]) -> Iterator[tuple[int, int]]:
+        """(instant, local hour 0-23) for instants in increasing order."""
+        offsets = self.offsets
+        for epoch, stretch in self._stretches(instants):
+            yield epoch, (epoch + offsets[stretch]) // HOUR % 24
+
+    def hour_starts(self, instants: Iterable[int]) -> Iterator[tuple[int, int]]:
+        """(instant, start of its local hour) for instants in increasing order."""
+        for epoch, stretch in self._stretches(instants):
+            yield epoch, self._hour_start(epoch, stretch)
+
+    def _hour_start(self, epoch: int, stretch: int) -> int:
         """The epoch at which the local hour containing `epoch` began."""
-        stretch = self._stretch(epoch)
         start = epoch - (epoch + self.offsets[stretch]) % HOUR
         if stretch == 0 or start >= self.starts[stretch]:
             return start
