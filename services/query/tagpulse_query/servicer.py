@@ -12,7 +12,6 @@ from typing import Any, TypeVar
 
 import grpc
 from google.protobuf.message import Message
-from google.protobuf.timestamp_pb2 import Timestamp
 from prometheus_client import Histogram
 from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
@@ -265,11 +264,11 @@ def _user(row: records.UserRow) -> resources_pb2.User:
 
 
 def _hour(row: summaries.HourRow) -> pb.HourCount:
-    if row.start is None or row.local_start is None:
+    if row.local_start is None:
         return pb.HourCount(hour_of_day=row.hour_of_day, post_count=row.post_count)
     return pb.HourCount(
         hour_of_day=row.hour_of_day,
-        hour_start_time=Timestamp(seconds=row.start),
+        hour_start_time=to_timestamp(row.local_start),
         local_hour_start=row.local_start.isoformat(),
         post_count=row.post_count,
     )

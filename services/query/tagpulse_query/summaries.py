@@ -30,9 +30,7 @@ BUCKET = timedelta(seconds=BUCKET_SECONDS)
 @dataclass(frozen=True)
 class HourRow:
     hour_of_day: int
-    # Start of the local hour (TIMELINE only): in epoch seconds, and as an aware datetime in
-    # the requested zone.
-    start: int | None
+    # Start of the local hour, as an aware datetime in the requested zone (TIMELINE only).
     local_start: datetime | None
     post_count: int
 
@@ -74,7 +72,7 @@ def count_posts_by_hour(connection: Connection, query: HourCountQuery) -> list[H
             else datetime.fromtimestamp(max(buckets), UTC) + BUCKET - timedelta(microseconds=1)
         )
     elif query.mode == HOUR_OF_DAY:
-        return [HourRow(hour_of_day=h, start=None, local_start=None, post_count=0) for h in range(24)]
+        return [HourRow(hour_of_day=h, local_start=None, post_count=0) for h in range(24)]
     else:
         return []
     hours = LocalHours(zone, int(first.timestamp()), int(last.timestamp()))
@@ -82,9 +80,7 @@ def count_posts_by_hour(connection: Connection, query: HourCountQuery) -> list[H
         by_hour = [0] * 24
         for start, hour in hours.hours_of_day(sorted(buckets)):
             by_hour[hour] += buckets[start]
-        return [
-            HourRow(hour_of_day=h, start=None, local_start=None, post_count=by_hour[h]) for h in range(24)
-        ]
+        return [HourRow(hour_of_day=h, local_start=None, post_count=by_hour[h]) for h in range(24)]
 
     # Every 15-minute step of [first, last] in order, each counted into the local hour it lies
     # in. Hours are told apart by the instant they start: after a DST change the repeated local
@@ -100,7 +96,7 @@ def count_posts_by_hour(connection: Connection, query: HourCountQuery) -> list[H
             counts.append(0)
         counts[-1] += buckets.get(step, 0)
     return [
-        HourRow(hour_of_day=local.hour, start=hour, local_start=local, post_count=count)
+        HourRow(hour_of_day=local.hour, local_start=local, post_count=count)
         for hour, count in zip(starts, counts, strict=True)
         for local in [hours.local(hour)]
     ]

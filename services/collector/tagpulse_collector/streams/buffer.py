@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -110,10 +111,10 @@ def _buffer_gone(error: redis.ResponseError) -> bool:
     """The buffer or its group was deleted under us: another writer drained the stream.
 
     Every writer keeps a stream in its list until its next refresh, so a drained stream's buffer
-    can vanish between any two commands of a writer; what it asked for is then simply not there.
+    can vanish between any two commands of a writer, or during a blocking read (UNBLOCKED).
     """
     text = str(error)
-    return "NOGROUP" in text or "no such key" in text
+    return "NOGROUP" in text or "no such key" in text or "UNBLOCKED" in text
 
 
 # A consumer with nothing pending and idle this long is removed from the group when the buffer
@@ -142,6 +143,17 @@ class RedisBuffer:
 
     def key(self, stream_id: int, part: str = "buffer") -> str:
         return f"{self.prefix}stream:{stream_id}:{part}"
+
+    @contextmanager
+    def _unless_gone(self, stream_ids: Sequence[int]) -> Iterator[None]:
+        """Ends the block early, without an error, when a buffer was deleted under us: what it
+        asked for is then simply not there. Its group is made again by the next `ensure`."""
+        try:
+            yield
+        except redis.ResponseError as error:
+            if not _buffer_gone(error):
+                raise
+            self._groups.difference_update(stream_ids)
 
     def ensure(self, stream_id: int) -> None:
         if stream_id in self._groups:
@@ -176,16 +188,11 @@ class RedisBuffer:
         for stream_id in stream_ids:
             self.ensure(stream_id)
         keys = {self.key(s): s for s in stream_ids}
-        try:
+        answer = None
+        with self._unless_gone(stream_ids):
             answer = self.client.xreadgroup(
                 GROUP, consumer, dict.fromkeys(keys, ">"), count=count, block=int(block_seconds * 1000)
             )
-        except redis.ResponseError as error:
-            # UNBLOCKED: the buffer was deleted during the read.
-            if not _buffer_gone(error) and "UNBLOCKED" not in str(error):
-                raise
-            self._groups.difference_update(stream_ids)
-            return {}
         found: dict[int, list[Entry]] = {}
         for key, entries in answer or ():
             found[keys[_text(key)]] = [Entry(_text(i), f) for i, f in entries if f is not None]
@@ -195,8 +202,8 @@ class RedisBuffer:
         self.ensure(stream_id)
         claimed: list[Entry] = []
         start = "0-0"
-        while len(claimed) < count:
-            try:
+        with self._unless_gone([stream_id]):
+            while len(claimed) < count:
                 answer = self.client.xautoclaim(
                     self.key(stream_id),
                     GROUP,
@@ -205,18 +212,13 @@ class RedisBuffer:
                     start_id=start,
                     count=count - len(claimed),
                 )
-            except redis.ResponseError as error:
-                if not _buffer_gone(error):
-                    raise
-                self._groups.discard(stream_id)
-                break
-            start = _text(answer[0])
-            claimed.extend(Entry(_text(i), f) for i, f in answer[1] if f is not None)
-            # Entries trimmed while pending come back in answer[2]: acknowledge them away.
-            if len(answer) > 2 and answer[2]:
-                self.client.xack(self.key(stream_id), GROUP, *answer[2])
-            if start == "0-0":
-                break
+                start = _text(answer[0])
+                claimed.extend(Entry(_text(i), f) for i, f in answer[1] if f is not None)
+                # Entries trimmed while pending come back in answer[2]: acknowledge them away.
+                if len(answer) > 2 and answer[2]:
+                    self.client.xack(self.key(stream_id), GROUP, *answer[2])
+                if start == "0-0":
+                    break
         return claimed
 
     def ack(self, stream_id: int, entry_ids: Sequence[str]) -> None:
@@ -285,13 +287,10 @@ class RedisBuffer:
         return int(self.client.xlen(self.key(stream_id, "dead")))
 
     def trim(self, stream_id: int) -> tuple[int, int] | None:
-        try:
-            return self._trim(stream_id)
-        except redis.ResponseError as error:
-            if not _buffer_gone(error):
-                raise
-            self._groups.discard(stream_id)
-            return None
+        floor = None
+        with self._unless_gone([stream_id]):
+            floor = self._trim(stream_id)
+        return floor
 
     def _trim(self, stream_id: int) -> tuple[int, int] | None:
         group = self._group(stream_id)
