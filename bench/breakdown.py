@@ -22,9 +22,9 @@ from sqlalchemy import event, func, select
 
 from tagpulse.db.engine import create_database_engine
 from tagpulse.db.models import PostHashtag
-from tagpulse_collector import staging
-from tagpulse_collector.ingest import prepare_batch, write_prepared
-from tagpulse_collector.sources.archive import ArchiveProblems, read_archive
+from tagpulse_collector.archive.files import ArchiveProblems, read_archive
+from tagpulse_collector.ingestion import staging
+from tagpulse_collector.ingestion.batches import prepare_batch, write_prepared
 from tagpulse_collector.sources.base import Page
 
 # Statement → the name it gets in the report, by a piece of its text.

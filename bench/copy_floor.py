@@ -22,7 +22,7 @@ from pathlib import Path
 import psycopg
 from sqlalchemy.engine import make_url
 
-from tagpulse_collector.sources.archive import ArchiveProblems, read_archive
+from tagpulse_collector.archive.files import ArchiveProblems, read_archive
 
 
 def _text(value: object) -> str:

@@ -24,7 +24,7 @@ from sqlalchemy.engine import make_url
 
 from tagpulse.db.models import BUCKET_SECONDS, UNKNOWN_LANGUAGE
 from tagpulse.settings import DEFAULT_HASHTAGS
-from tagpulse_collector.ingest import country_of_location
+from tagpulse_collector.ingestion.batches import country_of_location
 from tagpulse_collector.sources.base import Author, CollectedPost, Page
 from tagpulse_collector.sources.sample import (
     FIRST_NAMES,
@@ -193,7 +193,7 @@ def _copy(
             copy.write_row(row)
 
 
-# The rollups of tagpulse_collector.ingest._update_rollups, by GROUP BY over the loaded rows.
+# The rollups of tagpulse_collector.ingestion.staging, by GROUP BY over the loaded rows.
 ROLLUPS = (
     "INSERT INTO post_counts_by_bucket (bucket_start, post_count)"
     " SELECT to_timestamp(floor(extract(epoch FROM created_at) / %(bucket)s) * %(bucket)s), count(*)"

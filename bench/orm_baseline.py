@@ -34,8 +34,8 @@ from tagpulse.db.models import (
     User,
     UserHashtagCount,
 )
-from tagpulse_collector.ingest import bucket_start, country_of_location
-from tagpulse_collector.sources.archive import ArchiveProblems, read_archive
+from tagpulse_collector.archive.files import ArchiveProblems, read_archive
+from tagpulse_collector.ingestion.batches import bucket_start, country_of_location
 
 
 def _count(session: Session, model: type[Base], key: dict[str, Any], **defaults: Any) -> None:

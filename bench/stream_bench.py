@@ -45,7 +45,7 @@ from sqlalchemy import Engine
 from bench.run import ROOT, Databases, machine
 from bench.sections import replace_section
 from tagpulse.db.engine import create_database_engine
-from tagpulse_collector.ingest import country_of_location
+from tagpulse_collector.ingestion.batches import country_of_location
 from tagpulse_collector.streams import store
 from tagpulse_collector.streams.buffer import RedisBuffer
 from tagpulse_collector.streams.local_feed import Feed, FeedItem, LocalReader, Stop

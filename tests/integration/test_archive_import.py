@@ -16,7 +16,7 @@ from sqlalchemy import Engine, func, select
 
 from tagpulse.db.engine import create_database_engine
 from tagpulse.db.models import Post, PostHashtag, User
-from tagpulse_collector.archive_import import import_archives
+from tagpulse_collector.archive.importer import import_archives
 from tests.integration.test_ingest import assert_rollups_match_a_recount
 from tests.support.fake_x import FIXTURES
 

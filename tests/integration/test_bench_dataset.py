@@ -19,7 +19,7 @@ from tagpulse.db.models import (
     User,
     UserHashtagCount,
 )
-from tagpulse_collector.ingest import ingest_page
+from tagpulse_collector.ingestion.batches import ingest_page
 
 IGNORED = {"updated_at", "collected_at", "tracked", "last_collected_at", "posts_fetched"}
 

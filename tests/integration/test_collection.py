@@ -10,7 +10,9 @@ from sqlalchemy import Engine, func, select
 
 from tagpulse.db.models import Hashtag, Post
 from tagpulse.errors import InvalidArgument
-from tagpulse_collector import collection, runs
+from tagpulse_collector.runs.execute import execute_run
+from tagpulse_collector.runs.plan import plan_collection
+from tagpulse_collector.runs.store import RunRecord, get_run, list_runs, start_run
 from tagpulse_collector.sources.base import Page
 from tagpulse_collector.sources.sample import SampleSource
 
@@ -18,12 +20,10 @@ ANCHOR = datetime(2026, 11, 23, tzinfo=UTC)
 TRACKED = ["devops", "sre", "metrics"]
 
 
-def run(
-    engine: Engine, source: object, hashtags: list[str] | None = None, max_posts: int = 0
-) -> runs.RunRecord:
-    plan = collection.plan_collection(hashtags or [], max_posts, "sample", TRACKED)
-    run_id = collection.start_run(engine, plan, TRACKED)
-    record = collection.execute_run(engine, run_id, lambda _name: source)  # type: ignore[arg-type,return-value]
+def run(engine: Engine, source: object, hashtags: list[str] | None = None, max_posts: int = 0) -> RunRecord:
+    plan = plan_collection(hashtags or [], max_posts, "sample", TRACKED)
+    run_id = start_run(engine, plan, TRACKED)
+    record = execute_run(engine, run_id, lambda _name: source)  # type: ignore[arg-type,return-value]
     assert record is not None
     return record
 
@@ -52,9 +52,9 @@ def test_runs_record_fetched_new_and_duplicate(engine: Engine) -> None:
         0,
         first.posts_fetched,
     )
-    assert [r.id for r in runs.list_runs(engine, limit=10)] == [second.id, first.id]
-    assert runs.get_run(engine, first.id) == first
-    assert runs.list_runs(engine, limit=10, before_id=second.id) == [first]
+    assert [r.id for r in list_runs(engine, limit=10)] == [second.id, first.id]
+    assert get_run(engine, first.id) == first
+    assert list_runs(engine, limit=10, before_id=second.id) == [first]
 
 
 class BrokenForOneHashtag:
@@ -115,14 +115,14 @@ def test_plans_reject_bad_requests(
     hashtags: list[str], max_posts: int, source: str, fields: set[str]
 ) -> None:
     with pytest.raises(InvalidArgument) as error:
-        collection.plan_collection(hashtags, max_posts, source, TRACKED)
+        plan_collection(hashtags, max_posts, source, TRACKED)
     assert set(error.value.violations) == fields
 
 
 def test_plans_default_to_the_tracked_hashtags() -> None:
-    plan = collection.plan_collection([], 0, "", TRACKED)
+    plan = plan_collection([], 0, "", TRACKED)
     assert (plan.hashtags, plan.max_posts_per_hashtag, plan.source) == (tuple(TRACKED), 100, "sample")
-    assert collection.plan_collection(["#SRE", "sre", "Metrics"], 5, "SAMPLE", TRACKED).hashtags == (
+    assert plan_collection(["#SRE", "sre", "Metrics"], 5, "SAMPLE", TRACKED).hashtags == (
         "sre",
         "metrics",
     )

@@ -19,7 +19,7 @@ from tagpulse.db.models import (
     User,
     UserHashtagCount,
 )
-from tagpulse_collector.ingest import bucket_start, ingest_page
+from tagpulse_collector.ingestion.batches import bucket_start, ingest_page
 from tagpulse_collector.sources.base import Author, CollectedPost, Page
 from tagpulse_collector.sources.sample import SampleSource
 from tests.integration.brute_force import stored

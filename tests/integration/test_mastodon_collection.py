@@ -5,7 +5,9 @@ from __future__ import annotations
 from sqlalchemy import Engine, select
 
 from tagpulse.db.models import Post, PostHashtag, User
-from tagpulse_collector import collection, runs
+from tagpulse_collector.runs.execute import execute_run
+from tagpulse_collector.runs.plan import plan_collection
+from tagpulse_collector.runs.store import RunRecord, start_run
 from tagpulse_collector.sources.mastodon import MastodonSource
 from tests.integration.test_ingest import assert_rollups_match_a_recount
 from tests.support.fake_mastodon import FakeMastodon, recorded_statuses
@@ -14,11 +16,11 @@ from tests.support.policies import FAST
 TAG = "fgiztsshwiaqqiztpmmjbtvmescsculuvmgjgopwoeidbcrixp"
 
 
-def run(engine: Engine, fake: FakeMastodon, hashtags: list[str]) -> runs.RunRecord:
-    plan = collection.plan_collection(hashtags, 1000, "mastodon", [], configured=("mastodon",))
-    run_id = collection.start_run(engine, plan, [])
+def run(engine: Engine, fake: FakeMastodon, hashtags: list[str]) -> RunRecord:
+    plan = plan_collection(hashtags, 1000, "mastodon", [], configured=("mastodon",))
+    run_id = start_run(engine, plan, [])
     source = MastodonSource(fake.base_url, policy=FAST)
-    record = collection.execute_run(engine, run_id, lambda _name: source)
+    record = execute_run(engine, run_id, lambda _name: source)
     assert record is not None
     return record
 

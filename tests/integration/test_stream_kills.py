@@ -1,7 +1,7 @@
 """Collectors killed in the middle of a sample stream: the figures stay exact.
 
-- The writer kills its own process between a database commit and the acknowledgement (the
-  test-only TAGPULSE_TESTING_KILL_WRITER_AFTER_COMMITS); a new collector claims the batch again,
+- The writer kills its own process between a database commit and the acknowledgement
+  (`tests.support.dying_collector`); a new collector claims the batch again,
   finds it written, and the unique count stays exact.
 - Two replicas; the one holding the stream's reader is killed; the other takes the stream's lock
   over and resumes the reader where the buffer says the first got to.
@@ -56,7 +56,7 @@ def start_collector(
     database_url = make_postgres_database()
     started: list[Collector] = []
 
-    def start(name: str, **extra: str) -> Collector:
+    def start(name: str, kill_after_commits: int = 0) -> Collector:
         port = free_port()
         env = {
             "TAGPULSE_DATABASE_URL": database_url,
@@ -71,11 +71,11 @@ def start_collector(
             "TAGPULSE_STREAM_POLL_SECONDS": "0.2",
             "TAGPULSE_STREAM_CLAIM_IDLE_SECONDS": "0.5",
             "TAGPULSE_STREAM_BATCH_SIZE": "50",
-            **extra,
         }
-        process = Process(
-            name, [sys.executable, "-m", "tagpulse_collector", "serve"], env, tmp_path / f"{name}.log"
-        ).start()
+        command = [sys.executable, "-m", "tagpulse_collector", "serve"]
+        if kill_after_commits:
+            command = [sys.executable, "-m", "tests.support.dying_collector", str(kill_after_commits)]
+        process = Process(name, command, env, tmp_path / f"{name}.log").start()
         address = f"127.0.0.1:{port}"
         wait_for_grpc_serving(process, address)
         collector = Collector(process, address)
@@ -131,7 +131,7 @@ def reader_starts(collector: Collector) -> list[dict[str, object]]:
 def test_a_writer_killed_between_commit_and_ack_leaves_exact_counts(
     start_collector: Callable[..., Collector],
 ) -> None:
-    first = start_collector("first", TAGPULSE_TESTING_KILL_WRITER_AFTER_COMMITS="4")
+    first = start_collector("first", kill_after_commits=4)
     stream = create(first)
     assert first.process.popen is not None
     eventually(lambda: first.process.popen is not None and first.process.popen.poll() is not None, "the kill")

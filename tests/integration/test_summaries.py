@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Engine
 
-from tagpulse_collector.ingest import ingest_page
+from tagpulse_collector.ingestion.batches import ingest_page
 from tagpulse_collector.sources.base import Author, CollectedPost, Page
 from tagpulse_query import summaries
 from tagpulse_query.requests import hashtag_count_query, hour_count_query, top_users_query

@@ -11,7 +11,10 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from tagpulse.db.models import CollectionRunHashtag, Post, PostHashtag, User
-from tagpulse_collector import collection, locks, runs
+from tagpulse_collector import locks
+from tagpulse_collector.runs.execute import execute_run
+from tagpulse_collector.runs.plan import plan_collection
+from tagpulse_collector.runs.store import RunRecord, interrupted_runs, start_run
 from tagpulse_collector.sources.base import Page
 from tagpulse_collector.sources.x_api import XApiSource
 from tests.conftest import FAKE_X_TOKEN
@@ -67,10 +70,10 @@ def x_source(fake_x: FakeXApi, **options: Any) -> XApiSource:
 
 def run_x(
     engine: Engine, fake_x: FakeXApi, hashtags: list[str], max_posts: int = 1000, **options: Any
-) -> runs.RunRecord:
-    plan = collection.plan_collection(hashtags, max_posts, "x", [], configured=("x",))
-    run_id = collection.start_run(engine, plan, [])
-    record = collection.execute_run(engine, run_id, lambda _name: x_source(fake_x, **options))
+) -> RunRecord:
+    plan = plan_collection(hashtags, max_posts, "x", [], configured=("x",))
+    run_id = start_run(engine, plan, [])
+    record = execute_run(engine, run_id, lambda _name: x_source(fake_x, **options))
     assert record is not None
     return record
 
@@ -188,18 +191,18 @@ def test_a_stopped_run_stays_running_and_resumes_at_its_next_page(engine: Engine
                     stop.set()
                 yield page
 
-    plan = collection.plan_collection(["blacklivesmatter"], 1000, "x", [], configured=("x",))
-    run_id = collection.start_run(engine, plan, [])
+    plan = plan_collection(["blacklivesmatter"], 1000, "x", [], configured=("x",))
+    run_id = start_run(engine, plan, [])
     source = StopAfterTwoPages(FAKE_X_TOKEN, fake_x.base_url, FAST)
-    interrupted = collection.execute_run(engine, run_id, lambda _name: source, stop)
+    interrupted = execute_run(engine, run_id, lambda _name: source, stop)
     assert interrupted is not None
     assert interrupted.state == "RUNNING"
     [figures] = interrupted.hashtag_figures
     assert (figures.state, figures.pages) == ("RUNNING", 2)
-    assert collection.interrupted_runs(engine) == [run_id]
+    assert interrupted_runs(engine) == [run_id]
 
     fake_x.requests.clear()
-    resumed = collection.execute_run(engine, run_id, lambda _name: x_source(fake_x), resumed=True)
+    resumed = execute_run(engine, run_id, lambda _name: x_source(fake_x), resumed=True)
     assert resumed is not None
     assert (resumed.state, resumed.resume_count, resumed.pages) == ("SUCCEEDED", 1, 5)
     page_two = load_pages("blacklivesmatter.jsonl")[1]
@@ -207,7 +210,7 @@ def test_a_stopped_run_stays_running_and_resumes_at_its_next_page(engine: Engine
     assert len(fake_x.search_requests()) == 3  # pages 3, 4 and 5: nothing fetched twice
     assert stored(engine)["posts"] == expected(["blacklivesmatter"])["posts"]
     assert resumed.posts_fetched == resumed.posts_new == len(expected(["blacklivesmatter"])["posts"])
-    assert collection.interrupted_runs(engine) == []
+    assert interrupted_runs(engine) == []
     with engine.connect() as connection:
         assert (
             connection.execute(select(func.count()).select_from(CollectionRunHashtag.table())).scalar() == 1
@@ -215,21 +218,21 @@ def test_a_stopped_run_stays_running_and_resumes_at_its_next_page(engine: Engine
 
 
 def test_a_run_held_by_another_collector_is_left_alone(engine: Engine, fake_x: FakeXApi) -> None:
-    plan = collection.plan_collection(["brexit"], 100, "x", [], configured=("x",))
-    run_id = collection.start_run(engine, plan, [])
+    plan = plan_collection(["brexit"], 100, "x", [], configured=("x",))
+    run_id = start_run(engine, plan, [])
     with locks.lease(engine) as other:
         assert other.try_lock(locks.run_key(run_id))
-        assert collection.interrupted_runs(engine) == []
-        assert collection.execute_run(engine, run_id, lambda _name: x_source(fake_x)) is None
+        assert interrupted_runs(engine) == []
+        assert execute_run(engine, run_id, lambda _name: x_source(fake_x)) is None
     assert fake_x.requests == []
-    assert collection.interrupted_runs(engine) == [run_id]
+    assert interrupted_runs(engine) == [run_id]
 
 
 def test_refused_credentials_fail_the_run_at_once(engine: Engine, fake_x: FakeXApi) -> None:
-    plan = collection.plan_collection(HASHTAGS, 100, "x", [], configured=("x",))
-    run_id = collection.start_run(engine, plan, [])
+    plan = plan_collection(HASHTAGS, 100, "x", [], configured=("x",))
+    run_id = start_run(engine, plan, [])
     wrong = XApiSource("not-the-token-0000", fake_x.base_url, FAST)
-    record = collection.execute_run(engine, run_id, lambda _name: wrong)
+    record = execute_run(engine, run_id, lambda _name: wrong)
     assert record is not None
     assert record.state == "FAILED"
     assert record.error_message.startswith("the run stopped: x refused the credentials (401 Unauthorized")

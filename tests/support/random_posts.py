@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
 
-from tagpulse_collector.ingest import ingest_page
+from tagpulse_collector.ingestion.batches import ingest_page
 from tagpulse_collector.sources.base import Author, CollectedPost, Page
 
 TAGS = ("devops", "sre", "metrics", "oauth", "भारत")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from tagpulse_collector.country import resolve_country
+from tagpulse_collector.ingestion.country import resolve_country
 
 RESOLVED = [
     # From the design: all three are Mexico.

@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from tagpulse.errors import InvalidArgument
-from tagpulse_collector.collection import plan_collection
+from tagpulse_collector.runs.plan import plan_collection
 from tagpulse_collector.server import configured_sources, default_source
 from tagpulse_collector.settings import CollectorSettings
 from tagpulse_collector.sources.mastodon import MastodonSource

@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     if args.command == "import":
         from tagpulse.logs import configure_logging
-        from tagpulse_collector.import_command import run_import
+        from tagpulse_collector.archive.command import run_import
 
         settings = load_settings(CollectorSettings)
         configure_logging(settings)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import signal
 import threading
 from collections.abc import Callable
 
@@ -38,10 +36,6 @@ from tagpulse_collector.streams.writer import WriterPolicy
 from tagpulse_collector.streams.x_stream import XStreamConfig
 
 log = logging.getLogger("tagpulse.streams")
-
-# Tests only: the writer kills its own process (SIGKILL) after this many commits, before it
-# acknowledges the batch, to prove that a redelivered batch is not counted twice.
-KILL_AFTER_COMMITS = "TAGPULSE_TESTING_KILL_WRITER_AFTER_COMMITS"
 
 
 def http_policy(settings: CollectorSettings) -> HttpPolicy:
@@ -135,23 +129,9 @@ def streams_config(settings: CollectorSettings) -> StreamsConfig:
     )
 
 
-def _kill_after_commits() -> Callable[[], None] | None:
-    limit = int(os.environ.get(KILL_AFTER_COMMITS) or 0)
-    if limit <= 0:
-        return None
-    commits = 0
-
-    def after_commit() -> None:
-        nonlocal commits
-        commits += 1
-        if commits >= limit:
-            log.warning("killing the collector between a commit and its acknowledgement (a test asked)")
-            os.kill(os.getpid(), signal.SIGKILL)
-
-    return after_commit
-
-
-def build_server(settings: CollectorSettings) -> GrpcServer:
+def build_server(settings: CollectorSettings, after_commit: Callable[[], None] | None = None) -> GrpcServer:
+    """The collector on the shared gRPC bootstrap. `after_commit` runs after each stream writer
+    commit, before the acknowledgement (tests kill the process there)."""
     engine = create_database_engine(settings.database_url.get_secret_value())
     api_token = settings.api_token.get_secret_value() if settings.api_token else None
     query_client = QueryClient(settings.query_address, api_token)
@@ -181,9 +161,7 @@ def build_server(settings: CollectorSettings) -> GrpcServer:
             if settings.redis_url is not None
             else buffer
         )
-        manager = StreamManager(
-            engine, manager_buffer, streams_config(settings), invalidator, _kill_after_commits()
-        )
+        manager = StreamManager(engine, manager_buffer, streams_config(settings), invalidator, after_commit)
         manager.start()
 
     async def on_stop() -> None:
@@ -208,13 +186,13 @@ def build_server(settings: CollectorSettings) -> GrpcServer:
     )
 
 
-def serve() -> None:
+def serve(after_commit: Callable[[], None] | None = None) -> None:
     settings = load_settings(CollectorSettings)
     configure_logging(settings)
     configure_tracing("tagpulse-collector")
 
     async def main() -> None:
         # The server must be built inside the running event loop.
-        await build_server(settings).serve_until_signalled()
+        await build_server(settings, after_commit).serve_until_signalled()
 
     asyncio.run(main())

@@ -18,10 +18,12 @@ from tagpulse.pagination import decode_page_token, encode_page_token, page_size_
 from tagpulse.timestamps import to_timestamp
 from tagpulse.v1 import collector_service_pb2 as pb
 from tagpulse.v1 import collector_service_pb2_grpc, resources_pb2
-from tagpulse_collector import collection, runs
 from tagpulse_collector.query_client import QueryClient
+from tagpulse_collector.runs import execute
+from tagpulse_collector.runs import store as runs
+from tagpulse_collector.runs.plan import plan_collection
 from tagpulse_collector.sources.base import Source
-from tagpulse_collector.sources.catalog import not_configured_message
+from tagpulse_collector.sources.catalog import SourceNotConfigured, not_configured_message
 from tagpulse_collector.streams import store as streams_store
 from tagpulse_collector.streams.buffer import StreamBuffer
 
@@ -70,7 +72,7 @@ class CollectorServicer(collector_service_pb2_grpc.CollectorServiceServicer):
     async def StartCollection(
         self, request: pb.StartCollectionRequest, context: grpc.aio.ServicerContext
     ) -> CollectionRun:
-        plan = collection.plan_collection(
+        plan = plan_collection(
             list(request.hashtags),
             request.max_posts_per_hashtag,
             request.source,
@@ -78,7 +80,7 @@ class CollectorServicer(collector_service_pb2_grpc.CollectorServiceServicer):
             configured=self.sources.keys(),
             default_source=self.default_source,
         )
-        run_id = await asyncio.to_thread(collection.start_run, self.engine, plan, self.tracked_hashtags)
+        run_id = await asyncio.to_thread(runs.start_run, self.engine, plan, self.tracked_hashtags)
         record = await asyncio.to_thread(runs.get_run, self.engine, run_id)
         assert record is not None
         self.launch(run_id)
@@ -89,7 +91,7 @@ class CollectorServicer(collector_service_pb2_grpc.CollectorServiceServicer):
     def _source_for(self, name: str) -> Source:
         factory = self.sources.get(name)
         if factory is None:
-            raise collection.SourceNotConfigured(not_configured_message(name))
+            raise SourceNotConfigured(not_configured_message(name))
         return factory()
 
     def launch(self, run_id: int, resumed: bool = False) -> None:
@@ -105,7 +107,7 @@ class CollectorServicer(collector_service_pb2_grpc.CollectorServiceServicer):
             record = await asyncio.get_running_loop().run_in_executor(
                 self._run_threads,
                 functools.partial(
-                    collection.execute_run, self.engine, run_id, self._source_for, self.stop, resumed
+                    execute.execute_run, self.engine, run_id, self._source_for, self.stop, resumed
                 ),
             )
         except Exception:
@@ -119,7 +121,7 @@ class CollectorServicer(collector_service_pb2_grpc.CollectorServiceServicer):
     async def resume_interrupted_runs(self) -> None:
         """Resume RUNNING runs that no collector holds (their collector was killed)."""
         try:
-            interrupted = await asyncio.to_thread(collection.interrupted_runs, self.engine, set(self._runs))
+            interrupted = await asyncio.to_thread(runs.interrupted_runs, self.engine, set(self._runs))
         except Exception:
             log.exception("could not look for interrupted runs")
             return

@@ -5,6 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
+
+class SourceNotConfigured(LookupError):
+    """A run names a source this collector has no credentials for."""
+
+
 KNOWN_SOURCES = ("x", "mastodon", "sample")
 # What a collector needs before it can read from a platform.
 SOURCE_SETTINGS = {"x": "TAGPULSE_X_BEARER_TOKEN", "mastodon": "TAGPULSE_MASTODON_BASE_URL"}

@@ -1,5 +1,6 @@
-"""Streams as stored: creating, stopping, reading them back with their figures, and the state
-changes the manager and the writer make. States:
+"""Streams as stored: creating, stopping, reading them back with their figures, and every change
+to a stream's row that the manager and the writers make (this module alone writes that row).
+States:
 
     RUNNING ──DeleteStream──► STOPPING ──buffer written──► STOPPED
        └──────an error (X refused a rule)──────► FAILED (its buffer is still written out)
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import ColumnElement, Engine, case, or_, select, update
 from sqlalchemy.engine import Connection, Row
 
 from tagpulse.db.engine import read_snapshot
@@ -291,4 +292,74 @@ def mark_drained(connection: Connection, stream_id: int) -> None:
     )
     connection.execute(
         update(streams).where(streams.c.id == stream_id, streams.c.state == STOPPING).values(state=STOPPED)
+    )
+
+
+def lock_settled_floor(connection: Connection, stream_id: int) -> tuple[int, int] | None:
+    """Lock the stream's row, which settling, pruning and draining all take first, and return
+    the entry id below which every entry is settled and forgotten; None once the stream is
+    drained (then all of them are)."""
+    streams = Stream.table()
+    row = connection.execute(
+        select(streams.c.drained_at, streams.c.settled_below_ms, streams.c.settled_below_seq)
+        .where(streams.c.id == stream_id)
+        .with_for_update()
+    ).one()
+    return None if row.drained_at is not None else (row.settled_below_ms, row.settled_below_seq)
+
+
+def raise_settled_floor(connection: Connection, stream_id: int, floor: tuple[int, int]) -> bool:
+    """Every entry below `floor` is settled: keep that on the row (locked first). False when the
+    floor was already there or higher, or the stream is drained."""
+    settled = lock_settled_floor(connection, stream_id)
+    if settled is None or floor <= settled:
+        return False
+    streams = Stream.table()
+    connection.execute(
+        update(streams)
+        .where(streams.c.id == stream_id)
+        .values(settled_below_ms=floor[0], settled_below_seq=floor[1])
+    )
+    return True
+
+
+def _greatest(column: ColumnElement[int | None], value: int) -> ColumnElement[int | None]:
+    # GREATEST on PostgreSQL, MAX(a, b) on SQLite: spelled out once for both.
+    return case((or_(column.is_(None), column < value), value), else_=column)
+
+
+def add_figures(
+    connection: Connection,
+    stream_id: int,
+    received: int,
+    matched: int,
+    unique: int,
+    new: int,
+    position: int | None,
+) -> None:
+    """Add a written batch's figures, and move the reader's position forward (never back)."""
+    streams = Stream.table()
+    values: dict[str, object] = {
+        "posts_received": streams.c.posts_received + received,
+        "posts_matched": streams.c.posts_matched + matched,
+        "posts_duplicate": streams.c.posts_duplicate + (matched - unique),
+        "posts_unique": streams.c.posts_unique + unique,
+        "posts_new": streams.c.posts_new + new,
+    }
+    if position is not None:
+        values["position"] = _greatest(streams.c.position, position)
+    connection.execute(update(streams).where(streams.c.id == stream_id).values(**values))
+
+
+def count_dead_letter(connection: Connection, stream_id: int, error: str) -> None:
+    """A message given up on: received, dead-lettered, and the stream's last error."""
+    streams = Stream.table()
+    connection.execute(
+        update(streams)
+        .where(streams.c.id == stream_id)
+        .values(
+            posts_received=streams.c.posts_received + 1,
+            messages_dead_lettered=streams.c.messages_dead_lettered + 1,
+            last_error=error[:2000],
+        )
     )

@@ -1,17 +1,5 @@
 """The writer: reads the stream buffers as a member of the consumer group, stores each batch
-through the one ingestion path, and acknowledges it only after the commit.
-
-Exactly-once figures on at-least-once delivery: in the same transaction as the posts, the writer
-
-1. records the batch's buffer entry ids in `stream_entries` (`settle_entries`); entries already
-   there were written before (a writer died between the commit and the acknowledgement, or
-   another writer claimed them while this one was still writing) and are only acknowledged;
-2. stores the matched posts with `ingest.ingest_pages` (dedupe, rollups, country): `posts_new`
-   counts the posts new to the database;
-3. inserts (stream, source, post id) into `stream_posts` with ON CONFLICT DO NOTHING: the rows
-   that insert created are the stream's unique posts, and only they add to the counts per rule,
-   language and country; every other matched message is a duplicate;
-4. adds the figures and the reader's position to the stream's row.
+(`accounting.write_entries`), and acknowledges it only after the commit.
 
 A message that cannot be written stays pending and is tried again when it is claimed; after
 `max_attempts` failures it goes to the dead-letter buffer with its error (recorded once in
@@ -30,36 +18,36 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from functools import partial
 
 import redis
-from sqlalchemy import ColumnElement, Engine, and_, case, delete, or_, select, tuple_, update
+from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from tagpulse.db.engine import upsert
-from tagpulse.db.models import Post, Stream, StreamCount, StreamDeadLetter, StreamEntry, StreamPost
-from tagpulse_collector.ingest import in_transaction, ingest_pages
-from tagpulse_collector.sources.base import Page
+from tagpulse_collector.ingestion.batches import in_transaction
 from tagpulse_collector.sources.catalog import KNOWN_SOURCES
 from tagpulse_collector.streams import metrics, store
-from tagpulse_collector.streams.buffer import Entry, StreamBuffer, entry_key
-from tagpulse_collector.streams.messages import (
-    MESSAGE,
-    BadMessage,
-    BufferMessage,
-    ParsedMessage,
-    parse_message,
+from tagpulse_collector.streams.accounting import (
+    DEAD_LETTERED,
+    WRITTEN_ELSEWHERE,
+    ParsedEntry,
+    WriteResult,
+    forget_entries,
+    parse_entry,
+    prune_entries,
+    record_dead_letter,
+    write_entries,
 )
+from tagpulse_collector.streams.buffer import Entry, StreamBuffer
+from tagpulse_collector.streams.messages import BadMessage
 from tagpulse_collector.streams.store import StreamRecord
 
 log = logging.getLogger("tagpulse.streams")
 
 # Failures that say nothing about the message: the writer waits for the dependency instead.
 OUTAGES = (OperationalError, InterfaceError, PoolTimeout, redis.RedisError)
-MAX_DEAD_LETTER_BODY = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -80,246 +68,9 @@ class WriterPolicy:
     outage_pause_seconds: float = 1.0
 
 
-@dataclass(frozen=True)
-class ParsedEntry:
-    entry: Entry
-    message: BufferMessage
-    # The post of a matched message; None for a tally or a message that matched no rule.
-    parsed: ParsedMessage | None
-
-
-@dataclass(frozen=True)
-class WriteResult:
-    entries: int = 0
-    received: int = 0
-    matched: int = 0
-    unique: int = 0
-    new: int = 0
-
-    @property
-    def duplicate(self) -> int:
-        return self.matched - self.unique
-
-
 def consumer_name() -> str:
     """This writer's name in the consumer group: host, process and a random part."""
     return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-
-
-def parse_entry(stream: StreamRecord, entry: Entry) -> ParsedEntry:
-    """Raises BadMessage when the entry or its message cannot be written."""
-    message = BufferMessage.from_fields(entry.fields)
-    if message.error:
-        raise BadMessage(message.error)
-    parsed = None
-    if message.kind == MESSAGE and message.rules:
-        parsed = parse_message(stream.source, message.body)
-    return ParsedEntry(entry, message, parsed)
-
-
-def write_entries(
-    connection: Connection, stream: StreamRecord, entries: Sequence[ParsedEntry]
-) -> WriteResult:
-    """Store a batch of one stream's entries in the connection's transaction (see the module)."""
-    fresh_keys = settle_entries(connection, stream.id, [entry_key(e.entry.id) for e in entries])
-    fresh = [e for e in entries if entry_key(e.entry.id) in fresh_keys]
-    if not fresh:
-        return WriteResult()
-    received = sum(e.message.count if e.message.kind != MESSAGE else 1 for e in fresh)
-    matched = [e for e in fresh if e.parsed is not None]
-    positions = [e.message.position for e in fresh if e.message.position is not None]
-    unique, new = 0, 0
-    if matched:
-        posts = [e.parsed.post for e in matched if e.parsed is not None]
-        authors = [a for e in matched if e.parsed is not None for a in e.parsed.authors]
-        new = ingest_pages(connection, [Page(posts=posts, authors=authors)]).new
-        unique = _count_unique(connection, stream, matched)
-    streams = Stream.table()
-    values: dict[str, object] = {
-        "posts_received": streams.c.posts_received + received,
-        "posts_matched": streams.c.posts_matched + len(matched),
-        "posts_duplicate": streams.c.posts_duplicate + (len(matched) - unique),
-        "posts_unique": streams.c.posts_unique + unique,
-        "posts_new": streams.c.posts_new + new,
-    }
-    if positions:
-        furthest = max(positions)
-        values["position"] = _greatest(streams.c.position, furthest)
-    connection.execute(update(streams).where(streams.c.id == stream.id).values(**values))
-    return WriteResult(len(fresh), received, len(matched), unique, new)
-
-
-def settle_entries(
-    connection: Connection, stream_id: int, keys: Sequence[tuple[int, int]]
-) -> set[tuple[int, int]]:
-    """Record buffer entries as settled; returns the ones nobody settled before.
-
-    The stream's row is locked first, as pruning and draining lock it: an entry that was
-    settled and then forgotten (below `settled_below_*`, or after the drain) is never taken for
-    a new one, however long a writer held its copy."""
-    floor = _lock_settled_floor(connection, stream_id)
-    if floor is None:
-        return set()
-    candidates = sorted({key for key in keys if key >= floor})
-    if not candidates:
-        return set()
-    table = StreamEntry.table()
-    # Rows as execute() parameters, not .values(): the statement is compiled once and cached
-    # (SQLAlchemy's "insertmanyvalues" still sends one INSERT per 1,000 rows).
-    inserted = connection.execute(
-        upsert(connection, table).on_conflict_do_nothing().returning(table.c.entry_ms, table.c.entry_seq),
-        [{"stream_id": stream_id, "entry_ms": ms, "entry_seq": seq} for ms, seq in candidates],
-    )
-    return {(int(ms), int(seq)) for ms, seq in inserted}
-
-
-def _lock_settled_floor(connection: Connection, stream_id: int) -> tuple[int, int] | None:
-    """Lock the stream's row, which settling, pruning and draining all take first, and return
-    the entry id below which every entry is settled and forgotten; None once the stream is
-    drained (then all of them are)."""
-    streams = Stream.table()
-    row = connection.execute(
-        select(streams.c.drained_at, streams.c.settled_below_ms, streams.c.settled_below_seq)
-        .where(streams.c.id == stream_id)
-        .with_for_update()
-    ).one()
-    return None if row.drained_at is not None else (row.settled_below_ms, row.settled_below_seq)
-
-
-def _greatest(column: ColumnElement[int | None], value: int) -> ColumnElement[int | None]:
-    # GREATEST on PostgreSQL, MAX(a, b) on SQLite: spelled out once for both.
-    return case((or_(column.is_(None), column < value), value), else_=column)
-
-
-def _count_unique(connection: Connection, stream: StreamRecord, matched: Sequence[ParsedEntry]) -> int:
-    """Insert the stream's first sight of each post; count and roll up only those."""
-    rule_keys: dict[tuple[str, str], set[str]] = {}
-    for e in matched:
-        assert e.parsed is not None
-        keys = rule_keys.setdefault((e.parsed.post.source, e.parsed.post.id), set())
-        keys.update(stream.rules[i].key for i in e.message.rules if 0 <= i < len(stream.rules))
-    posts = Post.table()
-    stored = {
-        (row.source, row.id): (row.language, row.country_code)
-        for row in connection.execute(
-            select(posts.c.source, posts.c.id, posts.c.language, posts.c.country_code).where(
-                tuple_(posts.c.source, posts.c.id).in_(sorted(rule_keys))
-            )
-        )
-    }
-    now = datetime.now(UTC)
-    seen = StreamPost.table()
-    rows = [
-        {
-            "stream_id": stream.id,
-            "source": source,
-            "post_id": post_id,
-            "language": stored[(source, post_id)][0],
-            "country_code": stored[(source, post_id)][1],
-            "first_seen_at": now,
-        }
-        for source, post_id in sorted(rule_keys)
-        if (source, post_id) in stored
-    ]
-    if not rows:
-        return 0
-    first_seen = connection.execute(
-        upsert(connection, seen)
-        .on_conflict_do_nothing()
-        .returning(seen.c.source, seen.c.post_id, seen.c.language, seen.c.country_code),
-        rows,
-    ).all()
-    counts: Counter[tuple[str, str]] = Counter()
-    for source, post_id, language, country in first_seen:
-        counts.update(("rule", key) for key in rule_keys[(source, post_id)])
-        counts[("language", language)] += 1
-        counts[("country", country)] += 1
-    if counts:
-        table = StreamCount.table()
-        statement = upsert(connection, table)
-        connection.execute(
-            statement.on_conflict_do_update(
-                index_elements=["stream_id", "dimension", "key"],
-                set_={"post_count": table.c.post_count + statement.excluded.post_count},
-            ),
-            [
-                {"stream_id": stream.id, "dimension": dimension, "key": key[:512], "post_count": n}
-                for (dimension, key), n in sorted(counts.items())
-            ],
-        )
-    return len(first_seen)
-
-
-# What became of an entry given up on (record_dead_letter).
-DEAD_LETTERED, ALREADY_DEAD_LETTERED, WRITTEN_ELSEWHERE = "dead-lettered", "already dead-lettered", "written"
-
-
-def record_dead_letter(
-    connection: Connection, stream: StreamRecord, entry: Entry, error: str, attempts: int
-) -> str:
-    """Record a dead letter once and count it (DEAD_LETTERED). An entry that another writer
-    settled first is not counted again: ALREADY_DEAD_LETTERED, or WRITTEN_ELSEWHERE when that
-    writer stored it after all (then it is no dead letter)."""
-    table = StreamDeadLetter.table()
-    if not settle_entries(connection, stream.id, [entry_key(entry.id)]):
-        known = connection.execute(
-            select(table.c.entry_id).where(table.c.stream_id == stream.id, table.c.entry_id == entry.id)
-        ).first()
-        return ALREADY_DEAD_LETTERED if known is not None else WRITTEN_ELSEWHERE
-    body = entry.fields.get(b"b", b"") or repr(dict(entry.fields)).encode()
-    connection.execute(
-        upsert(connection, table)
-        .values(
-            stream_id=stream.id,
-            entry_id=entry.id,
-            error=error[:2000],
-            attempts=attempts,
-            body=body[:MAX_DEAD_LETTER_BODY].decode("utf-8", "replace").replace("\x00", ""),
-            dead_lettered_at=datetime.now(UTC),
-        )
-        .on_conflict_do_nothing()
-    )
-    streams = Stream.table()
-    connection.execute(
-        update(streams)
-        .where(streams.c.id == stream.id)
-        .values(
-            posts_received=streams.c.posts_received + 1,
-            messages_dead_lettered=streams.c.messages_dead_lettered + 1,
-            last_error=f"message {entry.id} dead-lettered after {attempts} failed attempts: {error}"[:2000],
-        )
-    )
-    return DEAD_LETTERED
-
-
-def prune_entries(connection: Connection, stream_id: int, floor: tuple[int, int]) -> None:
-    """Forget settled entries below `floor`: they are acknowledged and never delivered again.
-    The floor is kept on the stream's row, so a copy of one that a writer still holds is known
-    for what it is (see `settle_entries`)."""
-    settled = _lock_settled_floor(connection, stream_id)
-    if settled is None or floor <= settled:
-        return
-    streams = Stream.table()
-    connection.execute(
-        update(streams)
-        .where(streams.c.id == stream_id)
-        .values(settled_below_ms=floor[0], settled_below_seq=floor[1])
-    )
-    table = StreamEntry.table()
-    connection.execute(
-        delete(table).where(
-            table.c.stream_id == stream_id,
-            or_(
-                table.c.entry_ms < floor[0],
-                and_(table.c.entry_ms == floor[0], table.c.entry_seq < floor[1]),
-            ),
-        )
-    )
-
-
-def _forget_entries(connection: Connection, stream_id: int) -> None:
-    table = StreamEntry.table()
-    connection.execute(delete(table).where(table.c.stream_id == stream_id))
 
 
 @dataclass
@@ -332,7 +83,7 @@ class StreamWriter:
     consumer: str = field(default_factory=consumer_name)
     # Called with the number of new posts after each commit that stored some.
     on_new_posts: Callable[[int], None] = lambda _new: None
-    # Tests only: called after each commit, before the acknowledgement (see server.py).
+    # Called after each commit, before the acknowledgement (tests kill the process there).
     after_commit: Callable[[], None] | None = None
 
     def __post_init__(self) -> None:
@@ -496,7 +247,7 @@ class StreamWriter:
     def _drained(self, stream: StreamRecord) -> None:
         def finish(connection: Connection) -> None:
             store.mark_drained(connection, stream.id)
-            _forget_entries(connection, stream.id)
+            forget_entries(connection, stream.id)
 
         in_transaction(self.engine, finish)
         self.buffer.delete(stream.id)

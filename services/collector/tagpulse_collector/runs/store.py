@@ -1,13 +1,18 @@
-"""Collection runs as stored: states, figures in total and per hashtag, and reading them back."""
+"""Collection runs as stored: states, figures in total and per hashtag, recording a new run,
+reading runs back, and finding the ones their collector left behind."""
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import Engine, select
 
-from tagpulse.db.models import CollectionRun, CollectionRunHashtag
+from tagpulse.db.engine import upsert
+from tagpulse.db.models import CollectionRun, CollectionRunHashtag, Hashtag
+from tagpulse_collector import locks
+from tagpulse_collector.runs.plan import CollectionPlan
 
 # Run states.
 RUNNING, SUCCEEDED, PARTIALLY_SUCCEEDED, FAILED = "RUNNING", "SUCCEEDED", "PARTIALLY_SUCCEEDED", "FAILED"
@@ -118,3 +123,60 @@ def list_runs(
         )
         for row in rows
     ]
+
+
+def start_run(engine: Engine, plan: CollectionPlan, tracked: Sequence[str]) -> int:
+    """Record a new RUNNING run with every hashtag PENDING, mark the tracked hashtags; return its id."""
+    now = datetime.now(UTC)
+    with engine.begin() as connection:
+        run_id = connection.execute(
+            CollectionRun.table()
+            .insert()
+            .values(
+                source=plan.source,
+                hashtags=list(plan.hashtags),
+                max_posts_per_hashtag=plan.max_posts_per_hashtag,
+                state=RUNNING,
+                started_at=now,
+                posts_fetched=0,
+                posts_new=0,
+                error_message="",
+                resume_count=0,
+            )
+            .returning(CollectionRun.table().c.id)
+        ).scalar_one()
+        connection.execute(
+            CollectionRunHashtag.table().insert(),
+            [
+                {
+                    "run_id": run_id,
+                    "hashtag": tag,
+                    "state": PENDING,
+                    "posts_fetched": 0,
+                    "posts_new": 0,
+                    "error_message": "",
+                    "api_requests": 0,
+                    "error_count": 0,
+                    "pages": 0,
+                }
+                for tag in plan.hashtags
+            ],
+        )
+        tracked_rows = [{"name": tag, "tracked": True, "post_count": 0} for tag in sorted(set(tracked))]
+        if tracked_rows:
+            statement = upsert(connection, Hashtag.table()).values(tracked_rows)
+            connection.execute(
+                statement.on_conflict_do_update(index_elements=["name"], set_={"tracked": True})
+            )
+    return int(run_id)
+
+
+def interrupted_runs(engine: Engine, exclude: Collection[int] = ()) -> list[int]:
+    """RUNNING runs that no collector is executing: their collector was killed or stopped."""
+    runs = CollectionRun.table()
+    with engine.connect() as connection:
+        ids = connection.execute(
+            select(runs.c.id).where(runs.c.state == RUNNING).order_by(runs.c.id)
+        ).scalars()
+        candidates = [int(i) for i in ids if i not in exclude]
+    return [run_id for run_id in candidates if locks.is_free(engine, locks.run_key(run_id))]

@@ -26,8 +26,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
 from tagpulse.db.models import BUCKET_SECONDS, UNKNOWN_COUNTRY, UNKNOWN_LANGUAGE
-from tagpulse_collector import staging
-from tagpulse_collector.country import resolve_country
+from tagpulse_collector.ingestion import staging
+from tagpulse_collector.ingestion.country import resolve_country
 from tagpulse_collector.sources.base import Author, CollectedPost, Page
 
 log = logging.getLogger("tagpulse.ingest")

@@ -20,8 +20,14 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from tagpulse_collector.ingest import Batch, IngestResult, in_transaction, prepare_batch, write_prepared
-from tagpulse_collector.sources.archive import ArchiveProblems, read_archive
+from tagpulse_collector.archive.files import ArchiveProblems, read_archive
+from tagpulse_collector.ingestion.batches import (
+    Batch,
+    IngestResult,
+    in_transaction,
+    prepare_batch,
+    write_prepared,
+)
 from tagpulse_collector.sources.base import Page
 
 log = logging.getLogger("tagpulse.import")

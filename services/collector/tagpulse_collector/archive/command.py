@@ -1,4 +1,4 @@
-"""The `import` command: a progress bar while `archive_import` works, the figures at the end."""
+"""The `import` command: a progress bar while `importer` works, the figures at the end."""
 
 from __future__ import annotations
 
@@ -20,8 +20,8 @@ from rich.progress import (
 from rich.table import Table
 
 from tagpulse.db.engine import create_database_engine
-from tagpulse_collector.archive_import import ImportReport, import_archives
-from tagpulse_collector.ingest import IngestResult
+from tagpulse_collector.archive.importer import ImportReport, import_archives
+from tagpulse_collector.ingestion.batches import IngestResult
 from tagpulse_collector.query_client import QueryClient
 from tagpulse_collector.settings import CollectorSettings
 

@@ -1,4 +1,4 @@
-"""Collection runs: check a request, record the run, collect every hashtag page by page.
+"""Executing a collection run: collect every hashtag of it, page by page.
 
 Each page is stored in its own transaction together with the hashtag's figures and its resume
 position (the source's cursor for the next page), so the figures of a run always agree with
@@ -17,8 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -28,10 +27,8 @@ from sqlalchemy.engine import Connection, Row
 
 from tagpulse.db.engine import upsert
 from tagpulse.db.models import CollectionRun, CollectionRunHashtag, Hashtag
-from tagpulse.errors import InvalidArgument
-from tagpulse.hashtags import InvalidHashtag, normalize_hashtag
 from tagpulse_collector import locks
-from tagpulse_collector.ingest import IngestResult, in_transaction, ingest_page
+from tagpulse_collector.ingestion.batches import IngestResult, in_transaction, ingest_page
 from tagpulse_collector.metrics import (
     COLLECTION_RUNS,
     POSTS_DUPLICATE,
@@ -39,11 +36,10 @@ from tagpulse_collector.metrics import (
     POSTS_NEW,
     RUN_SECONDS,
 )
-from tagpulse_collector.runs import (
+from tagpulse_collector.runs.store import (
     FAILED,
     FINISHED_HASHTAG_STATES,
     PARTIALLY_SUCCEEDED,
-    PENDING,
     RUNNING,
     SKIPPED,
     SUCCEEDED,
@@ -51,112 +47,10 @@ from tagpulse_collector.runs import (
     get_run,
 )
 from tagpulse_collector.sources.base import Page, Source
-from tagpulse_collector.sources.catalog import choose_source
+from tagpulse_collector.sources.catalog import SourceNotConfigured
 from tagpulse_collector.sources.errors import Interrupted, SourceError
 
 log = logging.getLogger("tagpulse.collection")
-
-DEFAULT_MAX_POSTS_PER_HASHTAG = 100
-MAX_POSTS_PER_HASHTAG = 10_000
-
-
-class SourceNotConfigured(LookupError):
-    """A run names a source this collector has no credentials for."""
-
-
-@dataclass(frozen=True)
-class CollectionPlan:
-    source: str
-    hashtags: tuple[str, ...]
-    max_posts_per_hashtag: int
-
-
-def plan_collection(
-    hashtags: Sequence[str],
-    max_posts_per_hashtag: int,
-    source: str,
-    tracked: Sequence[str],
-    configured: Collection[str] = ("sample",),
-    default_source: str = "sample",
-) -> CollectionPlan:
-    """Check a request; empty hashtags mean the tracked ones, 0 posts means the default,
-    an empty source means `default_source`."""
-    problems: dict[str, str] = {}
-    normalized: list[str] = []
-    for index, raw in enumerate(hashtags):
-        try:
-            normalized.append(normalize_hashtag(raw))
-        except InvalidHashtag as error:
-            problems[f"hashtags[{index}]"] = str(error)
-    if len(hashtags) > 100:
-        problems["hashtags"] = "at most 100 hashtags per run"
-    limit = max_posts_per_hashtag or DEFAULT_MAX_POSTS_PER_HASHTAG
-    if not 1 <= limit <= MAX_POSTS_PER_HASHTAG:
-        problems["max_posts_per_hashtag"] = f"must be between 1 and {MAX_POSTS_PER_HASHTAG}"
-    source, source_problem = choose_source(source, default_source, configured)
-    if source_problem:
-        problems["source"] = source_problem
-    if problems:
-        raise InvalidArgument(problems)
-    chosen = tuple(dict.fromkeys(normalized)) or tuple(tracked)
-    return CollectionPlan(source=source, hashtags=chosen, max_posts_per_hashtag=limit)
-
-
-def start_run(engine: Engine, plan: CollectionPlan, tracked: Sequence[str]) -> int:
-    """Record a new RUNNING run with every hashtag PENDING, mark the tracked hashtags; return its id."""
-    now = datetime.now(UTC)
-    with engine.begin() as connection:
-        run_id = connection.execute(
-            CollectionRun.table()
-            .insert()
-            .values(
-                source=plan.source,
-                hashtags=list(plan.hashtags),
-                max_posts_per_hashtag=plan.max_posts_per_hashtag,
-                state=RUNNING,
-                started_at=now,
-                posts_fetched=0,
-                posts_new=0,
-                error_message="",
-                resume_count=0,
-            )
-            .returning(CollectionRun.table().c.id)
-        ).scalar_one()
-        connection.execute(
-            CollectionRunHashtag.table().insert(),
-            [
-                {
-                    "run_id": run_id,
-                    "hashtag": tag,
-                    "state": PENDING,
-                    "posts_fetched": 0,
-                    "posts_new": 0,
-                    "error_message": "",
-                    "api_requests": 0,
-                    "error_count": 0,
-                    "pages": 0,
-                }
-                for tag in plan.hashtags
-            ],
-        )
-        tracked_rows = [{"name": tag, "tracked": True, "post_count": 0} for tag in sorted(set(tracked))]
-        if tracked_rows:
-            statement = upsert(connection, Hashtag.table()).values(tracked_rows)
-            connection.execute(
-                statement.on_conflict_do_update(index_elements=["name"], set_={"tracked": True})
-            )
-    return int(run_id)
-
-
-def interrupted_runs(engine: Engine, exclude: Collection[int] = ()) -> list[int]:
-    """RUNNING runs that no collector is executing: their collector was killed or stopped."""
-    runs = CollectionRun.table()
-    with engine.connect() as connection:
-        ids = connection.execute(
-            select(runs.c.id).where(runs.c.state == RUNNING).order_by(runs.c.id)
-        ).scalars()
-        candidates = [int(i) for i in ids if i not in exclude]
-    return [run_id for run_id in candidates if locks.is_free(engine, locks.run_key(run_id))]
 
 
 def latest_newest_id(connection: Connection, source: str, hashtag: str) -> str | None:

@@ -1,0 +1,51 @@
+"""The check of a StartCollection request: what a run will collect, or every field that is wrong."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+
+from tagpulse.errors import InvalidArgument
+from tagpulse.hashtags import InvalidHashtag, normalize_hashtag
+from tagpulse_collector.sources.catalog import choose_source
+
+DEFAULT_MAX_POSTS_PER_HASHTAG = 100
+MAX_POSTS_PER_HASHTAG = 10_000
+
+
+@dataclass(frozen=True)
+class CollectionPlan:
+    source: str
+    hashtags: tuple[str, ...]
+    max_posts_per_hashtag: int
+
+
+def plan_collection(
+    hashtags: Sequence[str],
+    max_posts_per_hashtag: int,
+    source: str,
+    tracked: Sequence[str],
+    configured: Collection[str] = ("sample",),
+    default_source: str = "sample",
+) -> CollectionPlan:
+    """Check a request; empty hashtags mean the tracked ones, 0 posts means the default,
+    an empty source means `default_source`."""
+    problems: dict[str, str] = {}
+    normalized: list[str] = []
+    for index, raw in enumerate(hashtags):
+        try:
+            normalized.append(normalize_hashtag(raw))
+        except InvalidHashtag as error:
+            problems[f"hashtags[{index}]"] = str(error)
+    if len(hashtags) > 100:
+        problems["hashtags"] = "at most 100 hashtags per run"
+    limit = max_posts_per_hashtag or DEFAULT_MAX_POSTS_PER_HASHTAG
+    if not 1 <= limit <= MAX_POSTS_PER_HASHTAG:
+        problems["max_posts_per_hashtag"] = f"must be between 1 and {MAX_POSTS_PER_HASHTAG}"
+    source, source_problem = choose_source(source, default_source, configured)
+    if source_problem:
+        problems["source"] = source_problem
+    if problems:
+        raise InvalidArgument(problems)
+    chosen = tuple(dict.fromkeys(normalized)) or tuple(tracked)
+    return CollectionPlan(source=source, hashtags=chosen, max_posts_per_hashtag=limit)

@@ -1,0 +1,245 @@
+"""The SQL that writes a batch of one stream's buffer entries exactly once: it settles the entries,
+stores the matched posts through the one ingestion path, keeps the stream's first sight of each
+post and counts only those, and records dead letters once.
+
+Exactly-once figures on at-least-once delivery: in the same transaction as the posts,
+
+1. the batch's buffer entry ids go into `stream_entries` (`settle_entries`); entries already
+   there were written before (a writer died between the commit and the acknowledgement, or
+   another writer claimed them while this one was still writing) and are only acknowledged;
+2. the matched posts are stored with `ingestion.batches.ingest_pages` (dedupe, rollups,
+   country): `posts_new` counts the posts new to the database;
+3. (stream, source, post id) goes into `stream_posts` with ON CONFLICT DO NOTHING: the rows
+   that insert created are the stream's unique posts, and only they add to the counts per rule,
+   language and country; every other matched message is a duplicate;
+4. the figures and the reader's position are added to the stream's row (`store.add_figures`).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import and_, delete, or_, select, tuple_
+from sqlalchemy.engine import Connection
+
+from tagpulse.db.engine import upsert
+from tagpulse.db.models import Post, StreamCount, StreamDeadLetter, StreamEntry, StreamPost
+from tagpulse_collector.ingestion.batches import ingest_pages
+from tagpulse_collector.sources.base import Page
+from tagpulse_collector.streams import store
+from tagpulse_collector.streams.buffer import Entry, entry_key
+from tagpulse_collector.streams.messages import (
+    MESSAGE,
+    BadMessage,
+    BufferMessage,
+    ParsedMessage,
+    parse_message,
+)
+from tagpulse_collector.streams.store import StreamRecord
+
+MAX_DEAD_LETTER_BODY = 64 * 1024
+
+
+@dataclass(frozen=True)
+class ParsedEntry:
+    entry: Entry
+    message: BufferMessage
+    # The post of a matched message; None for a tally or a message that matched no rule.
+    parsed: ParsedMessage | None
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    entries: int = 0
+    received: int = 0
+    matched: int = 0
+    unique: int = 0
+    new: int = 0
+
+    @property
+    def duplicate(self) -> int:
+        return self.matched - self.unique
+
+
+def parse_entry(stream: StreamRecord, entry: Entry) -> ParsedEntry:
+    """Raises BadMessage when the entry or its message cannot be written."""
+    message = BufferMessage.from_fields(entry.fields)
+    if message.error:
+        raise BadMessage(message.error)
+    parsed = None
+    if message.kind == MESSAGE and message.rules:
+        parsed = parse_message(stream.source, message.body)
+    return ParsedEntry(entry, message, parsed)
+
+
+def write_entries(
+    connection: Connection, stream: StreamRecord, entries: Sequence[ParsedEntry]
+) -> WriteResult:
+    """Store a batch of one stream's entries in the connection's transaction (see the module)."""
+    fresh_keys = settle_entries(connection, stream.id, [entry_key(e.entry.id) for e in entries])
+    fresh = [e for e in entries if entry_key(e.entry.id) in fresh_keys]
+    if not fresh:
+        return WriteResult()
+    received = sum(e.message.count if e.message.kind != MESSAGE else 1 for e in fresh)
+    matched = [e for e in fresh if e.parsed is not None]
+    positions = [e.message.position for e in fresh if e.message.position is not None]
+    unique, new = 0, 0
+    if matched:
+        posts = [e.parsed.post for e in matched if e.parsed is not None]
+        authors = [a for e in matched if e.parsed is not None for a in e.parsed.authors]
+        new = ingest_pages(connection, [Page(posts=posts, authors=authors)]).new
+        unique = _count_unique(connection, stream, matched)
+    store.add_figures(
+        connection,
+        stream.id,
+        received=received,
+        matched=len(matched),
+        unique=unique,
+        new=new,
+        position=max(positions) if positions else None,
+    )
+    return WriteResult(len(fresh), received, len(matched), unique, new)
+
+
+def settle_entries(
+    connection: Connection, stream_id: int, keys: Sequence[tuple[int, int]]
+) -> set[tuple[int, int]]:
+    """Record buffer entries as settled; returns the ones nobody settled before.
+
+    The stream's row is locked first, as pruning and draining lock it: an entry that was
+    settled and then forgotten (below `settled_below_*`, or after the drain) is never taken for
+    a new one, however long a writer held its copy."""
+    floor = store.lock_settled_floor(connection, stream_id)
+    if floor is None:
+        return set()
+    candidates = sorted({key for key in keys if key >= floor})
+    if not candidates:
+        return set()
+    table = StreamEntry.table()
+    # Rows as execute() parameters, not .values(): the statement is compiled once and cached
+    # (SQLAlchemy's "insertmanyvalues" still sends one INSERT per 1,000 rows).
+    inserted = connection.execute(
+        upsert(connection, table).on_conflict_do_nothing().returning(table.c.entry_ms, table.c.entry_seq),
+        [{"stream_id": stream_id, "entry_ms": ms, "entry_seq": seq} for ms, seq in candidates],
+    )
+    return {(int(ms), int(seq)) for ms, seq in inserted}
+
+
+def _count_unique(connection: Connection, stream: StreamRecord, matched: Sequence[ParsedEntry]) -> int:
+    """Insert the stream's first sight of each post; count and roll up only those."""
+    rule_keys: dict[tuple[str, str], set[str]] = {}
+    for e in matched:
+        assert e.parsed is not None
+        keys = rule_keys.setdefault((e.parsed.post.source, e.parsed.post.id), set())
+        keys.update(stream.rules[i].key for i in e.message.rules if 0 <= i < len(stream.rules))
+    posts = Post.table()
+    stored = {
+        (row.source, row.id): (row.language, row.country_code)
+        for row in connection.execute(
+            select(posts.c.source, posts.c.id, posts.c.language, posts.c.country_code).where(
+                tuple_(posts.c.source, posts.c.id).in_(sorted(rule_keys))
+            )
+        )
+    }
+    now = datetime.now(UTC)
+    seen = StreamPost.table()
+    rows = [
+        {
+            "stream_id": stream.id,
+            "source": source,
+            "post_id": post_id,
+            "language": stored[(source, post_id)][0],
+            "country_code": stored[(source, post_id)][1],
+            "first_seen_at": now,
+        }
+        for source, post_id in sorted(rule_keys)
+        if (source, post_id) in stored
+    ]
+    if not rows:
+        return 0
+    first_seen = connection.execute(
+        upsert(connection, seen)
+        .on_conflict_do_nothing()
+        .returning(seen.c.source, seen.c.post_id, seen.c.language, seen.c.country_code),
+        rows,
+    ).all()
+    counts: Counter[tuple[str, str]] = Counter()
+    for source, post_id, language, country in first_seen:
+        counts.update(("rule", key) for key in rule_keys[(source, post_id)])
+        counts[("language", language)] += 1
+        counts[("country", country)] += 1
+    if counts:
+        table = StreamCount.table()
+        statement = upsert(connection, table)
+        connection.execute(
+            statement.on_conflict_do_update(
+                index_elements=["stream_id", "dimension", "key"],
+                set_={"post_count": table.c.post_count + statement.excluded.post_count},
+            ),
+            [
+                {"stream_id": stream.id, "dimension": dimension, "key": key[:512], "post_count": n}
+                for (dimension, key), n in sorted(counts.items())
+            ],
+        )
+    return len(first_seen)
+
+
+# What became of an entry given up on (record_dead_letter).
+DEAD_LETTERED, ALREADY_DEAD_LETTERED, WRITTEN_ELSEWHERE = "dead-lettered", "already dead-lettered", "written"
+
+
+def record_dead_letter(
+    connection: Connection, stream: StreamRecord, entry: Entry, error: str, attempts: int
+) -> str:
+    """Record a dead letter once and count it (DEAD_LETTERED). An entry that another writer
+    settled first is not counted again: ALREADY_DEAD_LETTERED, or WRITTEN_ELSEWHERE when that
+    writer stored it after all (then it is no dead letter)."""
+    table = StreamDeadLetter.table()
+    if not settle_entries(connection, stream.id, [entry_key(entry.id)]):
+        known = connection.execute(
+            select(table.c.entry_id).where(table.c.stream_id == stream.id, table.c.entry_id == entry.id)
+        ).first()
+        return ALREADY_DEAD_LETTERED if known is not None else WRITTEN_ELSEWHERE
+    body = entry.fields.get(b"b", b"") or repr(dict(entry.fields)).encode()
+    connection.execute(
+        upsert(connection, table)
+        .values(
+            stream_id=stream.id,
+            entry_id=entry.id,
+            error=error[:2000],
+            attempts=attempts,
+            body=body[:MAX_DEAD_LETTER_BODY].decode("utf-8", "replace").replace("\x00", ""),
+            dead_lettered_at=datetime.now(UTC),
+        )
+        .on_conflict_do_nothing()
+    )
+    store.count_dead_letter(
+        connection, stream.id, f"message {entry.id} dead-lettered after {attempts} failed attempts: {error}"
+    )
+    return DEAD_LETTERED
+
+
+def prune_entries(connection: Connection, stream_id: int, floor: tuple[int, int]) -> None:
+    """Forget settled entries below `floor`: they are acknowledged and never delivered again.
+    The floor is kept on the stream's row, so a copy of one that a writer still holds is known
+    for what it is (see `settle_entries`)."""
+    if not store.raise_settled_floor(connection, stream_id, floor):
+        return
+    table = StreamEntry.table()
+    connection.execute(
+        delete(table).where(
+            table.c.stream_id == stream_id,
+            or_(
+                table.c.entry_ms < floor[0],
+                and_(table.c.entry_ms == floor[0], table.c.entry_seq < floor[1]),
+            ),
+        )
+    )
+
+
+def forget_entries(connection: Connection, stream_id: int) -> None:
+    table = StreamEntry.table()
+    connection.execute(delete(table).where(table.c.stream_id == stream_id))
