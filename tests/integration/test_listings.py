@@ -14,7 +14,7 @@ from tagpulse.db.models import CollectionRun, CollectionRunHashtag, Hashtag
 from tagpulse.errors import InvalidArgument, NotFound
 from tagpulse.pagination import encode_page_token
 from tagpulse_query import listings, stats
-from tagpulse_query.requests import (
+from tagpulse_query.validation import (
     POSTS_TOKEN,
     USERS_TOKEN,
     hashtags_query,

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from tagpulse_collector.streams.buffer import Entry, MemoryBuffer, RedisBuffer, StreamBuffer, entry_key
-from tagpulse_collector.streams.messages import MESSAGE, TALLY, BufferMessage
+from tagpulse_collector.streams.messages import MESSAGE, UNMATCHED_COUNT, BufferMessage
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -63,7 +63,9 @@ def test_failures_are_counted_and_dead_letters_leave_the_buffer(buffer: StreamBu
 
 def test_trimming_keeps_what_is_unwritten_and_the_newest_position(buffer: StreamBuffer) -> None:
     buffer.ensure(3)
-    buffer.append([(3, message(p)) for p in range(1, 6)] + [(3, BufferMessage(TALLY, position=9, count=3))])
+    buffer.append(
+        [(3, message(p)) for p in range(1, 6)] + [(3, BufferMessage(UNMATCHED_COUNT, position=9, count=3))]
+    )
     entries = buffer.read_new([3], "a", 3, 0.05)[3]
     buffer.ack(3, [e.id for e in entries[:2]])  # the third stays pending
     floor = buffer.trim(3)

@@ -19,7 +19,7 @@ from tagpulse.db.engine import create_database_engine
 from tagpulse.db.models import Post, SourceCount, StreamEntry
 from tagpulse_collector.streams import store
 from tagpulse_collector.streams.buffer import MemoryBuffer, RedisBuffer, StreamBuffer
-from tagpulse_collector.streams.messages import MESSAGE, TALLY, BufferMessage
+from tagpulse_collector.streams.messages import MESSAGE, UNMATCHED_COUNT, BufferMessage
 from tagpulse_collector.streams.sample_feed import sample_message
 from tagpulse_collector.streams.writer import StreamWriter
 from tests.integration.stream_helpers import FAST_WRITER, counts, drained, new_stream, stream, write_until
@@ -71,10 +71,10 @@ def fill(buffer: StreamBuffer, stream_id: int, sent: list[dict[str, Any]], match
         else:
             skipped += 1
         if k % 37 == 36 and skipped:
-            items.append((stream_id, BufferMessage(TALLY, position=k, count=skipped)))
+            items.append((stream_id, BufferMessage(UNMATCHED_COUNT, position=k, count=skipped)))
             skipped = 0
     if skipped:
-        items.append((stream_id, BufferMessage(TALLY, position=len(sent) - 1, count=skipped)))
+        items.append((stream_id, BufferMessage(UNMATCHED_COUNT, position=len(sent) - 1, count=skipped)))
     buffer.ensure(stream_id)
     buffer.append(items)
 

@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 from tagpulse_collector.ingestion.batches import ingest_page
 from tagpulse_collector.sources.base import Author, CollectedPost, Page
 from tagpulse_query import summaries
-from tagpulse_query.requests import hashtag_count_query, hour_count_query, top_users_query
+from tagpulse_query.validation import hashtag_count_query, hour_count_query, top_users_query
 from tests.integration.brute_force import hour_of_day_counts, local_hour_counts, stored
 
 TAGS = ("devops", "sre", "metrics", "oauth")

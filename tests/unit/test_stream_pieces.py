@@ -25,7 +25,7 @@ from tagpulse_collector.streams.backoff import (
 )
 from tagpulse_collector.streams.messages import (
     MESSAGE,
-    TALLY,
+    UNMATCHED_COUNT,
     BadMessage,
     BufferMessage,
     candidate_of,
@@ -184,7 +184,7 @@ def test_buffer_entries_round_trip() -> None:
     for message in (
         BufferMessage(MESSAGE, b'{"data": {}}', (0, 2), 17),
         BufferMessage(MESSAGE, b"{", error="unreadable message: truncated"),
-        BufferMessage(TALLY, position=99, count=12),
+        BufferMessage(UNMATCHED_COUNT, position=99, count=12),
     ):
         assert BufferMessage.from_fields(message.fields()) == message
     with pytest.raises(BadMessage):

@@ -56,7 +56,7 @@ WATCH_SECONDS = 1.0
 
 # (epoch, generation): the epoch changes whenever the watch had to start again, so answers
 # kept before a gap in the watch (a Redis restart resets the generation) are never used.
-Confirmed = tuple[int, int]
+ConfirmedGeneration = tuple[int, int]
 
 
 class CacheUnavailable(RuntimeError):
@@ -74,7 +74,7 @@ class AnswerCache(Protocol):
         """Retire every stored answer; return the new generation."""
         ...
 
-    def confirmed_generation(self) -> Confirmed | None:
+    def confirmed_generation(self) -> ConfirmedGeneration | None:
         """The current generation as known without asking the store; None when not known."""
         ...
 
@@ -89,14 +89,16 @@ class NearCache:
     """Answers (protobuf messages) kept in this process, under the generation confirmed current."""
 
     def __init__(self, ttl_seconds: int, max_bytes: int = MAX_CACHE_BYTES) -> None:
-        self.entries: TTLCache[tuple[Confirmed, str], Message] = TTLCache(
+        self.entries: TTLCache[tuple[ConfirmedGeneration, str], Message] = TTLCache(
             max_bytes, ttl_seconds, getsizeof=lambda answer: answer.ByteSize() + 200
         )
 
-    def get(self, confirmed: Confirmed | None, key: str) -> Any:
+    def get(self, confirmed: ConfirmedGeneration | None, key: str) -> Any:
         return None if confirmed is None else self.entries.get((confirmed, key))
 
-    def put(self, confirmed: Confirmed | None, generation: int | None, key: str, answer: Message) -> None:
+    def put(
+        self, confirmed: ConfirmedGeneration | None, generation: int | None, key: str, answer: Message
+    ) -> None:
         """Keep `answer`, computed or fetched under `generation`, if that is the confirmed one."""
         if confirmed is not None and confirmed[1] == generation:
             with contextlib.suppress(ValueError):  # larger than the whole cache: not kept
@@ -122,7 +124,7 @@ class LocalAnswerCache:
         self.entries.clear()
         return self.generation
 
-    def confirmed_generation(self) -> Confirmed | None:
+    def confirmed_generation(self) -> ConfirmedGeneration | None:
         return (0, self.generation)
 
     async def close(self) -> None:
@@ -193,7 +195,7 @@ class RedisAnswerCache:
         self._learn(generation)
         return generation
 
-    def confirmed_generation(self) -> Confirmed | None:
+    def confirmed_generation(self) -> ConfirmedGeneration | None:
         if self._watch_task is None:
             self._watch_task = asyncio.get_running_loop().create_task(self._watch())
         if self._known is None or time.monotonic() - self._known_at > 2 * WATCH_SECONDS:

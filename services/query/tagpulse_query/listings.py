@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 from tagpulse.db.models import Hashtag, Post, PostHashtag, SourceCount, User
 from tagpulse.errors import InvalidArgument, NotFound
 from tagpulse_query.records import HashtagRow, PostRow, UserRow, user_row
-from tagpulse_query.requests import (
+from tagpulse_query.validation import (
     ORDER_BY_FOLLOWERS,
     HashtagsQuery,
     PostCursor,

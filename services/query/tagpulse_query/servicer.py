@@ -21,7 +21,7 @@ from tagpulse.pagination import encode_page_token
 from tagpulse.timestamps import optional_instant, to_timestamp
 from tagpulse.v1 import query_service_pb2 as pb
 from tagpulse.v1 import query_service_pb2_grpc, resources_pb2
-from tagpulse_query import listings, records, requests, stats, summaries
+from tagpulse_query import listings, records, stats, summaries, validation
 from tagpulse_query.cache import CACHE_NEAR_HITS, CACHE_REQUESTS, AnswerCache, CacheUnavailable, NearCache
 
 log = logging.getLogger("tagpulse.query")
@@ -38,7 +38,7 @@ Mode = pb.CountPostsByHourRequest.Mode
 
 
 @functools.cache
-def _count(rpc: str, result: str) -> Any:
+def _cache_counter(rpc: str, result: str) -> Any:
     """The counter child for (rpc, result), found once: `labels()` costs more than `inc()`, and
     a warm answer is only a few of these calls."""
     if result == "near_hit":
@@ -66,16 +66,16 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
         confirmed = self.cache.confirmed_generation()
         near: Answer | None = self.near.get(confirmed, key)
         if near is not None:
-            _count(rpc, "hit").inc()
-            _count(rpc, "near_hit").inc()
+            _cache_counter(rpc, "hit").inc()
+            _cache_counter(rpc, "near_hit").inc()
             return near
         generation, cached = await self.cache.lookup(key)
         if cached is not None:
-            _count(rpc, "hit").inc()
+            _cache_counter(rpc, "hit").inc()
             answer = response_type.FromString(cached)
             self.near.put(confirmed, generation, key, answer)
             return answer
-        _count(rpc, "miss" if generation is not None else "error").inc()
+        _cache_counter(rpc, "miss" if generation is not None else "error").inc()
         answer = await asyncio.to_thread(self._compute, rpc, compute)
         if generation is not None:
             await self.cache.store(generation, key, answer.SerializeToString())
@@ -92,7 +92,7 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
     async def ListTopUsers(
         self, request: pb.ListTopUsersRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListTopUsersResponse:
-        query = requests.top_users_query(request.limit, request.hashtag)
+        query = validation.top_users_query(request.limit, request.hashtag)
 
         def compute(connection: Connection) -> pb.ListTopUsersResponse:
             return pb.ListTopUsersResponse(
@@ -105,7 +105,7 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
         self, request: pb.CountPostsByHourRequest, context: grpc.aio.ServicerContext
     ) -> pb.CountPostsByHourResponse:
         mode = Mode.Name(request.mode) if request.mode in Mode.values() else str(request.mode)
-        query = requests.hour_count_query(
+        query = validation.hour_count_query(
             mode,
             request.time_zone,
             request.hashtag,
@@ -127,7 +127,7 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
     async def CountPostsByHashtag(
         self, request: pb.CountPostsByHashtagRequest, context: grpc.aio.ServicerContext
     ) -> pb.CountPostsByHashtagResponse:
-        query = requests.hashtag_count_query(request.hashtag)
+        query = validation.hashtag_count_query(request.hashtag)
 
         def compute(connection: Connection) -> pb.CountPostsByHashtagResponse:
             return pb.CountPostsByHashtagResponse(
@@ -147,7 +147,7 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
     async def ListPosts(
         self, request: pb.ListPostsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListPostsResponse:
-        query = requests.posts_query(
+        query = validation.posts_query(
             request.hashtag,
             request.language,
             request.author_id,
@@ -162,8 +162,8 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
             page = listings.list_posts(connection, query)
             token = ""
             if page.last is not None:
-                cursor = requests.post_token_cursor(query.filter, page.last)
-                token = encode_page_token(requests.POSTS_TOKEN, cursor)
+                cursor = validation.post_token_cursor(query.filter, page.last)
+                token = encode_page_token(validation.POSTS_TOKEN, cursor)
             return pb.ListPostsResponse(posts=[_post(p) for p in page.posts], next_page_token=token)
 
         return await self._answer("ListPosts", query, pb.ListPostsResponse, compute)
@@ -171,7 +171,7 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
     async def GetPost(
         self, request: pb.GetPostRequest, context: grpc.aio.ServicerContext
     ) -> resources_pb2.Post:
-        query = requests.post_query(request.id, request.source)
+        query = validation.post_query(request.id, request.source)
 
         def compute(connection: Connection) -> resources_pb2.Post:
             return _post(listings.get_post(connection, query))
@@ -181,14 +181,14 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
     async def ListUsers(
         self, request: pb.ListUsersRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListUsersResponse:
-        query = requests.users_query(request.order_by, request.page_size, request.page_token)
+        query = validation.users_query(request.order_by, request.page_size, request.page_token)
 
         def compute(connection: Connection) -> pb.ListUsersResponse:
             page = listings.list_users(connection, query)
             token = ""
             if page.last is not None:
                 token = encode_page_token(
-                    requests.USERS_TOKEN, requests.user_token_cursor(query.order_by, page.last)
+                    validation.USERS_TOKEN, validation.user_token_cursor(query.order_by, page.last)
                 )
             return pb.ListUsersResponse(users=[_user(u) for u in page.users], next_page_token=token)
 
@@ -197,11 +197,11 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
     async def ListHashtags(
         self, request: pb.ListHashtagsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListHashtagsResponse:
-        query = requests.hashtags_query(request.page_size, request.page_token)
+        query = validation.hashtags_query(request.page_size, request.page_token)
 
         def compute(connection: Connection) -> pb.ListHashtagsResponse:
             page = listings.list_hashtags(connection, query)
-            token = encode_page_token(requests.HASHTAGS_TOKEN, {"n": page.last}) if page.last else ""
+            token = encode_page_token(validation.HASHTAGS_TOKEN, {"n": page.last}) if page.last else ""
             return pb.ListHashtagsResponse(
                 hashtags=[
                     resources_pb2.Hashtag(
@@ -237,7 +237,7 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
                 ],
             )
 
-        return await self._answer("GetStats", requests.StatsQuery(), pb.Stats, compute)
+        return await self._answer("GetStats", validation.StatsQuery(), pb.Stats, compute)
 
     async def InvalidateAggregates(
         self, request: pb.InvalidateAggregatesRequest, context: grpc.aio.ServicerContext

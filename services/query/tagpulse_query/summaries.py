@@ -22,7 +22,7 @@ from tagpulse.db.models import (
 )
 from tagpulse_query.local_hours import LocalHours
 from tagpulse_query.records import UserRow, user_row
-from tagpulse_query.requests import HOUR_OF_DAY, HashtagCountQuery, HourCountQuery, TopUsersQuery
+from tagpulse_query.validation import HOUR_OF_DAY, HashtagCountQuery, HourCountQuery, TopUsersQuery
 
 BUCKET = timedelta(seconds=BUCKET_SECONDS)
 

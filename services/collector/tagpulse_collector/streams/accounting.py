@@ -47,7 +47,7 @@ MAX_DEAD_LETTER_BODY = 64 * 1024
 class ParsedEntry:
     entry: Entry
     message: BufferMessage
-    # The post of a matched message; None for a tally or a message that matched no rule.
+    # The post of a matched message; None for an unmatched count or a message that matched no rule.
     parsed: ParsedMessage | None
 
 

@@ -2,9 +2,9 @@
 
 It reads the source's messages in order, from just after the last position the stream reached,
 matches each against the stream's rules, and appends the matched ones to the buffer; the others
-are only counted, in a tally entry. Everything read is appended in small batches, each in one
-MULTI, with the tally (and so the furthest position) last: a reader killed at any point resumes
-from the newest entry's position and reads every message exactly once.
+are only counted, in an unmatched-count entry. Everything read is appended in small batches, each
+in one MULTI, with the unmatched count (and so the furthest position) last: a reader killed at any
+point resumes from the newest entry's position and reads every message exactly once.
 """
 
 from __future__ import annotations
@@ -21,7 +21,13 @@ import orjson
 from tagpulse_collector.streams import metrics
 from tagpulse_collector.streams.buffer import StreamBuffer
 from tagpulse_collector.streams.matcher import RuleSet
-from tagpulse_collector.streams.messages import MESSAGE, TALLY, BadMessage, BufferMessage, candidate_of
+from tagpulse_collector.streams.messages import (
+    MESSAGE,
+    UNMATCHED_COUNT,
+    BadMessage,
+    BufferMessage,
+    candidate_of,
+)
 from tagpulse_collector.streams.store import StreamRecord
 
 log = logging.getLogger("tagpulse.streams")
@@ -68,7 +74,7 @@ class LocalReader:
         # Set by the manager when the stream is no longer RUNNING.
         self.stream_stopped = threading.Event()
         self._pending: list[BufferMessage] = []
-        self._tally = 0
+        self._unmatched = 0
         self._position: int | None = None
         self._flushed_at = time.monotonic()
 
@@ -124,16 +130,16 @@ class LocalReader:
             metrics.MESSAGES_MATCHED.labels(source=source).inc()
             self._pending.append(BufferMessage(MESSAGE, item.body, tuple(matched), item.position))
         else:
-            self._tally += 1
+            self._unmatched += 1
 
     def _due(self) -> bool:
         return len(self._pending) >= FLUSH_MESSAGES or time.monotonic() - self._flushed_at >= FLUSH_SECONDS
 
     def _flush(self, shutdown: threading.Event) -> None:
         batch = list(self._pending)
-        if self._tally:
+        if self._unmatched:
             # Last, so the newest entry holds the furthest position read.
-            batch.append(BufferMessage(TALLY, position=self._position, count=self._tally))
+            batch.append(BufferMessage(UNMATCHED_COUNT, position=self._position, count=self._unmatched))
         self._flushed_at = time.monotonic()
         if not batch:
             return
@@ -148,7 +154,7 @@ class LocalReader:
                 )
                 if shutdown.wait(self.retry_seconds):
                     return  # not appended: the next reader reads these messages again
-        self._pending, self._tally = [], 0
+        self._pending, self._unmatched = [], 0
 
 
 class _Either:

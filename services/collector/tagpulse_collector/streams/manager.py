@@ -83,7 +83,7 @@ class StreamsConfig:
 
 
 @dataclass
-class _Local:
+class _ReaderThread:
     reader: LocalReader
     thread: threading.Thread
     halt: threading.Event
@@ -140,7 +140,7 @@ class StreamManager:
         )
         self.lease: locks.Lease = locks.lease(engine)
         self._held: set[tuple[int, int]] = set()
-        self.local: dict[int, _Local] = {}
+        self.local_readers: dict[int, _ReaderThread] = {}
         self._restart_at: dict[int, float] = {}
         self.x: XStreamReader | None = None
         self._x_thread: threading.Thread | None = None
@@ -159,12 +159,12 @@ class StreamManager:
     def stop(self, timeout: float = 5.0) -> None:
         """Stop reading and writing: the writer finishes its batch; nothing in flight is lost."""
         self.stop_event.set()
-        for local in self.local.values():
-            local.halt.set()
+        for running in self.local_readers.values():
+            running.halt.set()
         if self.x is not None:
             self.x.close()
         deadline = time.monotonic() + timeout
-        for thread in [*self._threads, *(r.thread for r in self.local.values()), self._x_thread]:
+        for thread in [*self._threads, *(r.thread for r in self.local_readers.values()), self._x_thread]:
             if thread is not None:
                 thread.join(max(deadline - time.monotonic(), 0.1))
         self.lease.close()
@@ -201,15 +201,15 @@ class StreamManager:
         if self.lease.alive():
             return
         log.error("stream locks lost (database session broken); stopping this collector's readers")
-        for local in self.local.values():
-            local.halt.set()
+        for running in self.local_readers.values():
+            running.halt.set()
         if self.x is not None:
             self.x.close()
-        for local in self.local.values():
-            local.thread.join(5)
+        for running in self.local_readers.values():
+            running.thread.join(5)
         if self._x_thread is not None:
             self._x_thread.join(5)
-        self.local.clear()
+        self.local_readers.clear()
         self.x, self._x_thread, self._x_served = None, None, set()
         self._held.clear()
         self.lease.close()
@@ -256,22 +256,22 @@ class StreamManager:
 
     def _tick_local(self, streams: list[StreamRecord], running: dict[int, StreamRecord]) -> None:
         now = time.monotonic()
-        for stream_id, local in list(self.local.items()):
+        for stream_id, reader_thread in list(self.local_readers.items()):
             if stream_id not in running:
-                local.reader.stream_stopped.set()
-            if local.thread.is_alive():
+                reader_thread.reader.stream_stopped.set()
+            if reader_thread.thread.is_alive():
                 continue
-            del self.local[stream_id]
-            if local.outcome is True:
+            del self.local_readers[stream_id]
+            if reader_thread.outcome is True:
                 store.mark_reader_stopped(self.engine, [stream_id])
-            elif local.outcome is None:
+            elif reader_thread.outcome is None:
                 self._restart_at[stream_id] = now + RESTART_SECONDS
             self._release(stream_key(stream_id))
         metrics.READERS.labels(source="sample").set(
-            sum(r.reader.stream.source == "sample" for r in self.local.values())
+            sum(r.reader.stream.source == "sample" for r in self.local_readers.values())
         )
         for stream in running.values():
-            if stream.source not in store.LOCAL_SOURCES or stream.id in self.local:
+            if stream.source not in store.LOCAL_SOURCES or stream.id in self.local_readers:
                 continue
             if now < self._restart_at.get(stream.id, 0.0) or self.stop_event.is_set():
                 continue
@@ -287,7 +287,7 @@ class StreamManager:
                 stream.state != store.RUNNING
                 and stream.reader_stopped_at is None
                 and stream.source in store.LOCAL_SOURCES
-                and stream.id not in self.local
+                and stream.id not in self.local_readers
                 and self._take(stream_key(stream.id))
             ):
                 store.mark_reader_stopped(self.engine, [stream.id])
@@ -296,18 +296,18 @@ class StreamManager:
     def _start_local(self, stream: StreamRecord, feed: Feed) -> None:
         reader = LocalReader(stream, self.buffer, feed)
         halt = threading.Event()
-        local = _Local(reader, threading.Thread(), halt)
+        reader_thread = _ReaderThread(reader, threading.Thread(), halt)
 
         def target() -> None:
             try:
-                local.outcome = reader.run(halt)
+                reader_thread.outcome = reader.run(halt)
             except Exception:
                 log.exception("stream reader crashed", extra={"stream_id": stream.id})
-                local.outcome = None
+                reader_thread.outcome = None
 
-        local.thread = threading.Thread(target=target, name=f"stream-reader-{stream.id}", daemon=True)
-        self.local[stream.id] = local
-        local.thread.start()
+        reader_thread.thread = threading.Thread(target=target, name=f"stream-reader-{stream.id}", daemon=True)
+        self.local_readers[stream.id] = reader_thread
+        reader_thread.thread.start()
 
     def _tick_x(self, streams: list[StreamRecord], running: dict[int, StreamRecord]) -> None:
         x_running = [s for s in running.values() if s.source == "x"]

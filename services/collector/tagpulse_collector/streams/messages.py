@@ -1,7 +1,7 @@
 """Stream messages: what a reader puts in the buffer, and the posts the writer gets out of them.
 
 A buffer entry is either one message as the source sent it (its raw JSON bytes, with the rules
-it matched and the reader's position in the source), or a tally of messages that matched no rule
+it matched and the reader's position in the source), or a count of messages that matched no rule
 (kept out of the buffer, but counted: posts_received stays exact).
 
 Per source: `x` and `sample` messages are X API v2 filtered-stream messages (`{data, includes,
@@ -22,7 +22,7 @@ from tagpulse_collector.sources.base import Author, CollectedPost
 from tagpulse_collector.sources.errors import MalformedResponse
 from tagpulse_collector.streams.matcher import Candidate, mentions_in
 
-MESSAGE, TALLY = b"m", b"n"
+MESSAGE, UNMATCHED_COUNT = b"m", b"n"
 # Ids longer than the schema's columns cannot be stored: such a message is refused, not cut.
 MAX_ID = 64
 
@@ -41,7 +41,7 @@ class BufferMessage:
     rules: tuple[int, ...] = ()
     # The reader's position in the source after this entry (None where the source has none).
     position: int | None = None
-    # For a tally: how many messages matched no rule.
+    # For an UNMATCHED_COUNT entry: how many messages matched no rule.
     count: int = 0
     # Why the reader could not read the message (the writer dead-letters it after its attempts).
     error: str = ""
@@ -70,8 +70,8 @@ class BufferMessage:
                 rules = tuple(int(i) for i in raw_rules.split(b",")) if raw_rules else ()
                 error = fields.get(b"e", b"").decode("utf-8", "replace")
                 return cls(MESSAGE, fields.get(b"b", b""), rules, position, error=error)
-            if kind == TALLY:
-                return cls(TALLY, position=position, count=int(fields[b"c"]))
+            if kind == UNMATCHED_COUNT:
+                return cls(UNMATCHED_COUNT, position=position, count=int(fields[b"c"]))
         except (KeyError, ValueError) as error:
             raise BadMessage(f"not a buffer entry ({error!r})") from None
         raise BadMessage(f"unknown buffer entry kind {kind!r}")

@@ -4,7 +4,7 @@ import pytest
 
 from tagpulse.errors import InvalidArgument
 from tagpulse.pagination import encode_page_token
-from tagpulse_query.requests import (
+from tagpulse_query.validation import (
     POSTS_TOKEN,
     USERS_TOKEN,
     HashtagsQuery,
