@@ -10,6 +10,7 @@ from sqlalchemy import Engine, func, select
 
 from tagpulse.db.models import Hashtag, Post
 from tagpulse.errors import InvalidArgument
+from tagpulse_collector.catalog import SourceCatalog
 from tagpulse_collector.runs.execute import execute_run
 from tagpulse_collector.runs.plan import plan_collection
 from tagpulse_collector.runs.store import RunRecord, get_run, list_runs, start_run
@@ -19,9 +20,11 @@ from tagpulse_collector.sources.sample import SampleSource
 ANCHOR = datetime(2026, 11, 23, tzinfo=UTC)
 TRACKED = ["devops", "sre", "metrics"]
 
+SAMPLE_ONLY = SourceCatalog()
+
 
 def run(engine: Engine, source: object, hashtags: list[str] | None = None, max_posts: int = 0) -> RunRecord:
-    plan = plan_collection(hashtags or [], max_posts, "sample", TRACKED)
+    plan = plan_collection(hashtags or [], max_posts, "sample", TRACKED, SAMPLE_ONLY)
     run_id = start_run(engine, plan, TRACKED)
     record = execute_run(engine, run_id, lambda _name: source)  # type: ignore[arg-type,return-value]
     assert record is not None
@@ -115,14 +118,14 @@ def test_plans_reject_bad_requests(
     hashtags: list[str], max_posts: int, source: str, fields: set[str]
 ) -> None:
     with pytest.raises(InvalidArgument) as error:
-        plan_collection(hashtags, max_posts, source, TRACKED)
+        plan_collection(hashtags, max_posts, source, TRACKED, SAMPLE_ONLY)
     assert set(error.value.violations) == fields
 
 
 def test_plans_default_to_the_tracked_hashtags() -> None:
-    plan = plan_collection([], 0, "", TRACKED)
+    plan = plan_collection([], 0, "", TRACKED, SAMPLE_ONLY)
     assert (plan.hashtags, plan.max_posts_per_hashtag, plan.source) == (tuple(TRACKED), 100, "sample")
-    assert plan_collection(["#SRE", "sre", "Metrics"], 5, "SAMPLE", TRACKED).hashtags == (
+    assert plan_collection(["#SRE", "sre", "Metrics"], 5, "SAMPLE", TRACKED, SAMPLE_ONLY).hashtags == (
         "sre",
         "metrics",
     )

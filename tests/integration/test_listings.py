@@ -10,20 +10,11 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, insert
 
+from tagpulse import pagination
 from tagpulse.db.models import CollectionRun, CollectionRunHashtag, Hashtag
 from tagpulse.errors import InvalidArgument, NotFound
-from tagpulse.pagination import encode_page_token
 from tagpulse_query import listings, stats
-from tagpulse_query.validation import (
-    POSTS_TOKEN,
-    USERS_TOKEN,
-    hashtags_query,
-    post_query,
-    post_token_cursor,
-    posts_query,
-    user_token_cursor,
-    users_query,
-)
+from tagpulse_query.validation import hashtags_query, post_query, posts_query, users_query
 from tests.integration.brute_force import stored
 from tests.support.random_posts import WINDOW, WINDOW_START, RandomData, random_data
 
@@ -56,7 +47,7 @@ def all_posts(engine: Engine, page_size: int, **filters: Any) -> list[listings.P
         found.extend(page.posts)
         if page.last is None:
             return found
-        token = encode_page_token(POSTS_TOKEN, post_token_cursor(query.filter, page.last))
+        token = pagination.POSTS.encode(page.last, query.filter)
     raise AssertionError("pagination does not end")
 
 
@@ -138,7 +129,7 @@ def test_pages_return_every_post_once_while_new_posts_arrive(data: RandomData, e
         seen.extend((p.source, p.id) for p in page.posts)
         if page.last is None:
             break
-        token = encode_page_token(POSTS_TOKEN, post_token_cursor(query.filter, page.last))
+        token = pagination.POSTS.encode(page.last, query.filter)
         # Between pages: new posts, newer than everything, older than the page, and at the
         # very instant of the page's last post.
         arrivals += 1
@@ -192,7 +183,7 @@ def test_list_users_pages_equal_a_recount(data: RandomData, engine: Engine, orde
         got.extend(page.users)
         if page.last is None:
             break
-        token = encode_page_token(USERS_TOKEN, user_token_cursor(query.order_by, page.last))
+        token = pagination.USERS.encode(page.last, query.order_by)
     if order_by == "id":
         expected = sorted(users)
     else:
@@ -225,7 +216,7 @@ def test_list_hashtags_lists_collected_ones_with_distinct_post_counts(
         pages.append(page.hashtags)
         if page.last is None:
             break
-        token = encode_page_token("hashtags", {"n": page.last})
+        token = pagination.HASHTAGS.encode(page.last)
     assert [len(p) for p in pages] == [1, 1, 1]
     got = {h.name: (h.tracked, h.post_count, h.last_collected_at) for page in pages for h in page}
     assert got == {

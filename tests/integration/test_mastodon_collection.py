@@ -5,10 +5,11 @@ from __future__ import annotations
 from sqlalchemy import Engine, select
 
 from tagpulse.db.models import Post, PostHashtag, User
+from tagpulse_collector.catalog import SourceCatalog
 from tagpulse_collector.runs.execute import execute_run
 from tagpulse_collector.runs.plan import plan_collection
 from tagpulse_collector.runs.store import RunRecord, start_run
-from tagpulse_collector.sources.mastodon import MastodonSource
+from tagpulse_collector.sources.mastodon import MastodonAccess, MastodonSource
 from tests.integration.test_ingest import assert_rollups_match_a_recount
 from tests.support.fake_mastodon import FakeMastodon, recorded_statuses
 from tests.support.policies import FAST
@@ -17,9 +18,11 @@ TAG = "fgiztsshwiaqqiztpmmjbtvmescsculuvmgjgopwoeidbcrixp"
 
 
 def run(engine: Engine, fake: FakeMastodon, hashtags: list[str]) -> RunRecord:
-    plan = plan_collection(hashtags, 1000, "mastodon", [], configured=("mastodon",))
+    plan = plan_collection(
+        hashtags, 1000, "mastodon", [], SourceCatalog(mastodon=MastodonAccess(fake.base_url))
+    )
     run_id = start_run(engine, plan, [])
-    source = MastodonSource(fake.base_url, policy=FAST)
+    source = MastodonSource(MastodonAccess(fake.base_url, policy=FAST))
     record = execute_run(engine, run_id, lambda _name: source)
     assert record is not None
     return record

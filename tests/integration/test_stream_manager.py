@@ -12,11 +12,13 @@ import pytest
 from sqlalchemy import Engine
 
 from tagpulse.db.engine import create_database_engine
+from tagpulse_collector.catalog import SourceCatalog, StreamReading
+from tagpulse_collector.sources.mastodon import MastodonAccess
+from tagpulse_collector.sources.x_api import XAccess
 from tagpulse_collector.streams import store
 from tagpulse_collector.streams.backoff import ReconnectPolicy
 from tagpulse_collector.streams.buffer import RedisBuffer
-from tagpulse_collector.streams.manager import MastodonStreamConfig, StreamManager, StreamsConfig
-from tagpulse_collector.streams.x_stream import XStreamConfig
+from tagpulse_collector.streams.manager import StreamManager, StreamsConfig
 from tests.conftest import FAKE_X_TOKEN
 from tests.integration.stream_helpers import FAST_WRITER, counts, new_stream, stream
 from tests.support.fake_mastodon import FakeMastodon
@@ -38,11 +40,12 @@ def engine(postgres_url: str) -> Iterator[Engine]:
 @pytest.fixture
 def start_manager(
     engine: Engine, redis_server_url: str, redis_prefix: str
-) -> Iterator[Callable[[StreamsConfig], StreamManager]]:
+) -> Iterator[Callable[[SourceCatalog], StreamManager]]:
     started: list[StreamManager] = []
 
-    def start(config: StreamsConfig) -> StreamManager:
-        manager = StreamManager(engine, RedisBuffer(redis_server_url, redis_prefix), config)
+    def start(catalog: SourceCatalog) -> StreamManager:
+        config = StreamsConfig(poll_seconds=0.05, writer=FAST_WRITER)
+        manager = StreamManager(engine, RedisBuffer(redis_server_url, redis_prefix), catalog, config)
         manager.start()
         started.append(manager)
         return manager
@@ -53,13 +56,10 @@ def start_manager(
             manager.stop()
 
 
-def x_config(fake: FakeXStream, marker: str) -> StreamsConfig:
-    reconnect = ReconnectPolicy(scale=0.001)
-    return StreamsConfig(
-        poll_seconds=0.05,
-        writer=FAST_WRITER,
-        reconnect=reconnect,
-        x=XStreamConfig(FAKE_X_TOKEN, fake.base_url, marker, keepalive_seconds=2, reconnect=reconnect),
+def x_catalog(fake: FakeXStream, marker: str) -> SourceCatalog:
+    return SourceCatalog(
+        x=XAccess(FAKE_X_TOKEN, fake.base_url, FAST),
+        reading=StreamReading(reconnect=ReconnectPolicy(scale=0.001), x_marker=marker, x_keepalive_seconds=2),
     )
 
 
@@ -73,13 +73,13 @@ def test_x_streams_share_one_connection_across_replicas(
     engine: Engine,
     fake_x_stream: FakeXStream,
     redis_prefix: str,
-    start_manager: Callable[[StreamsConfig], StreamManager],
+    start_manager: Callable[[SourceCatalog], StreamManager],
 ) -> None:
     refused = new_stream(engine, "x", "cat REFUSE")
     dogs = new_stream(engine, "x", ("dog", "dog"))
     doggos = new_stream(engine, "x", ("#DogsofTwitter OR doggo", "doggo"))
     fake_x_stream.queue = [Connection(lines=TWARC.split(b"\n"))]
-    replicas = [start_manager(x_config(fake_x_stream, redis_prefix)) for _ in range(2)]
+    replicas = [start_manager(x_catalog(fake_x_stream, redis_prefix)) for _ in range(2)]
 
     wait_until(lambda: stream(engine, refused.id).state == "FAILED", "X to refuse a rule")
     assert "X refused the rule 'cat REFUSE'" in stream(engine, refused.id).last_error
@@ -119,16 +119,14 @@ def test_x_streams_share_one_connection_across_replicas(
 
 
 def test_a_mastodon_stream_matches_the_public_timeline(
-    engine: Engine, fake_mastodon: FakeMastodon, start_manager: Callable[[StreamsConfig], StreamManager]
+    engine: Engine, fake_mastodon: FakeMastodon, start_manager: Callable[[SourceCatalog], StreamManager]
 ) -> None:
     recorded = list(fake_mastodon.public)
     toots = new_stream(engine, "mastodon", ("toot -#hoot", "toots"), ("#hoot", "hoot"))
     start_manager(
-        StreamsConfig(
-            poll_seconds=0.05,
-            writer=FAST_WRITER,
-            reconnect=ReconnectPolicy(scale=0.001),
-            mastodon=MastodonStreamConfig(fake_mastodon.base_url, None, FAST, poll_seconds=0.05),
+        SourceCatalog(
+            mastodon=MastodonAccess(fake_mastodon.base_url, None, FAST),
+            reading=StreamReading(mastodon_poll_seconds=0.05, reconnect=ReconnectPolicy(scale=0.001)),
         )
     )
     wait_until(lambda: stream(engine, toots.id).posts_received == len(recorded), "the recorded timeline")

@@ -12,11 +12,12 @@ from sqlalchemy import Engine, func, select
 
 from tagpulse.db.models import CollectionRunHashtag, Post, PostHashtag, User
 from tagpulse_collector import locks
+from tagpulse_collector.catalog import SourceCatalog
 from tagpulse_collector.runs.execute import execute_run
 from tagpulse_collector.runs.plan import plan_collection
 from tagpulse_collector.runs.store import RunRecord, interrupted_runs, start_run
 from tagpulse_collector.sources.base import Page
-from tagpulse_collector.sources.x_api import XApiSource
+from tagpulse_collector.sources.x_api import XAccess, XApiSource
 from tests.conftest import FAKE_X_TOKEN
 from tests.integration.test_ingest import assert_rollups_match_a_recount
 from tests.support.fake_http import Fault
@@ -24,6 +25,9 @@ from tests.support.fake_x import RECORDED_SEARCHES, FakeXApi, is_retweet, load_p
 from tests.support.policies import FAST
 
 HASHTAGS = ["brexit", "kpop", "blacklivesmatter"]
+
+# Plans only look at which sources are configured.
+WITH_X = SourceCatalog(x=XAccess(FAKE_X_TOKEN))
 
 
 def own_tags(tweet: dict[str, Any]) -> set[str]:
@@ -65,13 +69,13 @@ def expected(hashtags: list[str], include_retweets: bool = False) -> dict[str, A
 
 
 def x_source(fake_x: FakeXApi, **options: Any) -> XApiSource:
-    return XApiSource(FAKE_X_TOKEN, fake_x.base_url, FAST, **options)
+    return XApiSource(XAccess(FAKE_X_TOKEN, fake_x.base_url, FAST), **options)
 
 
 def run_x(
     engine: Engine, fake_x: FakeXApi, hashtags: list[str], max_posts: int = 1000, **options: Any
 ) -> RunRecord:
-    plan = plan_collection(hashtags, max_posts, "x", [], configured=("x",))
+    plan = plan_collection(hashtags, max_posts, "x", [], WITH_X)
     run_id = start_run(engine, plan, [])
     record = execute_run(engine, run_id, lambda _name: x_source(fake_x, **options))
     assert record is not None
@@ -191,9 +195,9 @@ def test_a_stopped_run_stays_running_and_resumes_at_its_next_page(engine: Engine
                     stop.set()
                 yield page
 
-    plan = plan_collection(["blacklivesmatter"], 1000, "x", [], configured=("x",))
+    plan = plan_collection(["blacklivesmatter"], 1000, "x", [], WITH_X)
     run_id = start_run(engine, plan, [])
-    source = StopAfterTwoPages(FAKE_X_TOKEN, fake_x.base_url, FAST)
+    source = StopAfterTwoPages(XAccess(FAKE_X_TOKEN, fake_x.base_url, FAST))
     interrupted = execute_run(engine, run_id, lambda _name: source, stop)
     assert interrupted is not None
     assert interrupted.state == "RUNNING"
@@ -218,7 +222,7 @@ def test_a_stopped_run_stays_running_and_resumes_at_its_next_page(engine: Engine
 
 
 def test_a_run_held_by_another_collector_is_left_alone(engine: Engine, fake_x: FakeXApi) -> None:
-    plan = plan_collection(["brexit"], 100, "x", [], configured=("x",))
+    plan = plan_collection(["brexit"], 100, "x", [], WITH_X)
     run_id = start_run(engine, plan, [])
     with locks.lease(engine) as other:
         assert other.try_lock(locks.run_key(run_id))
@@ -229,9 +233,9 @@ def test_a_run_held_by_another_collector_is_left_alone(engine: Engine, fake_x: F
 
 
 def test_refused_credentials_fail_the_run_at_once(engine: Engine, fake_x: FakeXApi) -> None:
-    plan = plan_collection(HASHTAGS, 100, "x", [], configured=("x",))
+    plan = plan_collection(HASHTAGS, 100, "x", [], WITH_X)
     run_id = start_run(engine, plan, [])
-    wrong = XApiSource("not-the-token-0000", fake_x.base_url, FAST)
+    wrong = XApiSource(XAccess("not-the-token-0000", fake_x.base_url, FAST))
     record = execute_run(engine, run_id, lambda _name: wrong)
     assert record is not None
     assert record.state == "FAILED"

@@ -15,6 +15,8 @@ from prometheus_client import REGISTRY
 from sqlalchemy import Engine
 
 from tagpulse.db.engine import create_database_engine
+from tagpulse_collector.sources.api_client import HttpPolicy
+from tagpulse_collector.sources.x_api import XAccess
 from tagpulse_collector.streams import store
 from tagpulse_collector.streams.backoff import ReconnectPolicy
 from tagpulse_collector.streams.buffer import RedisBuffer
@@ -52,11 +54,9 @@ def engine(postgres_url: str) -> Iterator[Engine]:
 
 def config(fake: FakeXStream, marker: str, keepalive: float = 2.0) -> XStreamConfig:
     return XStreamConfig(
-        bearer_token=FAKE_X_TOKEN,
-        base_url=fake.base_url,
+        access=XAccess(FAKE_X_TOKEN, fake.base_url, HttpPolicy(timeout_seconds=5)),
         marker=marker,
         keepalive_seconds=keepalive,
-        request_timeout_seconds=5,
         reconnect=ReconnectPolicy(scale=0.001),
     )
 

@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from tagpulse_collector.sources.errors import AuthenticationFailed, RateLimited
-from tagpulse_collector.sources.mastodon import MastodonSource, html_to_text, next_max_id, parse_status
+from tagpulse_collector.sources.mastodon import (
+    MastodonAccess,
+    MastodonSource,
+    html_to_text,
+    next_max_id,
+    parse_status,
+)
 from tests.support.fake_http import Fault
 from tests.support.fake_mastodon import FakeMastodon, recorded_statuses
 from tests.support.policies import FAST
@@ -16,7 +22,7 @@ TAG = "fgiztsshwiaqqiztpmmjbtvmescsculuvmgjgopwoeidbcrixp"
 def test_pages_through_the_link_header_until_the_end(fake_mastodon: FakeMastodon) -> None:
     statuses = recorded_statuses(TAG)
     assert len(statuses) == 30
-    pages = list(MastodonSource(fake_mastodon.base_url, policy=FAST).search(TAG, 1000))
+    pages = list(MastodonSource(MastodonAccess(fake_mastodon.base_url, policy=FAST)).search(TAG, 1000))
     assert [p.id for page in pages for p in page.posts] == [s["id"] for s in statuses]
     requests = fake_mastodon.tag_requests()
     assert requests[0].path == f"/api/v1/timelines/tag/{TAG}"
@@ -54,7 +60,7 @@ def test_a_location_in_the_profile_metadata_is_used() -> None:
 def test_asks_only_for_newer_posts_and_sends_the_token_when_set(fake_mastodon: FakeMastodon) -> None:
     statuses = recorded_statuses(TAG)
     since = statuses[4]["id"]
-    mastodon = MastodonSource(fake_mastodon.base_url, "a-token-1234", FAST)
+    mastodon = MastodonSource(MastodonAccess(fake_mastodon.base_url, "a-token-1234", FAST))
     pages = list(mastodon.search(TAG, 100, since_id=since))
     assert [p.id for page in pages for p in page.posts] == [s["id"] for s in statuses[:4]]
     request = fake_mastodon.tag_requests()[0]
@@ -70,20 +76,20 @@ def test_a_429_waits_for_the_iso_reset(fake_mastodon: FakeMastodon) -> None:
             headers={"x-ratelimit-reset": "2000-01-01T00:00:00Z"},
         )
     )
-    pages = list(MastodonSource(fake_mastodon.base_url, policy=FAST).search("hoot", 10))
+    pages = list(MastodonSource(MastodonAccess(fake_mastodon.base_url, policy=FAST)).search("hoot", 10))
     # The recorded page links to a next one, which is empty: the end.
     assert [len(p.posts) for p in pages] == [1, 0]
     assert [p.requests for p in pages] == [2, 1]  # the 429 and its retry, then the empty page
 
     fake_mastodon.add_fault(Fault(status=429, times=None))
     with pytest.raises(RateLimited):
-        list(MastodonSource(fake_mastodon.base_url, policy=FAST).search("hoot", 10))
+        list(MastodonSource(MastodonAccess(fake_mastodon.base_url, policy=FAST)).search("hoot", 10))
 
 
 def test_a_refused_token_stops_the_run(fake_mastodon: FakeMastodon) -> None:
     fake_mastodon.add_fault(Fault(status=401, body=b'{"error": "The access token is invalid"}'))
     with pytest.raises(AuthenticationFailed) as error:
-        list(MastodonSource(fake_mastodon.base_url, "revoked-token", FAST).search("hoot", 10))
+        list(MastodonSource(MastodonAccess(fake_mastodon.base_url, "revoked-token", FAST)).search("hoot", 10))
     assert str(error.value).startswith("mastodon refused the credentials (401")
 
 

@@ -2,25 +2,21 @@ from datetime import UTC, datetime
 
 import pytest
 
+from tagpulse import pagination
 from tagpulse.errors import InvalidArgument
-from tagpulse.pagination import encode_page_token
+from tagpulse.pagination import HashtagCursor, PostCursor, UserCursor
 from tagpulse_query.validation import (
-    POSTS_TOKEN,
-    USERS_TOKEN,
     HashtagsQuery,
-    PostCursor,
     PostQuery,
-    UserCursor,
     hashtag_count_query,
     hashtags_query,
     hour_count_query,
     post_query,
-    post_token_cursor,
     posts_query,
     top_users_query,
-    user_token_cursor,
     users_query,
 )
+from tests.support.page_tokens import tampered
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 T1 = datetime(2026, 1, 2, tzinfo=UTC)
@@ -89,7 +85,7 @@ def test_posts_query_defaults_and_normalizes() -> None:
 def test_post_page_tokens_round_trip_and_are_bound_to_the_filters() -> None:
     query = posts_query("devops", "", "", "", None, None, 10, "")
     last = PostCursor(datetime(2026, 11, 1, 5, 6, 7, 891, tzinfo=UTC), "x", "123")
-    token = encode_page_token(POSTS_TOKEN, post_token_cursor(query.filter, last))
+    token = pagination.POSTS.encode(last, query.filter)
     assert posts_query("#DEVOPS", "", "", "", None, None, 10, token).after == last
     for other in (("sre", "", "", "", None, None), ("devops", "en", "", "", None, None)):
         with pytest.raises(InvalidArgument) as error:
@@ -98,22 +94,20 @@ def test_post_page_tokens_round_trip_and_are_bound_to_the_filters() -> None:
 
 
 @pytest.mark.parametrize(
-    "cursor",
+    "change",
     [
-        {"f": "x", "t": "2026-11-01T00:00:00+00:00", "s": "x", "i": "1"},
-        {"f": None, "t": "2026-11-01T00:00:00+00:00", "s": "x", "i": "1"},
-        {"t": "not a time", "s": "x", "i": "1"},
-        {"t": "2026-11-01T00:00:00", "s": "x", "i": "1"},
-        {"t": 5, "s": "x", "i": "1"},
-        {"t": "2026-11-01T00:00:00+00:00", "s": ["x"], "i": "1"},
-        {"t": "2026-11-01T00:00:00+00:00", "s": "x", "i": "9" * 65},
+        {"created_at": "not a time"},
+        {"created_at": "2026-11-01T00:00:00"},
+        {"created_at": 5},
+        {"source": ["x"]},
+        {"id": "9" * 65},
     ],
 )
-def test_forged_post_tokens_are_invalid(cursor: dict[str, object]) -> None:
-    fingerprint = posts_query(*NO_FILTERS, 1, "").filter.fingerprint()
-    cursor = {"f": fingerprint, **cursor}
+def test_forged_post_tokens_are_invalid(change: dict[str, object]) -> None:
+    last = PostCursor(datetime(2026, 11, 1, tzinfo=UTC), "x", "1")
+    token = tampered(pagination.POSTS.encode(last, posts_query(*NO_FILTERS, 1, "").filter), **change)
     with pytest.raises(InvalidArgument) as error:
-        posts_query(*NO_FILTERS, 1, encode_page_token(POSTS_TOKEN, cursor))
+        posts_query(*NO_FILTERS, 1, token)
     assert error.value.violations.keys() == {"page_token"}
 
 
@@ -145,7 +139,7 @@ def test_users_query() -> None:
     assert users_query("", 0, "").order_by == "followers_count desc"
     assert users_query("followersCount  DESC", 0, "").order_by == "followers_count desc"
     assert users_query("id", 1000, "").order_by == "id"
-    token = encode_page_token(USERS_TOKEN, user_token_cursor("id", UserCursor(5, "x", "7")))
+    token = pagination.USERS.encode(UserCursor(5, "x", "7"), "id")
     assert users_query("id", 3, token).after == UserCursor(5, "x", "7")
     with pytest.raises(InvalidArgument) as error:
         users_query("", 3, token)  # a token of the other order
@@ -153,14 +147,16 @@ def test_users_query() -> None:
     with pytest.raises(InvalidArgument) as error:
         users_query("username; DROP TABLE users", 1001, "")
     assert error.value.violations.keys() == {"order_by", "page_size"}
-    forged = encode_page_token(USERS_TOKEN, {"o": "id", "n": "many", "s": "x", "i": "7"})
+    forged = tampered(token, followers_count="many")
     with pytest.raises(InvalidArgument):
         users_query("id", 3, forged)
 
 
 def test_hashtags_query() -> None:
     assert hashtags_query(0, "") == HashtagsQuery(page_size=50, after=None)
-    assert hashtags_query(2, encode_page_token("hashtags", {"n": "sre"})).after == "sre"
-    for token in ("nope", encode_page_token("hashtags", {"n": 3}), encode_page_token("users", {"n": "sre"})):
+    token = pagination.HASHTAGS.encode(HashtagCursor("sre"))
+    assert hashtags_query(2, token).after == HashtagCursor("sre")
+    users = pagination.USERS.encode(UserCursor(5, "x", "7"))
+    for bad in ("nope", tampered(token, name=3), tampered(token, name="x" * 101), users):
         with pytest.raises(InvalidArgument):
-            hashtags_query(2, token)
+            hashtags_query(2, bad)

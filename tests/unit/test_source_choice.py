@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 
 from tagpulse.errors import InvalidArgument
+from tagpulse_collector.catalog import SourceCatalog, SourceNotConfigured, catalog_from_settings
 from tagpulse_collector.runs.plan import plan_collection
-from tagpulse_collector.server import configured_sources, default_source
 from tagpulse_collector.settings import CollectorSettings
-from tagpulse_collector.sources.mastodon import MastodonSource
-from tagpulse_collector.sources.x_api import XApiSource
+from tagpulse_collector.sources.mastodon import MastodonAccess, MastodonSource
+from tagpulse_collector.sources.sample import SampleSource
+from tagpulse_collector.sources.x_api import XAccess, XApiSource
 
 
 def settings(**values: object) -> CollectorSettings:
@@ -34,14 +33,20 @@ def settings(**values: object) -> CollectorSettings:
 def test_credentials_decide_the_sources_and_the_default(
     values: dict[str, object], sources: set[str], default: str
 ) -> None:
-    configured = configured_sources(settings(**values), threading.Event())
-    assert set(configured) == sources
-    assert default_source(settings(**values)) == default
-    assert plan_collection([], 0, "", [], configured=configured, default_source=default).source == default
+    catalog = catalog_from_settings(settings(**values))
+    assert set(catalog.configured) == sources
+    assert catalog.default_source == default
+    assert plan_collection([], 0, "", [], catalog).source == default
+    for name in ("x", "mastodon", "sample"):
+        if name in sources:
+            assert catalog.search_source(name).name == name
+        else:
+            with pytest.raises(SourceNotConfigured):
+                catalog.search_source(name)
 
 
 def test_the_platform_sources_get_their_settings() -> None:
-    configured = configured_sources(
+    catalog = catalog_from_settings(
         settings(
             x_bearer_token="AAAA-token",
             x_api_base_url="http://127.0.0.1:9/",
@@ -49,24 +54,41 @@ def test_the_platform_sources_get_their_settings() -> None:
             mastodon_base_url="https://mastodon.example",
             source_attempts=7,
             rate_limit_max_wait_seconds=12,
-        ),
-        threading.Event(),
+            sample_seed=7,
+        )
     )
-    x, mastodon = configured["x"](), configured["mastodon"]()
+    x, mastodon = catalog.search_source("x"), catalog.search_source("mastodon")
+    sample = catalog.search_source("sample")
     assert isinstance(x, XApiSource)
     assert isinstance(mastodon, MastodonSource)
-    assert (x.base_url, x.include_retweets, x.policy.attempts) == ("http://127.0.0.1:9", True, 7)
-    assert x.policy.rate_limit.max_wait_seconds == 12
-    assert mastodon.base_url == "https://mastodon.example"
+    assert isinstance(sample, SampleSource)
+    assert (x.access.base_url, x.include_retweets, x.access.policy.attempts) == (
+        "http://127.0.0.1:9/",
+        True,
+        7,
+    )
+    assert x.access.policy.rate_limit.max_wait_seconds == 12
+    assert mastodon.access.base_url == "https://mastodon.example"
+    assert sample.seed == 7
+    # Sources wake up from rate-limit waits when the collector stops.
+    assert x.stop is catalog.stop
+    assert mastodon.stop is catalog.stop
 
 
 def test_a_source_without_its_settings_is_a_bad_argument_that_says_what_to_set() -> None:
     with pytest.raises(InvalidArgument) as error:
-        plan_collection([], 0, "mastodon", [], configured=("sample", "x"))
+        plan_collection([], 0, "mastodon", [], SourceCatalog(x=XAccess("AAAA-token")))
     assert error.value.violations == {
         "source": "source 'mastodon' is not configured on this collector (set TAGPULSE_MASTODON_BASE_URL); "
         "configured: sample, x"
     }
     with pytest.raises(InvalidArgument) as error:
-        plan_collection([], 0, "myspace", [], configured=("sample",))
+        plan_collection([], 0, "myspace", [], SourceCatalog())
     assert "unknown source 'myspace'" in error.value.violations["source"]
+
+
+def test_the_catalog_hides_the_credentials_in_its_repr() -> None:
+    catalog = SourceCatalog(
+        x=XAccess("AAAA-secret-token"), mastodon=MastodonAccess("https://m.example", "mastodon-secret")
+    )
+    assert "secret" not in repr(catalog)

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import threading
-from typing import Any
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import create_engine
@@ -12,22 +11,27 @@ from sqlalchemy import create_engine
 from tagpulse.errors import FailedPrecondition, InvalidArgument
 from tagpulse.v1 import collector_service_pb2 as pb
 from tagpulse.v1 import resources_pb2
+from tagpulse_collector.catalog import SourceCatalog, catalog_from_settings
 from tagpulse_collector.query_client import QueryClient
-from tagpulse_collector.server import configured_sources, stream_buffer, streams_config
+from tagpulse_collector.runs.executor import RunExecutor
+from tagpulse_collector.server import stream_buffer, streams_config
 from tagpulse_collector.servicer import CollectorServicer
 from tagpulse_collector.settings import CollectorSettings
+from tagpulse_collector.sources.x_api import XAccess
 from tagpulse_collector.streams.buffer import MemoryBuffer, RedisBuffer
 from tagpulse_collector.streams.store import Rule, plan_stream
 
 
-def violations(rules: list[tuple[str, str]], source: str = "sample", **options: Any) -> dict[str, str]:
+def violations(
+    rules: list[tuple[str, str]], source: str = "sample", catalog: SourceCatalog | None = None
+) -> dict[str, str]:
     with pytest.raises(InvalidArgument) as raised:
-        plan_stream(rules, source, **options)
+        plan_stream(rules, source, catalog or SourceCatalog())
     return raised.value.violations
 
 
 def test_a_good_request_is_planned() -> None:
-    plan = plan_stream([(' "justin bieber" music ', "bieber"), ("#music", "")], "")
+    plan = plan_stream([(' "justin bieber" music ', "bieber"), ("#music", "")], "", SourceCatalog())
     assert plan.source == "sample"
     assert plan.rules == (Rule('"justin bieber" music', "bieber"), Rule("#music", ""))
     assert plan.rules[1].key == "#music"  # counted under the rule when it has no tag
@@ -43,7 +47,9 @@ def test_every_problem_is_reported_at_once() -> None:
 
 
 def test_x_rules_may_use_every_x_operator_but_need_x() -> None:
-    assert plan_stream([("cat from:bieber has:images", "")], "x", configured=("sample", "x")).source == "x"
+    with_x = SourceCatalog(x=XAccess("AAAA-token"))
+    assert plan_stream([("cat from:bieber has:images", "")], "x", with_x).source == "x"
+    assert "from:" in violations([("cat from:bieber", "")], "sample", with_x)["rules[0].value"]
     assert "TAGPULSE_X_BEARER_TOKEN" in violations([("cat", "")], "x")["source"]
     assert "TAGPULSE_MASTODON_BASE_URL" in violations([("cat", "")], "mastodon")["source"]
 
@@ -63,12 +69,11 @@ def test_streams_are_buffered_in_redis_or_in_the_process_on_sqlite_only() -> Non
 
 
 def test_create_stream_without_a_buffer_fails_the_precondition() -> None:
-    settings = CollectorSettings()
+    engine, catalog = create_engine("sqlite://"), SourceCatalog()
     servicer = CollectorServicer(
-        engine=create_engine("sqlite://"),
-        sources=configured_sources(settings, threading.Event()),
-        tracked_hashtags=[],
-        query_client=QueryClient("127.0.0.1:1", None),
+        engine=engine,
+        catalog=catalog,
+        executor=RunExecutor(engine, catalog, [], QueryClient("127.0.0.1:1", None)),
         stream_buffer=None,
         streams_unavailable="keyword streams need Redis: set TAGPULSE_REDIS_URL",
     )
@@ -88,8 +93,8 @@ def test_settings_reach_the_stream_config() -> None:
         stream_keepalive_seconds=7,
         stream_max_attempts=5,
     )
-    config = streams_config(settings)
-    assert config.x is not None
-    assert (config.x.marker, config.x.keepalive_seconds, config.x.reconnect.scale) == ("prod:", 7, 0.5)
+    config, x = streams_config(settings), catalog_from_settings(settings).x_stream()
+    assert x is not None
+    assert (x.marker, x.keepalive_seconds, x.reconnect.scale) == ("prod:", 7, 0.5)
     assert config.writer.max_attempts == 5
-    assert config.mastodon is None
+    assert catalog_from_settings(settings).local_feed(1, "mastodon", datetime.now(UTC), print) is None

@@ -19,7 +19,7 @@ from tagpulse_collector.sources.errors import (
     SourceUnavailable,
     UsageCapReached,
 )
-from tagpulse_collector.sources.x_api import XApiSource
+from tagpulse_collector.sources.x_api import XAccess, XApiSource
 from tests.conftest import FAKE_X_TOKEN
 from tests.support.fake_http import Fault
 from tests.support.fake_x import FakeXApi, is_retweet, load_pages, rate_limited, usage_capped
@@ -29,7 +29,7 @@ BLM = load_pages("blacklivesmatter.jsonl")
 
 
 def source(api: FakeXApi, **options: object) -> XApiSource:
-    return XApiSource(FAKE_X_TOKEN, api.base_url, FAST, **options)  # type: ignore[arg-type]
+    return XApiSource(XAccess(FAKE_X_TOKEN, api.base_url, FAST), **options)  # type: ignore[arg-type]
 
 
 def originals(page: dict) -> list[dict]:  # type: ignore[type-arg]
@@ -130,7 +130,7 @@ def test_server_errors_are_retried_with_backoff_then_give_up(fake_x: FakeXApi) -
 def test_a_slow_answer_times_out_and_is_retried(fake_x: FakeXApi) -> None:
     policy = dataclasses.replace(FAST, timeout_seconds=0.3)
     fake_x.add_fault(Fault(delay=1.0, times=1))
-    pages = list(XApiSource(FAKE_X_TOKEN, fake_x.base_url, policy).search("brexit", 100))
+    pages = list(XApiSource(XAccess(FAKE_X_TOKEN, fake_x.base_url, policy)).search("brexit", 100))
     assert pages[0].requests == 2
     assert pages[0].errors == ("timed out",)
 
@@ -157,7 +157,7 @@ def test_refused_credentials_stop_the_run_at_once(fake_x: FakeXApi, status: int)
 
 def test_a_wrong_token_is_refused_and_never_appears_in_the_error(fake_x: FakeXApi) -> None:
     with pytest.raises(AuthenticationFailed) as error:
-        list(XApiSource("wrong-token-123456", fake_x.base_url, FAST).search("brexit", 100))
+        list(XApiSource(XAccess("wrong-token-123456", fake_x.base_url, FAST)).search("brexit", 100))
     assert "wrong-token-123456" not in str(error.value)
     assert "401 Unauthorized" in str(error.value)
 
@@ -191,7 +191,7 @@ def test_shutdown_interrupts_a_rate_limit_wait(fake_x: FakeXApi) -> None:
     stop.set()
     fake_x.add_fault(rate_limited(reset_in=0, times=1))
     with pytest.raises(Interrupted):
-        list(XApiSource(FAKE_X_TOKEN, fake_x.base_url, FAST, stop=stop).search("brexit", 100))
+        list(XApiSource(XAccess(FAKE_X_TOKEN, fake_x.base_url, FAST), stop=stop).search("brexit", 100))
 
 
 def test_a_since_id_older_than_the_search_window_is_dropped_when_x_rejects_it(fake_x: FakeXApi) -> None:

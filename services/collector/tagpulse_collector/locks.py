@@ -1,7 +1,9 @@
 """Who is collecting what, across every collector replica.
 
 On PostgreSQL these are session-level advisory locks held on a connection of their own: a run
-holds its run's lock while it executes and a hashtag's lock while it collects that hashtag.
+holds its run's lock while it executes and a hashtag's lock while it collects that hashtag; a
+collector's stream supervisor holds the lock of each stream whose reader it runs (and of the
+shared X connection). Every namespace and key is made here.
 When a process dies its connection closes and PostgreSQL releases the locks at once, so
 "RUNNING in the table but nobody holds its lock" means the run was killed and may be resumed.
 Two CronJob pods starting together therefore never fetch the same hashtag twice.
@@ -22,6 +24,9 @@ from sqlalchemy.engine import Connection
 # The first key of the two-key advisory lock: one namespace per kind of thing locked.
 RUN_NAMESPACE = 0x74700001
 HASHTAG_NAMESPACE = 0x74700002
+# A keyword stream's reader, and a reader shared by several streams (the X connection).
+STREAM_NAMESPACE = 0x74700003
+FEED_NAMESPACE = 0x74700004
 
 
 def _signed32(value: int) -> int:
@@ -35,6 +40,14 @@ def run_key(run_id: int) -> tuple[int, int]:
 def hashtag_key(source: str, hashtag: str) -> tuple[int, int]:
     # A collision between two hashtags only makes them wait for each other: harmless.
     return _signed32(HASHTAG_NAMESPACE), _signed32(zlib.crc32(f"{source}:{hashtag}".encode()))
+
+
+def stream_key(stream_id: int) -> tuple[int, int]:
+    return _signed32(STREAM_NAMESPACE), _signed32(stream_id % 2**32)
+
+
+def feed_key(name: str) -> tuple[int, int]:
+    return _signed32(FEED_NAMESPACE), _signed32(zlib.crc32(name.encode()))
 
 
 class Lease:

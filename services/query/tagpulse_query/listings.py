@@ -16,16 +16,9 @@ from sqlalchemy.engine import Connection
 
 from tagpulse.db.models import Hashtag, Post, PostHashtag, SourceCount, User
 from tagpulse.errors import InvalidArgument, NotFound
+from tagpulse.pagination import HashtagCursor, PostCursor, UserCursor
 from tagpulse_query.records import HashtagRow, PostRow, UserRow, user_row
-from tagpulse_query.validation import (
-    ORDER_BY_FOLLOWERS,
-    HashtagsQuery,
-    PostCursor,
-    PostQuery,
-    PostsQuery,
-    UserCursor,
-    UsersQuery,
-)
+from tagpulse_query.validation import ORDER_BY_FOLLOWERS, HashtagsQuery, PostQuery, PostsQuery, UsersQuery
 
 
 @dataclass(frozen=True)
@@ -44,7 +37,7 @@ class UserPage:
 @dataclass(frozen=True)
 class HashtagPage:
     hashtags: list[HashtagRow]
-    last: str | None
+    last: HashtagCursor | None
 
 
 def _after_desc_asc_asc(
@@ -242,10 +235,10 @@ def list_hashtags(connection: Connection, query: HashtagsQuery) -> HashtagPage:
         .limit(query.page_size + 1)
     )
     if query.after is not None:
-        statement = statement.where(hashtags.c.name > query.after)
+        statement = statement.where(hashtags.c.name > query.after.name)
     rows = connection.execute(statement).all()
     more = len(rows) > query.page_size
     found = [
         HashtagRow(r.name, r.tracked, r.post_count, r.last_collected_at) for r in rows[: query.page_size]
     ]
-    return HashtagPage(hashtags=found, last=found[-1].name if more else None)
+    return HashtagPage(hashtags=found, last=HashtagCursor(found[-1].name) if more else None)

@@ -16,8 +16,8 @@ from prometheus_client import Histogram
 from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 
+from tagpulse import pagination
 from tagpulse.errors import Unavailable
-from tagpulse.pagination import encode_page_token
 from tagpulse.timestamps import optional_instant, to_timestamp
 from tagpulse.v1 import query_service_pb2 as pb
 from tagpulse.v1 import query_service_pb2_grpc, resources_pb2
@@ -160,10 +160,7 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
 
         def compute(connection: Connection) -> pb.ListPostsResponse:
             page = listings.list_posts(connection, query)
-            token = ""
-            if page.last is not None:
-                cursor = validation.post_token_cursor(query.filter, page.last)
-                token = encode_page_token(validation.POSTS_TOKEN, cursor)
+            token = pagination.POSTS.encode(page.last, query.filter) if page.last else ""
             return pb.ListPostsResponse(posts=[_post(p) for p in page.posts], next_page_token=token)
 
         return await self._answer("ListPosts", query, pb.ListPostsResponse, compute)
@@ -185,11 +182,7 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
 
         def compute(connection: Connection) -> pb.ListUsersResponse:
             page = listings.list_users(connection, query)
-            token = ""
-            if page.last is not None:
-                token = encode_page_token(
-                    validation.USERS_TOKEN, validation.user_token_cursor(query.order_by, page.last)
-                )
+            token = pagination.USERS.encode(page.last, query.order_by) if page.last else ""
             return pb.ListUsersResponse(users=[_user(u) for u in page.users], next_page_token=token)
 
         return await self._answer("ListUsers", query, pb.ListUsersResponse, compute)
@@ -201,7 +194,7 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
 
         def compute(connection: Connection) -> pb.ListHashtagsResponse:
             page = listings.list_hashtags(connection, query)
-            token = encode_page_token(validation.HASHTAGS_TOKEN, {"n": page.last}) if page.last else ""
+            token = pagination.HASHTAGS.encode(page.last) if page.last else ""
             return pb.ListHashtagsResponse(
                 hashtags=[
                     resources_pb2.Hashtag(

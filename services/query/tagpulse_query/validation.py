@@ -7,17 +7,16 @@ characters (PostgreSQL cannot even compare a string with NUL in it) and overlong
 
 from __future__ import annotations
 
-import hashlib
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from tagpulse import pagination
 from tagpulse.db.models import UNKNOWN_COUNTRY
 from tagpulse.errors import InvalidArgument
 from tagpulse.hashtags import InvalidHashtag, normalize_hashtag
-from tagpulse.pagination import decode_page_token, page_size_of
+from tagpulse.pagination import HashtagCursor, PostCursor, UserCursor
 
 DEFAULT_TOP_USERS = 5
 MAX_TOP_USERS = 100
@@ -28,9 +27,6 @@ DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
 # Free-text filters longer than this are refused; shorter ones that are not stored match nothing.
 MAX_VALUE_LENGTH = 100
-# The widths of the key columns that page tokens carry (tagpulse.db.models).
-MAX_ID_LENGTH = 64
-MAX_SOURCE_LENGTH = 16
 ORDER_BY_FOLLOWERS, ORDER_BY_ID = "followers_count desc", "id"
 
 
@@ -81,28 +77,9 @@ def _value(raw: str, field: str, max_length: int, problems: dict[str, str]) -> s
     return value
 
 
-def _page_size(requested: int, maximum: int, problems: dict[str, str]) -> int:
-    try:
-        return page_size_of(requested, DEFAULT_PAGE_SIZE, maximum)
-    except InvalidArgument as error:
-        problems.update(error.violations)
-        return DEFAULT_PAGE_SIZE
-
-
-def _cursor(token: str, kind: str, problems: dict[str, str]) -> dict[str, Any] | None:
-    try:
-        return decode_page_token(token, kind)
-    except InvalidArgument as error:
-        problems.update(error.violations)
-        return None
-
-
 def _time_range(start: datetime | None, end: datetime | None, problems: dict[str, str]) -> None:
     if start is not None and end is not None and start >= end:
         problems["start_time"] = "must be before end_time"
-
-
-_STALE_CURSOR = "is not a page token from this list with these filters; pass next_page_token as it came"
 
 
 def top_users_query(limit: int, hashtag: str) -> TopUsersQuery:
@@ -161,19 +138,6 @@ class PostFilter:
     start: datetime | None
     end: datetime | None
 
-    def fingerprint(self) -> str:
-        """Binds a page token to the filters it was issued for."""
-        return hashlib.sha256(repr(self).encode()).hexdigest()[:16]
-
-
-@dataclass(frozen=True)
-class PostCursor:
-    """The last post of the previous page: newest first, then by (source, id)."""
-
-    created_at: datetime
-    source: str
-    id: str
-
 
 @dataclass(frozen=True)
 class PostsQuery:
@@ -189,13 +153,6 @@ class PostQuery:
 
 
 @dataclass(frozen=True)
-class UserCursor:
-    followers_count: int
-    source: str
-    id: str
-
-
-@dataclass(frozen=True)
 class UsersQuery:
     order_by: str
     page_size: int
@@ -205,15 +162,12 @@ class UsersQuery:
 @dataclass(frozen=True)
 class HashtagsQuery:
     page_size: int
-    after: str | None
+    after: HashtagCursor | None
 
 
 @dataclass(frozen=True)
 class StatsQuery:
     """GetStats takes no parameters; one cache key."""
-
-
-POSTS_TOKEN, USERS_TOKEN, HASHTAGS_TOKEN = "posts", "users", "hashtags"
 
 
 def _country(raw: str, problems: dict[str, str]) -> str | None:
@@ -222,13 +176,6 @@ def _country(raw: str, problems: dict[str, str]) -> str | None:
         return None
     # Stored as ISO 3166-1 alpha-2 in upper case, or "unknown".
     return UNKNOWN_COUNTRY if value.lower() == UNKNOWN_COUNTRY else value.upper()
-
-
-def _string(cursor: dict[str, Any], key: str, max_length: int) -> str:
-    value = cursor.get(key)
-    if not isinstance(value, str) or not 0 < len(value) <= max_length:
-        raise ValueError(key)
-    return value
 
 
 def posts_query(
@@ -251,29 +198,11 @@ def posts_query(
         end=end,
     )
     _time_range(start, end, problems)
-    size = _page_size(page_size, MAX_PAGE_SIZE, problems)
-    cursor = _cursor(page_token, POSTS_TOKEN, problems)
-    after = None
-    if cursor is not None and "page_token" not in problems:
-        try:
-            if cursor.get("f") != post_filter.fingerprint():
-                raise ValueError("filters")
-            after = PostCursor(
-                created_at=datetime.fromisoformat(_string(cursor, "t", 40)),
-                source=_string(cursor, "s", MAX_SOURCE_LENGTH),
-                id=_string(cursor, "i", MAX_ID_LENGTH),
-            )
-            if after.created_at.tzinfo is None:
-                raise ValueError("t")
-        except ValueError:
-            problems["page_token"] = _STALE_CURSOR
+    page = pagination.page_request(
+        pagination.POSTS, page_size, page_token, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, post_filter, problems
+    )
     _raise_if(problems)
-    return PostsQuery(filter=post_filter, page_size=size, after=after)
-
-
-def post_token_cursor(post_filter: PostFilter, last: PostCursor) -> dict[str, Any]:
-    """What `posts_query` reads back from a page token."""
-    return {"f": post_filter.fingerprint(), "t": last.created_at.isoformat(), "s": last.source, "i": last.id}
+    return PostsQuery(filter=post_filter, page_size=page.size, after=page.after)
 
 
 def post_query(post_id: str, source: str) -> PostQuery:
@@ -301,41 +230,18 @@ def users_query(order_by: str, page_size: int, page_token: str) -> UsersQuery:
     order = _ORDERS.get(" ".join(order_by.lower().split()))
     if order is None:
         problems["order_by"] = f"must be {ORDER_BY_FOLLOWERS!r} (the default) or {ORDER_BY_ID!r}"
-    size = _page_size(page_size, MAX_PAGE_SIZE, problems)
-    cursor = _cursor(page_token, USERS_TOKEN, problems)
-    after = None
-    if cursor is not None and "page_token" not in problems and order is not None:
-        try:
-            if cursor.get("o") != order:
-                raise ValueError("order")
-            followers = cursor.get("n", 0)
-            if not isinstance(followers, int) or isinstance(followers, bool) or not 0 <= followers < 2**63:
-                raise ValueError("n")
-            after = UserCursor(
-                followers_count=followers,
-                source=_string(cursor, "s", MAX_SOURCE_LENGTH),
-                id=_string(cursor, "i", MAX_ID_LENGTH),
-            )
-        except ValueError:
-            problems["page_token"] = _STALE_CURSOR
+    page = pagination.page_request(
+        pagination.USERS, page_size, page_token, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, order, problems
+    )
     _raise_if(problems)
     assert order is not None
-    return UsersQuery(order_by=order, page_size=size, after=after)
-
-
-def user_token_cursor(order_by: str, last: UserCursor) -> dict[str, Any]:
-    return {"o": order_by, "n": last.followers_count, "s": last.source, "i": last.id}
+    return UsersQuery(order_by=order, page_size=page.size, after=page.after)
 
 
 def hashtags_query(page_size: int, page_token: str) -> HashtagsQuery:
     problems: dict[str, str] = {}
-    size = _page_size(page_size, MAX_PAGE_SIZE, problems)
-    cursor = _cursor(page_token, HASHTAGS_TOKEN, problems)
-    after = None
-    if cursor is not None and "page_token" not in problems:
-        try:
-            after = _string(cursor, "n", 100)
-        except ValueError:
-            problems["page_token"] = _STALE_CURSOR
+    page = pagination.page_request(
+        pagination.HASHTAGS, page_size, page_token, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, problems=problems
+    )
     _raise_if(problems)
-    return HashtagsQuery(page_size=size, after=after)
+    return HashtagsQuery(page_size=page.size, after=page.after)

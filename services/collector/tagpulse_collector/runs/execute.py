@@ -28,6 +28,7 @@ from sqlalchemy.engine import Connection, Row
 from tagpulse.db.engine import upsert
 from tagpulse.db.models import CollectionRun, CollectionRunHashtag, Hashtag
 from tagpulse_collector import locks
+from tagpulse_collector.catalog import SourceNotConfigured
 from tagpulse_collector.ingestion.batches import IngestResult, in_transaction, ingest_page
 from tagpulse_collector.metrics import (
     COLLECTION_RUNS,
@@ -47,7 +48,6 @@ from tagpulse_collector.runs.store import (
     get_run,
 )
 from tagpulse_collector.sources.base import Page, Source
-from tagpulse_collector.sources.catalog import SourceNotConfigured
 from tagpulse_collector.sources.errors import Interrupted, SourceError
 
 log = logging.getLogger("tagpulse.collection")

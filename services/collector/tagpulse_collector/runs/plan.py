@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tagpulse.errors import InvalidArgument
 from tagpulse.hashtags import InvalidHashtag, normalize_hashtag
-from tagpulse_collector.sources.catalog import choose_source
+from tagpulse_collector.catalog import SourceCatalog
 
 DEFAULT_MAX_POSTS_PER_HASHTAG = 100
 MAX_POSTS_PER_HASHTAG = 10_000
@@ -25,11 +25,10 @@ def plan_collection(
     max_posts_per_hashtag: int,
     source: str,
     tracked: Sequence[str],
-    configured: Collection[str] = ("sample",),
-    default_source: str = "sample",
+    catalog: SourceCatalog,
 ) -> CollectionPlan:
     """Check a request; empty hashtags mean the tracked ones, 0 posts means the default,
-    an empty source means `default_source`."""
+    an empty source means the catalog's default source."""
     problems: dict[str, str] = {}
     normalized: list[str] = []
     for index, raw in enumerate(hashtags):
@@ -42,7 +41,7 @@ def plan_collection(
     limit = max_posts_per_hashtag or DEFAULT_MAX_POSTS_PER_HASHTAG
     if not 1 <= limit <= MAX_POSTS_PER_HASHTAG:
         problems["max_posts_per_hashtag"] = f"must be between 1 and {MAX_POSTS_PER_HASHTAG}"
-    source, source_problem = choose_source(source, default_source, configured)
+    source, source_problem = catalog.choose(source)
     if source_problem:
         problems["source"] = source_problem
     if problems:

@@ -11,6 +11,7 @@ from sqlalchemy import Engine, select
 
 from tagpulse.db.engine import upsert
 from tagpulse.db.models import CollectionRun, CollectionRunHashtag, Hashtag
+from tagpulse.pagination import IdCursor, PageRequest, page_of
 from tagpulse_collector import locks
 from tagpulse_collector.runs.plan import CollectionPlan
 
@@ -74,6 +75,12 @@ class RunRecord:
 def get_run(engine: Engine, run_id: int) -> RunRecord | None:
     runs = list_runs(engine, limit=1, run_id=run_id)
     return runs[0] if runs else None
+
+
+def list_runs_page(engine: Engine, page: PageRequest[IdCursor]) -> tuple[list[RunRecord], IdCursor | None]:
+    """One page of runs, newest first, and the cursor of the next page (None on the last)."""
+    before = page.after.before_id if page.after else None
+    return page_of(list_runs(engine, page.size + 1, before), page.size, lambda run: IdCursor(run.id))
 
 
 def list_runs(

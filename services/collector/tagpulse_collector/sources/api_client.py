@@ -43,6 +43,8 @@ from tagpulse_collector.sources.rate_limits import (
 
 log = logging.getLogger("tagpulse.sources")
 
+USER_AGENT = "tagpulse-collector"
+
 
 @dataclass(frozen=True)
 class HttpPolicy:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from html.parser import HTMLParser
 from typing import Any
@@ -20,7 +21,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 import httpx
 import orjson
 
-from tagpulse_collector.sources.api_client import ApiClient, HttpPolicy
+from tagpulse_collector.sources.api_client import USER_AGENT, ApiClient, HttpPolicy
 from tagpulse_collector.sources.base import Author, CollectedPost, Page
 from tagpulse_collector.sources.errors import MalformedResponse
 from tagpulse_collector.sources.rate_limits import mastodon_rate_limit
@@ -66,9 +67,12 @@ def next_max_id(link_header: str | None) -> str | None:
 
 
 def _location(account: Mapping[str, Any]) -> str:
-    for field in account.get("fields") or ():
-        if isinstance(field, dict) and str(field.get("name", "")).strip().casefold() in LOCATION_FIELD_NAMES:
-            return html_to_text(str(field.get("value") or ""))
+    for profile_field in account.get("fields") or ():
+        if (
+            isinstance(profile_field, dict)
+            and str(profile_field.get("name", "")).strip().casefold() in LOCATION_FIELD_NAMES
+        ):
+            return html_to_text(str(profile_field.get("value") or ""))
     return ""
 
 
@@ -105,36 +109,49 @@ def parse_status(status: Mapping[str, Any]) -> tuple[CollectedPost, Author]:
     return post, author
 
 
+@dataclass(frozen=True)
+class MastodonAccess:
+    """What reaching a Mastodon instance takes, and the one place its HTTP client is made: the
+    hashtag timelines of a run and the public timeline of a stream both go through here."""
+
+    base_url: str
+    # Public timelines need none; sent when set.
+    access_token: str | None = field(default=None, repr=False)
+    policy: HttpPolicy = field(default_factory=HttpPolicy)
+
+    def client(
+        self, stop: threading.Event | None = None, transport: httpx.BaseTransport | None = None
+    ) -> ApiClient:
+        """Requests with retries, rate-limit waits and request figures (`ApiClient`)."""
+        headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
+        if self.access_token:
+            headers["Authorization"] = f"Bearer {self.access_token}"
+        return ApiClient(
+            source=SOURCE_NAME,
+            base_url=self.base_url.rstrip("/"),
+            headers=headers,
+            policy=self.policy,
+            read_rate_limit=mastodon_rate_limit,
+            stop=stop,
+            transport=transport,
+        )
+
+
 class MastodonSource:
     name = SOURCE_NAME
 
     def __init__(
         self,
-        base_url: str,
-        access_token: str | None = None,
-        policy: HttpPolicy | None = None,
+        access: MastodonAccess,
         stop: threading.Event | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self._access_token = access_token
-        self.policy = policy or HttpPolicy()
+        self.access = access
         self.stop = stop
         self.transport = transport
 
     def _client(self) -> ApiClient:
-        headers = {"User-Agent": "tagpulse-collector", "Accept": "application/json"}
-        if self._access_token:
-            headers["Authorization"] = f"Bearer {self._access_token}"
-        return ApiClient(
-            source=self.name,
-            base_url=self.base_url,
-            headers=headers,
-            policy=self.policy,
-            read_rate_limit=mastodon_rate_limit,
-            stop=self.stop,
-            transport=self.transport,
-        )
+        return self.access.client(self.stop, self.transport)
 
     def search(
         self, hashtag: str, max_posts: int, cursor: str | None = None, since_id: str | None = None

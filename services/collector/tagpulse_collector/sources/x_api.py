@@ -10,11 +10,12 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 
 import httpx
 import orjson
 
-from tagpulse_collector.sources.api_client import ApiClient, HttpPolicy, problem_of
+from tagpulse_collector.sources.api_client import USER_AGENT, ApiClient, HttpPolicy, problem_of
 from tagpulse_collector.sources.base import Page
 from tagpulse_collector.sources.errors import MalformedResponse, RequestRejected
 from tagpulse_collector.sources.rate_limits import x_rate_limit
@@ -54,36 +55,64 @@ def is_usage_cap(response: httpx.Response) -> bool:
     return "usage-capped" in text or "usagecapexceeded" in text or "usage cap" in text
 
 
+@dataclass(frozen=True)
+class XAccess:
+    """What reaching the X API takes, and the one place its HTTP clients are made: recent search
+    and the filtered stream's rules and connection all go through here."""
+
+    bearer_token: str = field(repr=False)
+    base_url: str = "https://api.x.com"
+    policy: HttpPolicy = field(default_factory=HttpPolicy)
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.bearer_token}", "User-Agent": USER_AGENT}
+
+    def client(
+        self, stop: threading.Event | None = None, transport: httpx.BaseTransport | None = None
+    ) -> ApiClient:
+        """Requests with retries, rate-limit waits and request figures (`ApiClient`)."""
+        return ApiClient(
+            source=SOURCE_NAME,
+            base_url=self.base_url.rstrip("/"),
+            headers=self._headers(),
+            policy=self.policy,
+            read_rate_limit=x_rate_limit,
+            is_usage_cap=is_usage_cap,
+            stop=stop,
+            transport=transport,
+        )
+
+    def streaming_client(
+        self, read_timeout_seconds: float, transport: httpx.BaseTransport | None = None
+    ) -> httpx.Client:
+        """A plain client for the long-lived stream connection: a read that waits longer than
+        `read_timeout_seconds` means the connection is dead."""
+        return httpx.Client(
+            base_url=self.base_url.rstrip("/"),
+            headers=self._headers(),
+            timeout=httpx.Timeout(self.policy.timeout_seconds, read=read_timeout_seconds),
+            transport=transport,
+            follow_redirects=False,
+        )
+
+
 class XApiSource:
     name = SOURCE_NAME
 
     def __init__(
         self,
-        bearer_token: str,
-        base_url: str = "https://api.x.com",
-        policy: HttpPolicy | None = None,
+        access: XAccess,
         include_retweets: bool = False,
         stop: threading.Event | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        self._bearer_token = bearer_token
-        self.base_url = base_url.rstrip("/")
-        self.policy = policy or HttpPolicy()
+        self.access = access
         self.include_retweets = include_retweets
         self.stop = stop
         self.transport = transport
 
     def _client(self) -> ApiClient:
-        return ApiClient(
-            source=self.name,
-            base_url=self.base_url,
-            headers={"Authorization": f"Bearer {self._bearer_token}", "User-Agent": "tagpulse-collector"},
-            policy=self.policy,
-            read_rate_limit=x_rate_limit,
-            is_usage_cap=is_usage_cap,
-            stop=self.stop,
-            transport=self.transport,
-        )
+        return self.access.client(self.stop, self.transport)
 
     def search(
         self, hashtag: str, max_posts: int, cursor: str | None = None, since_id: str | None = None

@@ -19,6 +19,7 @@ sources resume from the position the writer stored with the figures, so nothing 
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -29,6 +30,8 @@ from typing import Any, Protocol
 import redis
 
 from tagpulse_collector.streams.messages import BufferMessage
+
+log = logging.getLogger("tagpulse.streams")
 
 GROUP = "writers"
 
@@ -473,3 +476,15 @@ class MemoryBuffer:
 
     def close(self) -> None:
         return None
+
+
+def buffered_messages(buffer: StreamBuffer | None, stream_id: int, drained_at: object | None) -> int:
+    """A stream's buffer backlog for its figures: 0 once drained, and 0 (with a warning) when the
+    buffer cannot say, since a figure is not worth failing the call for."""
+    if drained_at is not None or buffer is None:
+        return 0
+    try:
+        return buffer.backlog(stream_id).total
+    except Exception:
+        log.warning("stream backlog unknown", extra={"stream_id": stream_id}, exc_info=True)
+        return 0

@@ -21,65 +21,34 @@ import asyncio
 import logging
 import threading
 import time
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
 from tagpulse_collector import locks
+from tagpulse_collector.catalog import SourceCatalog
 from tagpulse_collector.query_client import QueryClient
-from tagpulse_collector.sources.api_client import HttpPolicy
 from tagpulse_collector.streams import metrics, store
-from tagpulse_collector.streams.backoff import ReconnectPolicy
 from tagpulse_collector.streams.buffer import StreamBuffer
 from tagpulse_collector.streams.local_feed import Feed, LocalReader
-from tagpulse_collector.streams.mastodon_feed import mastodon_feed
-from tagpulse_collector.streams.sample_feed import sample_feed
 from tagpulse_collector.streams.store import StreamRecord
 from tagpulse_collector.streams.writer import StreamWriter, WriterPolicy
-from tagpulse_collector.streams.x_stream import XStreamConfig, XStreamReader
+from tagpulse_collector.streams.x_stream import XStreamReader
 
 log = logging.getLogger("tagpulse.streams")
 
-STREAM_NAMESPACE = 0x74700003
-FEED_NAMESPACE = 0x74700004
 # A local reader that crashed is started again after this long.
 RESTART_SECONDS = 5.0
-
-
-def _signed32(value: int) -> int:
-    return value - 2**32 if value >= 2**31 else value
-
-
-def stream_key(stream_id: int) -> tuple[int, int]:
-    return _signed32(STREAM_NAMESPACE), _signed32(stream_id % 2**32)
-
-
-def feed_key(name: str) -> tuple[int, int]:
-    return _signed32(FEED_NAMESPACE), _signed32(zlib.crc32(name.encode()))
-
-
-X_KEY = feed_key("x")
-
-
-@dataclass(frozen=True)
-class MastodonStreamConfig:
-    base_url: str
-    access_token: str | None
-    policy: HttpPolicy
-    poll_seconds: float = 5.0
+# The x streams share one reader under one lock.
+X_KEY = locks.feed_key("x")
 
 
 @dataclass(frozen=True)
 class StreamsConfig:
+    # How often the supervisor looks at the streams.
     poll_seconds: float = 1.0
     writer: WriterPolicy = field(default_factory=WriterPolicy)
-    reconnect: ReconnectPolicy = field(default_factory=ReconnectPolicy)
-    sample_seed: int = 42
-    sample_rate: float = 20.0
-    x: XStreamConfig | None = None
-    mastodon: MastodonStreamConfig | None = None
 
 
 @dataclass
@@ -126,12 +95,15 @@ class StreamManager:
         self,
         engine: Engine,
         buffer: StreamBuffer,
+        catalog: SourceCatalog,
         config: StreamsConfig,
         invalidator: Invalidator | None = None,
         after_commit: Callable[[], None] | None = None,
     ) -> None:
         self.engine = engine
         self.buffer = buffer
+        self.catalog = catalog
+        self.x_config = catalog.x_stream()
         self.config = config
         self.invalidator = invalidator or Invalidator(None, None, 0)
         self.stop_event = threading.Event()
@@ -226,19 +198,12 @@ class StreamManager:
         self.invalidator.flush()
 
     def _feed_for(self, stream: StreamRecord) -> Feed | None:
-        if stream.source == "sample":
-            return sample_feed(self.config.sample_seed, stream.id, stream.started_at, self.config.sample_rate)
-        mastodon = self.config.mastodon
-        if stream.source == "mastodon" and mastodon is not None:
-            return mastodon_feed(
-                mastodon.base_url,
-                mastodon.access_token,
-                mastodon.policy,
-                mastodon.poll_seconds,
-                self.config.reconnect,
-                on_error=lambda error: store.set_last_error(self.engine, [stream.id], error),
-            )
-        return None
+        return self.catalog.local_feed(
+            stream.id,
+            stream.source,
+            stream.started_at,
+            on_error=lambda error: store.set_last_error(self.engine, [stream.id], error),
+        )
 
     def _not_configured(self, streams: list[StreamRecord], key: tuple[int, int]) -> None:
         """Say so on streams nobody can read (when this collector can take their lock, no other
@@ -266,32 +231,32 @@ class StreamManager:
                 store.mark_reader_stopped(self.engine, [stream_id])
             elif reader_thread.outcome is None:
                 self._restart_at[stream_id] = now + RESTART_SECONDS
-            self._release(stream_key(stream_id))
+            self._release(locks.stream_key(stream_id))
         metrics.READERS.labels(source="sample").set(
             sum(r.reader.stream.source == "sample" for r in self.local_readers.values())
         )
         for stream in running.values():
-            if stream.source not in store.LOCAL_SOURCES or stream.id in self.local_readers:
+            if not self.catalog.matched_here(stream.source) or stream.id in self.local_readers:
                 continue
             if now < self._restart_at.get(stream.id, 0.0) or self.stop_event.is_set():
                 continue
             feed = self._feed_for(stream)
             if feed is None:
-                self._not_configured([stream], stream_key(stream.id))
+                self._not_configured([stream], locks.stream_key(stream.id))
                 continue
-            if self._take(stream_key(stream.id)):
+            if self._take(locks.stream_key(stream.id)):
                 self._start_local(stream, feed)
         for stream in streams:
             # Stopped while no reader of ours had it: if nobody holds its lock, nobody reads it.
             if (
                 stream.state != store.RUNNING
                 and stream.reader_stopped_at is None
-                and stream.source in store.LOCAL_SOURCES
+                and self.catalog.matched_here(stream.source)
                 and stream.id not in self.local_readers
-                and self._take(stream_key(stream.id))
+                and self._take(locks.stream_key(stream.id))
             ):
                 store.mark_reader_stopped(self.engine, [stream.id])
-                self._release(stream_key(stream.id))
+                self._release(locks.stream_key(stream.id))
 
     def _start_local(self, stream: StreamRecord, feed: Feed) -> None:
         reader = LocalReader(stream, self.buffer, feed)
@@ -320,7 +285,7 @@ class StreamManager:
         if self.x is not None and (self._x_thread is None or not self._x_thread.is_alive()):
             self._stop_x()  # it crashed: start again below
         if self.x is None:
-            if x_running and self.config.x is None:
+            if x_running and self.x_config is None:
                 self._not_configured(x_running, X_KEY)
             elif x_running and not self.stop_event.is_set() and self._take(X_KEY):
                 self._start_x(x_running, now)
@@ -337,9 +302,9 @@ class StreamManager:
             self._stop_x()
 
     def _start_x(self, streams: list[StreamRecord], now: float) -> None:
-        assert self.config.x is not None
+        assert self.x_config is not None
         reader = XStreamReader(
-            self.config.x,
+            self.x_config,
             self.buffer,
             on_error=lambda ids, error: store.set_last_error(self.engine, ids, error),
             on_refused=lambda stream_id, error: store.fail_stream(self.engine, stream_id, error),

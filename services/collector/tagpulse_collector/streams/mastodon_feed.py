@@ -14,9 +14,8 @@ from collections.abc import Callable, Iterator
 
 import orjson
 
-from tagpulse_collector.sources.api_client import ApiClient, HttpPolicy
 from tagpulse_collector.sources.errors import Interrupted, SourceError
-from tagpulse_collector.sources.rate_limits import mastodon_rate_limit
+from tagpulse_collector.sources.mastodon import MastodonAccess
 from tagpulse_collector.streams import metrics
 from tagpulse_collector.streams.backoff import HTTP_ERROR, Backoff, ReconnectPolicy
 from tagpulse_collector.streams.local_feed import Feed, FeedItem, Stop
@@ -28,21 +27,15 @@ PAGE_SIZE = 40
 
 
 def mastodon_feed(
-    base_url: str,
-    access_token: str | None,
-    policy: HttpPolicy,
+    access: MastodonAccess,
     poll_seconds: float,
     reconnect: ReconnectPolicy,
     on_error: Callable[[str], None] = lambda _error: None,
 ) -> Feed:
-    headers = {"User-Agent": "tagpulse-collector", "Accept": "application/json"}
-    if access_token:
-        headers["Authorization"] = f"Bearer {access_token}"
-
     def feed(after: int | None, stop: Stop) -> Iterator[FeedItem | None]:
         backoff = Backoff(reconnect)
         position = after
-        client = ApiClient("mastodon", base_url.rstrip("/"), headers, policy, mastodon_rate_limit)
+        client = access.client()
         try:
             while not stop.is_set():
                 params: dict[str, str | int] = {"limit": PAGE_SIZE}

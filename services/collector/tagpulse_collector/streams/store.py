@@ -11,11 +11,12 @@ A stream whose reader is done (`reader_stopped_at`) and whose buffer is empty is
 
 from __future__ import annotations
 
+import logging
 import unicodedata
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, Engine, case, or_, select, update
 from sqlalchemy.engine import Connection, Row
@@ -23,12 +24,15 @@ from sqlalchemy.engine import Connection, Row
 from tagpulse.db.engine import read_snapshot
 from tagpulse.db.models import Stream, StreamCount, StreamDeadLetter
 from tagpulse.errors import InvalidArgument
-from tagpulse_collector.sources.catalog import choose_source
+from tagpulse.pagination import IdCursor, PageRequest, page_of
 from tagpulse_collector.streams.rules import MAX_RULE_LENGTH, RuleSyntaxError, parse_rule
 
+log = logging.getLogger("tagpulse.streams")
+
+if TYPE_CHECKING:  # the catalog builds the stream readers, which read stream records from here
+    from tagpulse_collector.catalog import SourceCatalog
+
 RUNNING, STOPPING, STOPPED, FAILED = "RUNNING", "STOPPING", "STOPPED", "FAILED"
-# Sources whose rules tagpulse matches itself; X matches its own.
-LOCAL_SOURCES = frozenset({"mastodon", "sample"})
 MAX_RULES = 25
 MAX_TAG_LENGTH = 100
 DIMENSIONS = ("rule", "language", "country")
@@ -89,12 +93,11 @@ def _has_control_characters(text: str) -> bool:
 def plan_stream(
     rules: Sequence[tuple[str, str]],
     source: str,
-    configured: Collection[str] = ("sample",),
-    default_source: str = "sample",
+    catalog: SourceCatalog,
 ) -> StreamPlan:
     """Check a CreateStream request: every problem at once, as InvalidArgument."""
     problems: dict[str, str] = {}
-    source, source_problem = choose_source(source, default_source, configured)
+    source, source_problem = catalog.choose(source)
     if source_problem:
         problems["source"] = source_problem
     if not rules:
@@ -107,8 +110,9 @@ def plan_stream(
         value, tag = raw_value.strip(), raw_tag.strip()
         where = f"rules[{index}]"
         try:
-            # X checks its own rules; a local source must understand every operator.
-            parse_rule(value, strict=source != "x")
+            # A platform that matches the rules checks them itself; tagpulse must understand
+            # every operator of the rules it matches.
+            parse_rule(value, strict=catalog.matched_here(source))
         except RuleSyntaxError as error:
             problems[f"{where}.value"] = str(error)
         if value in seen:
@@ -143,6 +147,10 @@ def create_stream(engine: Engine, plan: StreamPlan, now: datetime | None = None)
             )
             .returning(Stream.table().c.id)
         ).scalar_one()
+    log.info(
+        "stream created",
+        extra={"stream_id": stream_id, "source": plan.source, "rules": [r.value for r in plan.rules]},
+    )
     return int(stream_id)
 
 
@@ -155,7 +163,10 @@ def stop_stream(engine: Engine, stream_id: int) -> StreamRecord | None:
             .where(streams.c.id == stream_id, streams.c.state == RUNNING)
             .values(state=STOPPING, stopped_at=datetime.now(UTC))
         )
-    return get_stream(engine, stream_id)
+    record = get_stream(engine, stream_id)
+    if record is not None:
+        log.info("stream stopped", extra={"stream_id": stream_id, "state": record.state})
+    return record
 
 
 def _rules_of(raw: object) -> tuple[Rule, ...]:
@@ -212,6 +223,14 @@ def _dead_letters(connection: Connection, stream_id: int) -> tuple[DeadLetter, .
         .limit(DEAD_LETTERS_SHOWN)
     )
     return tuple(DeadLetter(r.entry_id, r.error, r.attempts, r.dead_lettered_at) for r in rows)
+
+
+def list_streams_page(
+    engine: Engine, page: PageRequest[IdCursor]
+) -> tuple[list[StreamRecord], IdCursor | None]:
+    """One page of streams, newest first, and the cursor of the next page (None on the last)."""
+    before = page.after.before_id if page.after else None
+    return page_of(list_streams(engine, page.size + 1, before), page.size, lambda stream: IdCursor(stream.id))
 
 
 def list_streams(

@@ -26,8 +26,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from tagpulse_collector.catalog import KNOWN_SOURCES
 from tagpulse_collector.ingestion.batches import in_transaction
-from tagpulse_collector.sources.catalog import KNOWN_SOURCES
 from tagpulse_collector.streams import metrics, store
 from tagpulse_collector.streams.accounting import (
     DEAD_LETTERED,

@@ -32,7 +32,7 @@ import orjson
 
 from tagpulse_collector.metrics import SOURCE_REQUESTS
 from tagpulse_collector.sources.api_client import describe
-from tagpulse_collector.sources.x_api import EXPANSIONS, PLACE_FIELDS, TWEET_FIELDS, USER_FIELDS
+from tagpulse_collector.sources.x_api import EXPANSIONS, PLACE_FIELDS, TWEET_FIELDS, USER_FIELDS, XAccess
 from tagpulse_collector.streams import metrics
 from tagpulse_collector.streams.backoff import (
     ENDED,
@@ -57,12 +57,10 @@ RULES_PATH = "/2/tweets/search/stream/rules"
 
 @dataclass(frozen=True)
 class XStreamConfig:
-    bearer_token: str
-    base_url: str = "https://api.x.com"
+    access: XAccess
     # Tag of the rules this deployment adds (the Redis key prefix).
     marker: str = "tagpulse:"
     keepalive_seconds: float = 20.0
-    request_timeout_seconds: float = 30.0
     reconnect: ReconnectPolicy = field(default_factory=ReconnectPolicy)
     # X's backfill after a reconnect (Pro and Enterprise access only); 0: none.
     backfill_minutes: int = 0
@@ -181,13 +179,7 @@ class XStreamReader:
         self.buffer = buffer
         self.on_error = on_error
         self.on_refused = on_refused
-        self.client = httpx.Client(
-            base_url=config.base_url.rstrip("/"),
-            headers={"Authorization": f"Bearer {config.bearer_token}", "User-Agent": "tagpulse-collector"},
-            timeout=httpx.Timeout(config.request_timeout_seconds, read=config.keepalive_seconds),
-            transport=transport,
-            follow_redirects=False,
-        )
+        self.client = config.access.streaming_client(config.keepalive_seconds, transport)
         self.rules_backoff = Backoff(config.reconnect)
         self._lock = threading.Lock()
         # Under the lock: rule value → (stream id, rule index) pairs; X rule id → value.
@@ -237,7 +229,7 @@ class XStreamReader:
     def _request(self, method: str, body: Mapping[str, Any] | None = None) -> dict[str, Any]:
         try:
             response = self.client.request(
-                method, RULES_PATH, json=body, timeout=self.config.request_timeout_seconds
+                method, RULES_PATH, json=body, timeout=self.config.access.policy.timeout_seconds
             )
         except httpx.HTTPError as error:
             raise RulesError(NETWORK, f"{type(error).__name__}: {error}") from None
