@@ -19,7 +19,9 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Generic, TypeVar, get_type_hints
 
-from tagpulse.db.models import HASHTAG, PLATFORM_ID, SOURCE
+from sqlalchemy import String
+
+from tagpulse.db.models import HASHTAG, PLATFORM_ID, SOURCE, width
 from tagpulse.errors import InvalidArgument
 
 NOT_FROM_THIS_LIST = "is not a page token from this list with these filters; pass next_page_token as it came"
@@ -41,8 +43,8 @@ def _require(condition: bool) -> None:
         raise ValueError("not a cursor of this list")
 
 
-def _bounded_text(value: str, max_length: int | None) -> None:
-    _require(0 < len(value) <= (max_length or 0))
+def _bounded_text(value: str, column_type: String) -> None:
+    _require(0 < len(value) <= width(column_type))
 
 
 # --- the cursors of each list ----------------------------------------------------------------
@@ -58,8 +60,8 @@ class PostCursor:
 
     def __post_init__(self) -> None:
         _require(self.created_at.tzinfo is not None)
-        _bounded_text(self.source, SOURCE.length)
-        _bounded_text(self.id, PLATFORM_ID.length)
+        _bounded_text(self.source, SOURCE)
+        _bounded_text(self.id, PLATFORM_ID)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,8 +74,8 @@ class UserCursor:
 
     def __post_init__(self) -> None:
         _require(0 <= self.followers_count <= MAX_ID)
-        _bounded_text(self.source, SOURCE.length)
-        _bounded_text(self.id, PLATFORM_ID.length)
+        _bounded_text(self.source, SOURCE)
+        _bounded_text(self.id, PLATFORM_ID)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,7 +85,7 @@ class HashtagCursor:
     name: str
 
     def __post_init__(self) -> None:
-        _bounded_text(self.name, HASHTAG.length)
+        _bounded_text(self.name, HASHTAG)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -20,7 +20,30 @@ from tagpulse_collector.streams import store as streams_store
 from tagpulse_collector.streams.buffer import StreamBuffer, buffered_messages
 
 CollectionRun = resources_pb2.CollectionRun
+HashtagCollectionFigures = resources_pb2.HashtagCollectionFigures
 Stream = resources_pb2.Stream
+
+# The domain's states beside the API's enum values, written out so that renaming either side
+# fails test_state_mapping instead of a request.
+RUN_STATES = {
+    runs.RUNNING: CollectionRun.RUNNING,
+    runs.SUCCEEDED: CollectionRun.SUCCEEDED,
+    runs.PARTIALLY_SUCCEEDED: CollectionRun.PARTIALLY_SUCCEEDED,
+    runs.FAILED: CollectionRun.FAILED,
+}
+HASHTAG_STATES = {
+    runs.PENDING: HashtagCollectionFigures.PENDING,
+    runs.RUNNING: HashtagCollectionFigures.RUNNING,
+    runs.SUCCEEDED: HashtagCollectionFigures.SUCCEEDED,
+    runs.FAILED: HashtagCollectionFigures.FAILED,
+    runs.SKIPPED: HashtagCollectionFigures.SKIPPED,
+}
+STREAM_STATES = {
+    streams_store.RUNNING: Stream.RUNNING,
+    streams_store.STOPPING: Stream.STOPPING,
+    streams_store.STOPPED: Stream.STOPPED,
+    streams_store.FAILED: Stream.FAILED,
+}
 
 
 class CollectorServicer(collector_service_pb2_grpc.CollectorServiceServicer):
@@ -121,7 +144,7 @@ def stream_to_proto(record: streams_store.StreamRecord, buffered: int) -> Stream
         id=str(record.id),
         source=record.source,
         rules=[resources_pb2.StreamRule(value=r.value, tag=r.tag) for r in record.rules],
-        state=record.state,
+        state=STREAM_STATES[record.state],
         start_time=to_timestamp(record.started_at),
         stop_time=to_timestamp(record.stopped_at),
         posts_received=record.posts_received,
@@ -163,18 +186,18 @@ def run_to_proto(record: runs.RunRecord) -> CollectionRun:
         source=record.source,
         hashtags=list(record.hashtags),
         max_posts_per_hashtag=record.max_posts_per_hashtag,
-        state=record.state,
+        state=RUN_STATES[record.state],
         start_time=to_timestamp(record.started_at),
         end_time=to_timestamp(record.ended_at),
         figures=_figures(
             record.posts_fetched, record.posts_new, record.api_requests, record.errors, record.pages
         ),
         hashtag_figures=[
-            resources_pb2.HashtagCollectionFigures(
+            HashtagCollectionFigures(
                 hashtag=f.hashtag,
                 figures=_figures(f.posts_fetched, f.posts_new, f.api_requests, f.errors, f.pages),
                 error_message=f.error_message,
-                state=f.state,
+                state=HASHTAG_STATES[f.state],
                 start_time=to_timestamp(f.started_at),
                 end_time=to_timestamp(f.ended_at),
             )

@@ -35,6 +35,10 @@ DATABASE_SECONDS = Histogram(
 
 Answer = TypeVar("Answer", bound=Message)
 Mode = pb.CountPostsByHourRequest.Mode
+# The domain's modes beside the API's enum values, written out so that renaming either side
+# fails test_state_mapping instead of a request. Unspecified asks for the default.
+MODES_TO_PROTO = {validation.HOUR_OF_DAY: Mode.HOUR_OF_DAY, validation.TIMELINE: Mode.TIMELINE}
+MODES_FROM_PROTO = {proto: mode for mode, proto in MODES_TO_PROTO.items()} | {Mode.MODE_UNSPECIFIED: ""}
 
 
 @functools.cache
@@ -104,9 +108,8 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
     async def CountPostsByHour(
         self, request: pb.CountPostsByHourRequest, context: grpc.aio.ServicerContext
     ) -> pb.CountPostsByHourResponse:
-        mode = Mode.Name(request.mode) if request.mode in Mode.values() else str(request.mode)
         query = validation.hour_count_query(
-            mode,
+            MODES_FROM_PROTO.get(request.mode, str(request.mode)),
             request.time_zone,
             request.hashtag,
             optional_instant(request, "start_time"),
@@ -116,7 +119,7 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
         def compute(connection: Connection) -> pb.CountPostsByHourResponse:
             rows = summaries.count_posts_by_hour(connection, query)
             return pb.CountPostsByHourResponse(
-                mode=query.mode,
+                mode=MODES_TO_PROTO[query.mode],
                 time_zone=query.time_zone,
                 hours=[_hour(row) for row in rows],
                 total_posts=sum(row.post_count for row in rows),

@@ -7,7 +7,6 @@ characters (PostgreSQL cannot even compare a string with NUL in it) and overlong
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -17,10 +16,12 @@ from tagpulse.db.models import UNKNOWN_COUNTRY
 from tagpulse.errors import InvalidArgument
 from tagpulse.hashtags import InvalidHashtag, normalize_hashtag
 from tagpulse.pagination import HashtagCursor, PostCursor, UserCursor
+from tagpulse.text import has_control_characters
 
 DEFAULT_TOP_USERS = 5
 MAX_TOP_USERS = 100
 HOUR_OF_DAY, TIMELINE = "HOUR_OF_DAY", "TIMELINE"
+HOUR_MODES = (HOUR_OF_DAY, TIMELINE)
 # A timeline longer than this is refused rather than answered with a huge body.
 MAX_TIMELINE_HOURS = 24 * 366
 DEFAULT_PAGE_SIZE = 50
@@ -72,7 +73,7 @@ def _value(raw: str, field: str, max_length: int, problems: dict[str, str]) -> s
         return None
     if len(value) > max_length:
         problems[field] = f"must be at most {max_length} characters"
-    elif any(unicodedata.category(char) == "Cc" for char in value):
+    elif has_control_characters(value):
         problems[field] = "must not contain control characters"
     return value
 
@@ -97,8 +98,8 @@ def hour_count_query(
     mode: str, time_zone: str, hashtag: str, start: datetime | None, end: datetime | None
 ) -> HourCountQuery:
     problems: dict[str, str] = {}
-    mode = mode if mode not in ("", "MODE_UNSPECIFIED") else HOUR_OF_DAY
-    if mode not in (HOUR_OF_DAY, TIMELINE):
+    mode = mode or HOUR_OF_DAY
+    if mode not in HOUR_MODES:
         problems["mode"] = "must be HOUR_OF_DAY or TIMELINE"
     zone = time_zone or "UTC"
     try:

@@ -31,12 +31,24 @@ PLATFORM_ID = String(64)
 HASHTAG = String(100)
 LANGUAGE = String(16)
 COUNTRY = String(8)
+USERNAME = String(100)
+DISPLAY_NAME = String(200)
+STREAM_COUNT_KEY = String(512)
 UNKNOWN_COUNTRY = "unknown"
 UNKNOWN_LANGUAGE = "und"
 
 # Rollup buckets are 15 minutes wide: every UTC offset in use is a multiple of 15 minutes,
 # so hours in any time zone (India +5:30, Nepal +5:45) are exact sums of buckets.
 BUCKET_SECONDS = 15 * 60
+
+
+def width(column_type: String) -> int:
+    """The most characters a column of this type holds: code that checks or trims values
+    before they are stored asks here instead of repeating the number."""
+    if column_type.length is None:
+        raise ValueError(f"{column_type!r} has no length")
+    return column_type.length
+
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -61,8 +73,8 @@ class User(Base):
 
     source: Mapped[str] = mapped_column(SOURCE, primary_key=True)
     id: Mapped[str] = mapped_column(PLATFORM_ID, primary_key=True)
-    username: Mapped[str] = mapped_column(String(100), default="")
-    display_name: Mapped[str] = mapped_column(String(200), default="")
+    username: Mapped[str] = mapped_column(USERNAME, default="")
+    display_name: Mapped[str] = mapped_column(DISPLAY_NAME, default="")
     followers_count: Mapped[int] = mapped_column(BigInteger, default=0)
     location: Mapped[str] = mapped_column(Text, default="")
     country_code: Mapped[str] = mapped_column(COUNTRY, default=UNKNOWN_COUNTRY)
@@ -239,7 +251,7 @@ class StreamCount(Base):
     stream_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     # "rule", "language" or "country".
     dimension: Mapped[str] = mapped_column(String(16), primary_key=True)
-    key: Mapped[str] = mapped_column(String(512), primary_key=True)
+    key: Mapped[str] = mapped_column(STREAM_COUNT_KEY, primary_key=True)
     post_count: Mapped[int] = mapped_column(BigInteger)
 
     __table_args__ = (ForeignKeyConstraint(["stream_id"], ["streams.id"], ondelete="CASCADE"),)

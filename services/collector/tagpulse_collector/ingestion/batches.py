@@ -25,7 +25,16 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
-from tagpulse.db.models import BUCKET_SECONDS, UNKNOWN_COUNTRY, UNKNOWN_LANGUAGE
+from tagpulse.db.models import (
+    BUCKET_SECONDS,
+    DISPLAY_NAME,
+    LANGUAGE,
+    PLATFORM_ID,
+    UNKNOWN_COUNTRY,
+    UNKNOWN_LANGUAGE,
+    USERNAME,
+    width,
+)
 from tagpulse_collector.ingestion import staging
 from tagpulse_collector.ingestion.country import resolve_country
 from tagpulse_collector.sources.base import Author, CollectedPost, Page
@@ -33,7 +42,8 @@ from tagpulse_collector.sources.base import Author, CollectedPost, Page
 log = logging.getLogger("tagpulse.ingest")
 
 # The schema's column widths: longer values are cut rather than failing the whole batch.
-MAX_ID, MAX_USERNAME, MAX_DISPLAY_NAME, MAX_LANGUAGE = 64, 100, 200, 16
+MAX_ID, MAX_USERNAME = width(PLATFORM_ID), width(USERNAME)
+MAX_DISPLAY_NAME, MAX_LANGUAGE = width(DISPLAY_NAME), width(LANGUAGE)
 # PostgreSQL's codes for "try the transaction again".
 RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
 

@@ -26,7 +26,15 @@ from sqlalchemy import and_, delete, or_, select, tuple_
 from sqlalchemy.engine import Connection
 
 from tagpulse.db.engine import upsert
-from tagpulse.db.models import Post, StreamCount, StreamDeadLetter, StreamEntry, StreamPost
+from tagpulse.db.models import (
+    STREAM_COUNT_KEY,
+    Post,
+    StreamCount,
+    StreamDeadLetter,
+    StreamEntry,
+    StreamPost,
+    width,
+)
 from tagpulse_collector.ingestion.batches import ingest_pages
 from tagpulse_collector.sources.base import Page
 from tagpulse_collector.streams import store
@@ -41,6 +49,8 @@ from tagpulse_collector.streams.messages import (
 from tagpulse_collector.streams.store import StreamRecord
 
 MAX_DEAD_LETTER_BODY = 64 * 1024
+# A rule, language or country longer than its column is counted under its first characters.
+MAX_KEY = width(STREAM_COUNT_KEY)
 
 
 @dataclass(frozen=True)
@@ -180,7 +190,7 @@ def _count_unique(connection: Connection, stream: StreamRecord, matched: Sequenc
                 set_={"post_count": table.c.post_count + statement.excluded.post_count},
             ),
             [
-                {"stream_id": stream.id, "dimension": dimension, "key": key[:512], "post_count": n}
+                {"stream_id": stream.id, "dimension": dimension, "key": key[:MAX_KEY], "post_count": n}
                 for (dimension, key), n in sorted(counts.items())
             ],
         )

@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from tagpulse.db.models import PLATFORM_ID, width
 from tagpulse_collector.sources import mastodon, x_payloads
 from tagpulse_collector.sources.base import Author, CollectedPost
 from tagpulse_collector.sources.errors import MalformedResponse
@@ -24,7 +25,7 @@ from tagpulse_collector.streams.matcher import Candidate, mentions_in
 
 MESSAGE, UNMATCHED_COUNT = b"m", b"n"
 # Ids longer than the schema's columns cannot be stored: such a message is refused, not cut.
-MAX_ID = 64
+MAX_ID = width(PLATFORM_ID)
 
 
 class BadMessage(ValueError):

@@ -12,7 +12,6 @@ A stream whose reader is done (`reader_stopped_at`) and whose buffer is empty is
 from __future__ import annotations
 
 import logging
-import unicodedata
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -25,6 +24,7 @@ from tagpulse.db.engine import read_snapshot
 from tagpulse.db.models import Stream, StreamCount, StreamDeadLetter
 from tagpulse.errors import InvalidArgument
 from tagpulse.pagination import IdCursor, PageRequest, page_of
+from tagpulse.text import has_control_characters
 from tagpulse_collector.streams.rules import MAX_RULE_LENGTH, RuleSyntaxError, parse_rule
 
 log = logging.getLogger("tagpulse.streams")
@@ -33,6 +33,7 @@ if TYPE_CHECKING:  # the catalog builds the stream readers, which read stream re
     from tagpulse_collector.catalog import SourceCatalog
 
 RUNNING, STOPPING, STOPPED, FAILED = "RUNNING", "STOPPING", "STOPPED", "FAILED"
+STREAM_STATES = (RUNNING, STOPPING, STOPPED, FAILED)
 MAX_RULES = 25
 MAX_TAG_LENGTH = 100
 DIMENSIONS = ("rule", "language", "country")
@@ -86,10 +87,6 @@ class StreamRecord:
     dead_letters: tuple[DeadLetter, ...] = ()
 
 
-def _has_control_characters(text: str) -> bool:
-    return any(unicodedata.category(c) == "Cc" for c in text)
-
-
 def plan_stream(
     rules: Sequence[tuple[str, str]],
     source: str,
@@ -118,7 +115,7 @@ def plan_stream(
         if value in seen:
             problems[f"{where}.value"] = "the same rule twice"
         seen.add(value)
-        if len(tag) > MAX_TAG_LENGTH or _has_control_characters(tag):
+        if len(tag) > MAX_TAG_LENGTH or has_control_characters(tag):
             problems[f"{where}.tag"] = f"at most {MAX_TAG_LENGTH} characters, without control characters"
         checked.append(Rule(value[:MAX_RULE_LENGTH], tag))
     if problems:
