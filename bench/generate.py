@@ -105,17 +105,17 @@ class Archive:
         for index in rng.sample(range(self.unique), self.duplicates):
             primary = index % len(HASHTAGS)
             self.secondary[index] = (primary + 1 + rng.randrange(len(HASHTAGS) - 1)) % len(HASHTAGS)
-        self.users = [self._user(rng, n) for n in range(users)]
+        self.users = [self._user(rng, number) for number in range(users)]
         # A few people post a lot: authors are drawn from a Zipf-like law.
         self.author_weights = [1 / (rank + 1) ** 0.8 for rank in range(users)]
         self.cumulative = list(_accumulate(self.author_weights))
 
     @staticmethod
-    def _user(rng: random.Random, n: int) -> dict[str, object]:
+    def _user(rng: random.Random, number: int) -> dict[str, object]:
         followers = min(int(rng.lognormvariate(5, 2.3) * (1000 if rng.random() < 0.01 else 1)), 90_000_000)
         user: dict[str, object] = {
-            "id": str(FIRST_USER + n),
-            "username": f"user_{n}_{rng.choice(WORDS)}",
+            "id": str(FIRST_USER + number),
+            "username": f"user_{number}_{rng.choice(WORDS)}",
             "name": f"{rng.choice(WORDS).title()} {rng.choice('ABCDEFGHIJKLMNOPRSTVZ')}.",
             "verified": rng.random() < 0.01,
             "public_metrics": {

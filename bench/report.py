@@ -49,17 +49,19 @@ def size_table(size: dict[str, Any]) -> list[str]:
         f"{_n(floor16['p50_ms'])} · {_n(floor16['p99_ms'])} | – | {_n(floor1['p50_ms'])} · "
         f"{_n(floor1['p99_ms'])} | – | – | – |"
     )
-    for r in size["routes"]:
-        w16, c16, w1, c1 = r["warm16"], r["cold16"], r["warm1"], r["cold1"]
+    for route in size["routes"]:
+        w16, c16, w1, c1 = route["warm16"], route["cold16"], route["warm1"], route["cold1"]
         lines.append(
-            f"| {r['route']} | {r['response_bytes']:,} "
+            f"| {route['route']} | {route['response_bytes']:,} "
             f"| {_n(w16['requests_per_second'])} · {_n(w16['p50_ms'])} · {_n(w16['p99_ms'])} "
             f"| {_n(c16['requests_per_second'])} · {_n(c16['p50_ms'])} · {_n(c16['p99_ms'])} · "
             f"{c16['miss_share']:.0%} "
             f"| {_n(w1['p50_ms'])} · {_n(w1['p99_ms'])} | {_n(c1['p50_ms'])} · {_n(c1['p99_ms'])} "
-            f"| {_n(r['seeds16_rps'])} | {_n(r['seeds1_p50_ms'])} · {_n(r['seeds1_p99_ms'])} |"
+            f"| {_n(route['seeds16_rps'])} | {_n(route['seeds1_p50_ms'])} · {_n(route['seeds1_p99_ms'])} |"
         )
-    errors = sum(r[k]["errors"] for r in size["routes"] for k in ("warm16", "warm1", "cold16", "cold1"))
+    errors = sum(
+        route[k]["errors"] for route in size["routes"] for k in ("warm16", "warm1", "cold16", "cold1")
+    )
     lines += ["", f"Non-2xx responses and socket errors over all these runs: {errors}.", ""]
     return lines
 
@@ -74,25 +76,25 @@ def targets_table(small: dict[str, Any], large: dict[str, Any]) -> list[str]:
         f"| warm p50, 1 client ≤ {WARM_P50_MS} ms | warm req/s, 16 clients ≥ {WARM_RPS:,} |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    by_route = {r["route"]: r for r in small["routes"]}
-    for r in large["routes"]:
-        s = by_route[r["route"]]
+    by_route = {route["route"]: route for route in small["routes"]}
+    for route in large["routes"]:
+        small_route = by_route[route["route"]]
         speed = [
-            r["seeds1_p50_ms"] / r["warm1"]["p50_ms"],
-            r["warm16"]["requests_per_second"] / r["seeds16_rps"],
-            r["seeds1_p50_ms"] / r["cold1"]["p50_ms"],
-            r["cold16"]["requests_per_second"] / r["seeds16_rps"],
+            route["seeds1_p50_ms"] / route["warm1"]["p50_ms"],
+            route["warm16"]["requests_per_second"] / route["seeds16_rps"],
+            route["seeds1_p50_ms"] / route["cold1"]["p50_ms"],
+            route["cold16"]["requests_per_second"] / route["seeds16_rps"],
         ]
-        flat = [r[k]["p50_ms"] / s[k]["p50_ms"] for k in ("warm1", "cold1", "warm16")]
+        flat = [route[k]["p50_ms"] / small_route[k]["p50_ms"] for k in ("warm1", "cold1", "warm16")]
         lines.append(
-            f"| {r['route']} | "
+            f"| {route['route']} | "
             + " | ".join(f"{x:,.0f}× {_mark(x >= SPEEDUP)}" for x in speed)
             + " | "
             + " · ".join(f"{x:.2f}" for x in flat)
             + f" {_mark(all(x <= FLATNESS for x in flat))}"
-            + f" | {_n(r['warm1']['p50_ms'])} {_mark(r['warm1']['p50_ms'] <= WARM_P50_MS)}"
-            + f" | {_n(r['warm16']['requests_per_second'])}"
-            + f" {_mark(r['warm16']['requests_per_second'] >= WARM_RPS)} |"
+            + f" | {_n(route['warm1']['p50_ms'])} {_mark(route['warm1']['p50_ms'] <= WARM_P50_MS)}"
+            + f" | {_n(route['warm16']['requests_per_second'])}"
+            + f" {_mark(route['warm16']['requests_per_second'] >= WARM_RPS)} |"
         )
     return [*lines, ""]
 

@@ -146,10 +146,10 @@ def _bucket_counts(
         int(bucket): count for bucket, count in connection.execute(statement).all() if count
     }
     for low, high in partial:
-        n = _count_posts_between(connection, hashtag, low, high)
-        if n:
+        posts = _count_posts_between(connection, hashtag, low, high)
+        if posts:
             key = int(_floor_bucket(low).timestamp())
-            counts[key] = counts.get(key, 0) + n
+            counts[key] = counts.get(key, 0) + posts
     return counts
 
 

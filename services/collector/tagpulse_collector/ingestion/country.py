@@ -344,10 +344,10 @@ def _flag_country(location: str) -> str | None:
     return None
 
 
-def _abbreviation(code: str, place: str, g: Gazetteer) -> str | None:
+def _abbreviation(code: str, place: str, places: Gazetteer) -> str | None:
     """ "Portland, OR": a US or Canadian abbreviation, or an ISO code, checked against the city."""
-    holders = g.city_countries(place)
-    state_country = g.abbreviations.get(code)
+    holders = places.city_countries(place)
+    state_country = places.abbreviations.get(code)
     iso = code.upper() if len(code) == 2 and pycountry.countries.get(alpha_2=code.upper()) else None
     if state_country in holders:
         return state_country
@@ -356,20 +356,20 @@ def _abbreviation(code: str, place: str, g: Gazetteer) -> str | None:
     return state_country
 
 
-def _region(part: str, g: Gazetteer) -> str | None:
+def _region(part: str, places: Gazetteer) -> str | None:
     """A country, a US state or Canadian province, or a one-country subdivision."""
-    return g.countries.get(part) or g.states.get(part) or g.subdivisions.get(part)
+    return places.countries.get(part) or places.states.get(part) or places.subdivisions.get(part)
 
 
-def _words(part: str, g: Gazetteer) -> str | None:
+def _words(part: str, places: Gazetteer) -> str | None:
     """Countries and US/Canadian states named inside a part ("Lagos Nigeria", "Ohio USA",
     "Buffalo NY"), longest names first; continents ("North America") are not countries."""
     words = part.split()
     if len(words) < 2:
         return None
-    if len(words[-1]) == 2 and words[-1] in g.abbreviations:
-        found = _abbreviation(words[-1], " ".join(words[:-1]), g)
-        if found and " ".join(words[:-1]) in g.cities:
+    if len(words[-1]) == 2 and words[-1] in places.abbreviations:
+        found = _abbreviation(words[-1], " ".join(words[:-1]), places)
+        if found and " ".join(words[:-1]) in places.cities:
             return found
     used = [False] * len(words)
     for size in (3, 2, 1):
@@ -383,7 +383,7 @@ def _words(part: str, g: Gazetteer) -> str | None:
             too_short = len(phrase) < 4 and phrase not in COUNTRY_ALIASES
             if len(phrase) < 3 or too_short or phrase in AMBIGUOUS_WORDS:
                 continue
-            code = g.countries.get(phrase) or g.states.get(phrase)
+            code = places.countries.get(phrase) or places.states.get(phrase)
             if code:
                 return code
     return None
@@ -411,31 +411,31 @@ _KINDS = frozenset(
 )
 
 
-def _resolve_parts(parts: list[str], g: Gazetteer) -> str | None:
+def _resolve_parts(parts: list[str], places: Gazetteer) -> str | None:
     if len(parts) > 1:
         place, last = parts[0], parts[-1]
         # "Atlanta, Georgia" is the state, "Tbilisi, Georgia" the country.
         if last == "georgia":
-            return "US" if "US" in g.city_countries(place) else "GE"
-        if len(last) == 2 and last in g.abbreviations:
-            return _abbreviation(last, place, g)
-        if len(last) == 2 and last.upper() in g.city_countries(place):
+            return "US" if "US" in places.city_countries(place) else "GE"
+        if len(last) == 2 and last in places.abbreviations:
+            return _abbreviation(last, place, places)
+        if len(last) == 2 and last.upper() in places.city_countries(place):
             return last.upper()
     for part in reversed(parts):
-        found = PLACE_ALIASES.get(part) or _region(part, g)
+        found = PLACE_ALIASES.get(part) or _region(part, places)
         if found:
             return found
     for part in reversed(parts):
-        if part in g.cities:
-            return g.cities[part]
+        if part in places.cities:
+            return places.cities[part]
     for part in reversed(parts):
         trimmed = _trimmed(part)
         if trimmed and trimmed not in AMBIGUOUS_WORDS:
-            found = _region(trimmed, g) or g.cities.get(trimmed)
+            found = _region(trimmed, places) or places.cities.get(trimmed)
             if found:
                 return found
     for part in reversed(parts):
-        found = _words(part, g)
+        found = _words(part, places)
         if found:
             return found
     return None
@@ -452,21 +452,21 @@ def resolve_country(location: str | None) -> str | None:
     flag = _flag_country(location)
     if flag:
         return flag
-    g = gazetteer()
+    places = gazetteer()
     whole = _fold(location)
     if not _LETTER.search(whole) or whole in NOT_A_COUNTRY or whole in AMBIGUOUS_ALONE:
         return None
-    found = PLACE_ALIASES.get(whole) or g.countries.get(whole) or g.states.get(whole)
+    found = PLACE_ALIASES.get(whole) or places.countries.get(whole) or places.states.get(whole)
     if found:
         return found
     # "TX" or "QC" alone; not "CA" or "IN", which are also countries' codes.
-    if whole in g.abbreviations:
-        return None if pycountry.countries.get(alpha_2=whole.upper()) else g.abbreviations[whole]
+    if whole in places.abbreviations:
+        return None if pycountry.countries.get(alpha_2=whole.upper()) else places.abbreviations[whole]
     parts = _split(location, _SEPARATORS)
-    found = _resolve_parts(parts, g) if parts else None
+    found = _resolve_parts(parts, places) if parts else None
     if found is None and "." in location:
         # "northumberland. uk." — but only now: "St. Louis" must stay one part.
-        found = _resolve_parts(_split(location, _DOTS), g)
+        found = _resolve_parts(_split(location, _DOTS), places)
     return found
 
 

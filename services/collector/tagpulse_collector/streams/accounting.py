@@ -141,10 +141,10 @@ def settle_entries(
 def _count_unique(connection: Connection, stream: StreamRecord, matched: Sequence[ParsedEntry]) -> int:
     """Insert the stream's first sight of each post; count and roll up only those."""
     rule_keys: dict[tuple[str, str], set[str]] = {}
-    for e in matched:
-        assert e.parsed is not None
-        keys = rule_keys.setdefault((e.parsed.post.source, e.parsed.post.id), set())
-        keys.update(stream.rules[i].key for i in e.message.rules if 0 <= i < len(stream.rules))
+    for entry in matched:
+        assert entry.parsed is not None
+        keys = rule_keys.setdefault((entry.parsed.post.source, entry.parsed.post.id), set())
+        keys.update(stream.rules[i].key for i in entry.message.rules if 0 <= i < len(stream.rules))
     posts = Post.table()
     stored = {
         (row.source, row.id): (row.language, row.country_code)

@@ -1,7 +1,8 @@
 """The sample source as a stream: a deterministic generator of X-shaped stream messages.
 
-Message number k of a stream is always the same post (for the same seed and stream), so a reader
-that resumes at k regenerates exactly what a killed one would have read. About one message in
+The message at a given number of a stream is always the same post (for the same seed and
+stream), so a reader that resumes at a number regenerates exactly what a killed one would have
+read. About one message in
 ten repeats an earlier one (same post id: a duplicate for the stream), and the texts are chosen
 to exercise the rules: posts about Justin Bieber with and without music, music without him,
 "música" and "musical" (not "music"), #JustinBieber (not the phrase), fullwidth letters, a
@@ -88,33 +89,33 @@ def _number(*parts: object) -> int:
     return int.from_bytes(digest[:8], "big")
 
 
-def _template(seed: int, stream_id: int, k: int) -> Template:
-    roll = _number(seed, stream_id, k, "group") % 100
+def _template(seed: int, stream_id: int, number: int) -> Template:
+    roll = _number(seed, stream_id, number, "group") % 100
     for first, end, share in _GROUPS:
         if roll < share:
-            return TEMPLATES[first + _number(seed, stream_id, k, "template") % (end - first)]
+            return TEMPLATES[first + _number(seed, stream_id, number, "template") % (end - first)]
         roll -= share
     raise AssertionError("the shares add up to 100")
 
 
-def original_of(seed: int, stream_id: int, k: int) -> int:
-    """The message number whose post message k carries (k itself, or an earlier one it repeats)."""
-    if k > 0 and _number(seed, stream_id, k, "repeat") % 100 < REPEAT_SHARE:
-        return k - 1 - _number(seed, stream_id, k, "back") % min(k, 50)
-    return k
+def original_of(seed: int, stream_id: int, number: int) -> int:
+    """The number of the message whose post this message carries (its own, or an earlier one it repeats)."""
+    if number > 0 and _number(seed, stream_id, number, "repeat") % 100 < REPEAT_SHARE:
+        return number - 1 - _number(seed, stream_id, number, "back") % min(number, 50)
+    return number
 
 
-def sample_message(seed: int, stream_id: int, k: int, started_at: datetime) -> dict[str, Any]:
-    """Message number k of a sample stream, as X's filtered stream would send it."""
-    k = original_of(seed, stream_id, k)
-    template = _template(seed, stream_id, k)
-    user = _number(seed, "user", _number(seed, stream_id, k, "author") % USERS) % USERS
+def sample_message(seed: int, stream_id: int, number: int, started_at: datetime) -> dict[str, Any]:
+    """The message at this number of a sample stream, as X's filtered stream would send it."""
+    number = original_of(seed, stream_id, number)
+    template = _template(seed, stream_id, number)
+    user = _number(seed, "user", _number(seed, stream_id, number, "author") % USERS) % USERS
     author_id = str(2_000_000 + user)
     tweet: dict[str, Any] = {
-        "id": str(10**17 + _number(seed, stream_id, k, "id") % 10**17),
+        "id": str(10**17 + _number(seed, stream_id, number, "id") % 10**17),
         "text": template.text,
         "author_id": author_id,
-        "created_at": (started_at + timedelta(milliseconds=50 * k)).isoformat().replace("+00:00", "Z"),
+        "created_at": (started_at + timedelta(milliseconds=50 * number)).isoformat().replace("+00:00", "Z"),
         "lang": template.language,
     }
     tags = [word for word in template.text.split() if word.startswith("#")]
@@ -127,7 +128,7 @@ def sample_message(seed: int, stream_id: int, k: int, started_at: datetime) -> d
         }
     if template.retweet:
         tweet["referenced_tweets"] = [
-            {"type": "retweeted", "id": str(10**17 + _number(seed, k, "original") % 10**17)}
+            {"type": "retweeted", "id": str(10**17 + _number(seed, number, "original") % 10**17)}
         ]
     includes: dict[str, Any] = {
         "users": [
@@ -140,8 +141,8 @@ def sample_message(seed: int, stream_id: int, k: int, started_at: datetime) -> d
             }
         ]
     }
-    if _number(seed, stream_id, k, "place") % 100 < PLACE_SHARE:
-        place_id, country, name = PLACES[_number(seed, stream_id, k, "where") % len(PLACES)]
+    if _number(seed, stream_id, number, "place") % 100 < PLACE_SHARE:
+        place_id, country, name = PLACES[_number(seed, stream_id, number, "where") % len(PLACES)]
         tweet["geo"] = {"place_id": place_id}
         includes["places"] = [{"id": place_id, "country_code": country, "full_name": name}]
     if not includes["users"][0]["location"]:
@@ -153,7 +154,7 @@ def sample_feed(seed: int, stream_id: int, started_at: datetime, rate: float) ->
     """`rate` messages per second, from message 0 or after a position."""
 
     def feed(after: int | None, stop: Stop) -> Iterator[FeedItem | None]:
-        k = 0 if after is None else after + 1
+        number = 0 if after is None else after + 1
         began, emitted = time.monotonic(), 0
         while not stop.is_set():
             due = int((time.monotonic() - began) * rate) - emitted
@@ -162,8 +163,8 @@ def sample_feed(seed: int, stream_id: int, started_at: datetime, rate: float) ->
                 stop.wait(min(0.05, 1 / rate))
                 continue
             for _ in range(min(due, 500)):
-                yield FeedItem(k, orjson.dumps(sample_message(seed, stream_id, k, started_at)))
-                k += 1
+                yield FeedItem(number, orjson.dumps(sample_message(seed, stream_id, number, started_at)))
+                number += 1
                 emitted += 1
 
     return feed
