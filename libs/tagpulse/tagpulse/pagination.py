@@ -121,14 +121,18 @@ def _from_json(kind: object, value: object) -> object:
 
 
 class PageTokens(Generic[Cursor]):
-    """The page tokens of one list: `encode` the cursor after a page, `decode` it back."""
+    """The page tokens of one list: `encode` the cursor after a page, `decode` it back
+    (an empty token stands for no cursor both ways)."""
 
     def __init__(self, list_name: str, cursor_type: type[Cursor]) -> None:
         self.list_name = list_name
         self.cursor_type = cursor_type
         self._fields = get_type_hints(cursor_type)
 
-    def encode(self, cursor: Cursor, filters: object = None) -> str:
+    def encode(self, cursor: Cursor | None, filters: object = None) -> str:
+        """The token of the page after `cursor`; empty when there is none (the last page)."""
+        if cursor is None:
+            return ""
         after = {name: _to_json(getattr(cursor, name)) for name in self._fields}
         payload = {"list": self.list_name, "filters": _fingerprint(filters), "after": after}
         text = json.dumps(payload, separators=(",", ":"), sort_keys=True)

@@ -86,7 +86,7 @@ class CollectorServicer(collector_service_pb2_grpc.CollectorServiceServicer):
         records, last = await asyncio.to_thread(runs.list_runs_page, self.engine, page)
         return pb.ListCollectionsResponse(
             collections=[run_to_proto(r) for r in records],
-            next_page_token=pagination.COLLECTIONS.encode(last) if last else "",
+            next_page_token=pagination.COLLECTIONS.encode(last),
         )
 
     # --- keyword streams -------------------------------------------------------------------
@@ -119,7 +119,7 @@ class CollectorServicer(collector_service_pb2_grpc.CollectorServiceServicer):
         records, last = await asyncio.to_thread(streams_store.list_streams_page, self.engine, page)
         return pb.ListStreamsResponse(
             streams=[stream_to_proto(r, await self._buffered(r)) for r in records],
-            next_page_token=pagination.STREAMS.encode(last) if last else "",
+            next_page_token=pagination.STREAMS.encode(last),
         )
 
     async def DeleteStream(

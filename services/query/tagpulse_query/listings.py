@@ -11,10 +11,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_, select, tuple_
+from sqlalchemy import ColumnElement, Join, Table, and_, or_, select, tuple_
 from sqlalchemy.engine import Connection
 
 from tagpulse.db.models import Hashtag, Post, PostHashtag, SourceCount, User
+from tagpulse.db.records import from_row
 from tagpulse.errors import InvalidArgument, NotFound
 from tagpulse.pagination import HashtagCursor, PostCursor, UserCursor
 from tagpulse_query.records import HashtagRow, PostRow, UserRow, user_row
@@ -57,11 +58,9 @@ def _after_desc_asc_asc(
     )
 
 
-def list_posts(connection: Connection, query: PostsQuery) -> PostPage:
-    """Posts newest first, then by (source, id), filtered; one page."""
-    posts, users = Post.table(), User.table()
-    wanted = query.filter
-    columns = (
+def _post_columns(posts: Table, users: Table) -> tuple[ColumnElement[Any], ...]:
+    """The columns of a PostRow (its hashtags come from a second query)."""
+    return (
         posts.c.source,
         posts.c.id,
         posts.c.author_id,
@@ -71,7 +70,17 @@ def list_posts(connection: Connection, query: PostsQuery) -> PostPage:
         posts.c.created_at,
         posts.c.country_code,
     )
-    authors = posts.join(users, and_(users.c.source == posts.c.source, users.c.id == posts.c.author_id))
+
+
+def _with_authors(posts: Table, users: Table) -> Join:
+    return posts.join(users, and_(users.c.source == posts.c.source, users.c.id == posts.c.author_id))
+
+
+def list_posts(connection: Connection, query: PostsQuery) -> PostPage:
+    """Posts newest first, then by (source, id), filtered; one page."""
+    posts, users = Post.table(), User.table()
+    wanted = query.filter
+    authors = _with_authors(posts, users)
     conditions: list[ColumnElement[bool]] = []
     if wanted.hashtag is not None:
         # Driven by the hashtag's index, which carries the post's time and key.
@@ -98,7 +107,7 @@ def list_posts(connection: Connection, query: PostsQuery) -> PostPage:
             _after_desc_asc_asc(created, source, post_id, (after.created_at, after.source, after.id))
         )
     statement = (
-        select(*columns)
+        select(*_post_columns(posts, users))
         .select_from(joined)
         .where(*conditions)
         .order_by(created.desc(), source, post_id)
@@ -133,39 +142,15 @@ def _posts_with_hashtags(connection: Connection, rows: Sequence[Any]) -> list[Po
             found = tags.get((link.source, link.post_id))
             if found is not None:
                 found.append(link.hashtag)
-    return [
-        PostRow(
-            source=r.source,
-            id=r.id,
-            author_id=r.author_id,
-            author_username=r.author_username,
-            text=r.text,
-            language=r.language,
-            created_at=r.created_at,
-            country_code=r.country_code,
-            hashtags=tuple(tags[(r.source, r.id)]),
-        )
-        for r in rows
-    ]
+    return [from_row(PostRow, row, hashtags=tuple(tags[(row.source, row.id)])) for row in rows]
 
 
 def get_post(connection: Connection, query: PostQuery) -> PostRow:
     """One post by id (and source, needed only when two sources share the id)."""
     posts, users = Post.table(), User.table()
     statement = (
-        select(
-            posts.c.source,
-            posts.c.id,
-            posts.c.author_id,
-            users.c.username.label("author_username"),
-            posts.c.text,
-            posts.c.language,
-            posts.c.created_at,
-            posts.c.country_code,
-        )
-        .select_from(
-            posts.join(users, and_(users.c.source == posts.c.source, users.c.id == posts.c.author_id))
-        )
+        select(*_post_columns(posts, users))
+        .select_from(_with_authors(posts, users))
         .where(posts.c.id == query.id)
     )
     if query.source is not None:

@@ -6,6 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.engine import Row
+
+from tagpulse.db.records import from_row
+
 
 @dataclass(frozen=True)
 class UserRow:
@@ -19,18 +23,9 @@ class UserRow:
     post_count: int
 
 
-def user_row(row: Any) -> UserRow:
+def user_row(row: Row[Any]) -> UserRow:
     """From a row of the users table."""
-    return UserRow(
-        source=row.source,
-        id=row.id,
-        username=row.username,
-        display_name=row.display_name,
-        followers_count=row.followers_count,
-        location=row.location,
-        country_code=row.country_code,
-        post_count=row.post_count,
-    )
+    return from_row(UserRow, row)
 
 
 @dataclass(frozen=True)

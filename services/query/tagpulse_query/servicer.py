@@ -163,8 +163,10 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
 
         def compute(connection: Connection) -> pb.ListPostsResponse:
             page = listings.list_posts(connection, query)
-            token = pagination.POSTS.encode(page.last, query.filter) if page.last else ""
-            return pb.ListPostsResponse(posts=[_post(p) for p in page.posts], next_page_token=token)
+            return pb.ListPostsResponse(
+                posts=[_post(p) for p in page.posts],
+                next_page_token=pagination.POSTS.encode(page.last, query.filter),
+            )
 
         return await self._answer("ListPosts", query, pb.ListPostsResponse, compute)
 
@@ -185,8 +187,10 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
 
         def compute(connection: Connection) -> pb.ListUsersResponse:
             page = listings.list_users(connection, query)
-            token = pagination.USERS.encode(page.last, query.order_by) if page.last else ""
-            return pb.ListUsersResponse(users=[_user(u) for u in page.users], next_page_token=token)
+            return pb.ListUsersResponse(
+                users=[_user(u) for u in page.users],
+                next_page_token=pagination.USERS.encode(page.last, query.order_by),
+            )
 
         return await self._answer("ListUsers", query, pb.ListUsersResponse, compute)
 
@@ -197,7 +201,6 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
 
         def compute(connection: Connection) -> pb.ListHashtagsResponse:
             page = listings.list_hashtags(connection, query)
-            token = pagination.HASHTAGS.encode(page.last) if page.last else ""
             return pb.ListHashtagsResponse(
                 hashtags=[
                     resources_pb2.Hashtag(
@@ -208,7 +211,7 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
                     )
                     for h in page.hashtags
                 ],
-                next_page_token=token,
+                next_page_token=pagination.HASHTAGS.encode(page.last),
             )
 
         return await self._answer("ListHashtags", query, pb.ListHashtagsResponse, compute)

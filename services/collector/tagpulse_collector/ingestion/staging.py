@@ -163,6 +163,30 @@ ORDER BY s.source, s.id
 """
 )
 
+
+def _add_counts(
+    rollup: str,
+    keys: dict[str, str],
+    staged: str = "tagpulse_stage_new_links",
+    inserted_with: dict[str, str] | None = None,
+) -> TextClause:
+    """Add the staged rows, counted per key, to a rollup's post_count.
+
+    `keys` maps the rollup's key columns to the staged expressions they are counted by;
+    `inserted_with` gives the other columns of a row the rollup does not have yet.
+    (`WHERE true` lets SQLite tell the ON CONFLICT of the upsert from a join's ON.)"""
+    extra = inserted_with or {}
+    grouped = ", ".join(keys.values())
+    return text(
+        f"""
+INSERT INTO {rollup} ({", ".join([*keys, *extra, "post_count"])})
+SELECT {", ".join([*keys.values(), *extra.values(), "count(*)"])} FROM {staged} WHERE true
+GROUP BY {grouped} ORDER BY {grouped}
+ON CONFLICT ({", ".join(keys)}) DO UPDATE SET post_count = {rollup}.post_count + excluded.post_count
+"""  # noqa: S608 (names from this module's constants, never from input)
+    )
+
+
 # Only posts this transaction created get links: nobody else can have linked them yet.
 STATEMENTS_AFTER_POSTS = [
     text(
@@ -179,47 +203,14 @@ INSERT INTO post_hashtags (source, post_id, hashtag, created_at)
 SELECT source, post_id, hashtag, created_at FROM tagpulse_stage_new_links ORDER BY source, post_id, hashtag
 """
     ),
-    text(
-        """
-INSERT INTO post_counts_by_bucket (bucket_start, post_count)
-SELECT bucket_start, count(*) FROM tagpulse_stage_new WHERE true GROUP BY bucket_start ORDER BY bucket_start
-ON CONFLICT (bucket_start) DO UPDATE SET post_count = post_counts_by_bucket.post_count + excluded.post_count
-"""
+    _add_counts("post_counts_by_bucket", {"bucket_start": "bucket_start"}, "tagpulse_stage_new"),
+    _add_counts("hashtag_post_counts_by_bucket", {"hashtag": "hashtag", "bucket_start": "bucket_start"}),
+    _add_counts(
+        "hashtag_language_country_counts",
+        {"hashtag": "hashtag", "language": "language", "country_code": "country_code"},
     ),
-    text(
-        """
-INSERT INTO hashtag_post_counts_by_bucket (hashtag, bucket_start, post_count)
-SELECT hashtag, bucket_start, count(*) FROM tagpulse_stage_new_links WHERE true
-GROUP BY hashtag, bucket_start ORDER BY hashtag, bucket_start
-ON CONFLICT (hashtag, bucket_start)
-DO UPDATE SET post_count = hashtag_post_counts_by_bucket.post_count + excluded.post_count
-"""
-    ),
-    text(
-        """
-INSERT INTO hashtag_language_country_counts (hashtag, language, country_code, post_count)
-SELECT hashtag, language, country_code, count(*) FROM tagpulse_stage_new_links WHERE true
-GROUP BY hashtag, language, country_code ORDER BY hashtag, language, country_code
-ON CONFLICT (hashtag, language, country_code)
-DO UPDATE SET post_count = hashtag_language_country_counts.post_count + excluded.post_count
-"""
-    ),
-    text(
-        """
-INSERT INTO user_hashtag_counts (hashtag, source, user_id, post_count)
-SELECT hashtag, source, author_id, count(*) FROM tagpulse_stage_new_links WHERE true
-GROUP BY hashtag, source, author_id ORDER BY hashtag, source, author_id
-ON CONFLICT (hashtag, source, user_id)
-DO UPDATE SET post_count = user_hashtag_counts.post_count + excluded.post_count
-"""
-    ),
-    text(
-        """
-INSERT INTO hashtags (name, tracked, post_count)
-SELECT hashtag, false, count(*) FROM tagpulse_stage_new_links WHERE true GROUP BY hashtag ORDER BY hashtag
-ON CONFLICT (name) DO UPDATE SET post_count = hashtags.post_count + excluded.post_count
-"""
-    ),
+    _add_counts("user_hashtag_counts", {"hashtag": "hashtag", "source": "source", "user_id": "author_id"}),
+    _add_counts("hashtags", {"name": "hashtag"}, inserted_with={"tracked": "false"}),
 ]
 
 # followers_count = -1 marks "no profile in this batch, only new posts to count": such rows

@@ -11,6 +11,7 @@ from sqlalchemy import Engine, select
 
 from tagpulse.db.engine import upsert
 from tagpulse.db.models import CollectionRun, CollectionRunHashtag, Hashtag
+from tagpulse.db.records import from_row
 from tagpulse.pagination import IdCursor, PageRequest, page_of
 from tagpulse_collector import locks
 from tagpulse_collector.runs.plan import CollectionPlan
@@ -101,34 +102,13 @@ def list_runs(
         figures: dict[int, list[HashtagFigures]] = {run: [] for run in ids}
         if ids:
             for row in connection.execute(select(progress).where(progress.c.run_id.in_(ids))):
-                figures[row.run_id].append(
-                    HashtagFigures(
-                        hashtag=row.hashtag,
-                        state=row.state,
-                        posts_fetched=row.posts_fetched,
-                        posts_new=row.posts_new,
-                        error_message=row.error_message,
-                        api_requests=row.api_requests,
-                        errors=row.error_count,
-                        pages=row.pages,
-                        started_at=row.started_at,
-                        ended_at=row.ended_at,
-                    )
-                )
+                figures[row.run_id].append(from_row(HashtagFigures, row, errors=row.error_count))
     return [
-        RunRecord(
-            id=row.id,
-            source=row.source,
+        from_row(
+            RunRecord,
+            row,
             hashtags=tuple(row.hashtags),
-            max_posts_per_hashtag=row.max_posts_per_hashtag,
-            state=row.state,
-            started_at=row.started_at,
-            ended_at=row.ended_at,
-            posts_fetched=row.posts_fetched,
-            posts_new=row.posts_new,
-            error_message=row.error_message,
             hashtag_figures=tuple(sorted(figures[row.id], key=lambda f: row.hashtags.index(f.hashtag))),
-            resume_count=row.resume_count,
         )
         for row in rows
     ]

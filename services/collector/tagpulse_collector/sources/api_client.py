@@ -16,16 +16,17 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import orjson
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
 from tagpulse_collector.metrics import RATE_LIMIT_REMAINING, SOURCE_REQUESTS
+from tagpulse_collector.sources.base import Page
 from tagpulse_collector.sources.errors import (
     AuthenticationFailed,
     Interrupted,
@@ -114,6 +115,12 @@ class ApiClient:
         self.errors: list[str] = []
         # The last window that said it was spent: the next request waits for its reset.
         self._spent_until: tuple[datetime | None, datetime | None] | None = None
+
+    def __enter__(self) -> ApiClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def close(self) -> None:
         self.client.close()
@@ -238,3 +245,39 @@ class ApiClient:
             extra={"source": self.source, "wait_seconds": round(wait, 3)},
         )
         self.sleep(wait)
+
+
+class PlatformAccess(Protocol):
+    """How to reach one platform (its URL, credentials and HTTP policy); see the catalog."""
+
+    def client(
+        self, stop: threading.Event | None = None, transport: httpx.BaseTransport | None = None
+    ) -> ApiClient: ...
+
+
+class HttpSearch:
+    """A search source over a platform's HTTP API: one client per search, closed when the
+    pages stop (finished, failed or abandoned by the run). Subclasses read the pages."""
+
+    name: str
+
+    def __init__(
+        self,
+        access: PlatformAccess,
+        stop: threading.Event | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.access = access
+        self.stop = stop
+        self.transport = transport
+
+    def search(
+        self, hashtag: str, max_posts: int, cursor: str | None = None, since_id: str | None = None
+    ) -> Iterator[Page]:
+        with self.access.client(self.stop, self.transport) as client:
+            yield from self._pages(client, hashtag, max_posts, cursor, since_id)
+
+    def _pages(
+        self, client: ApiClient, hashtag: str, max_posts: int, cursor: str | None, since_id: str | None
+    ) -> Iterator[Page]:
+        raise NotImplementedError

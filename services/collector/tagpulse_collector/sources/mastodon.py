@@ -21,7 +21,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 import httpx
 import orjson
 
-from tagpulse_collector.sources.api_client import USER_AGENT, ApiClient, HttpPolicy
+from tagpulse_collector.sources.api_client import USER_AGENT, ApiClient, HttpPolicy, HttpSearch
 from tagpulse_collector.sources.base import Author, CollectedPost, Page
 from tagpulse_collector.sources.errors import MalformedResponse
 from tagpulse_collector.sources.rate_limits import mastodon_rate_limit
@@ -137,30 +137,8 @@ class MastodonAccess:
         )
 
 
-class MastodonSource:
+class MastodonSource(HttpSearch):
     name = SOURCE_NAME
-
-    def __init__(
-        self,
-        access: MastodonAccess,
-        stop: threading.Event | None = None,
-        transport: httpx.BaseTransport | None = None,
-    ) -> None:
-        self.access = access
-        self.stop = stop
-        self.transport = transport
-
-    def _client(self) -> ApiClient:
-        return self.access.client(self.stop, self.transport)
-
-    def search(
-        self, hashtag: str, max_posts: int, cursor: str | None = None, since_id: str | None = None
-    ) -> Iterator[Page]:
-        client = self._client()
-        try:
-            yield from self._pages(client, hashtag, max_posts, cursor, since_id)
-        finally:
-            client.close()
 
     def _pages(
         self, client: ApiClient, hashtag: str, max_posts: int, cursor: str | None, since_id: str | None

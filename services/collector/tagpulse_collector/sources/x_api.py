@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import httpx
 import orjson
 
-from tagpulse_collector.sources.api_client import USER_AGENT, ApiClient, HttpPolicy, problem_of
+from tagpulse_collector.sources.api_client import USER_AGENT, ApiClient, HttpPolicy, HttpSearch, problem_of
 from tagpulse_collector.sources.base import Page
 from tagpulse_collector.sources.errors import MalformedResponse, RequestRejected
 from tagpulse_collector.sources.rate_limits import x_rate_limit
@@ -96,7 +96,7 @@ class XAccess:
         )
 
 
-class XApiSource:
+class XApiSource(HttpSearch):
     name = SOURCE_NAME
 
     def __init__(
@@ -106,22 +106,8 @@ class XApiSource:
         stop: threading.Event | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        self.access = access
+        super().__init__(access, stop, transport)
         self.include_retweets = include_retweets
-        self.stop = stop
-        self.transport = transport
-
-    def _client(self) -> ApiClient:
-        return self.access.client(self.stop, self.transport)
-
-    def search(
-        self, hashtag: str, max_posts: int, cursor: str | None = None, since_id: str | None = None
-    ) -> Iterator[Page]:
-        client = self._client()
-        try:
-            yield from self._pages(client, hashtag, max_posts, cursor, since_id)
-        finally:
-            client.close()
 
     def _pages(
         self, client: ApiClient, hashtag: str, max_posts: int, cursor: str | None, since_id: str | None

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -103,6 +103,14 @@ class StreamBuffer(Protocol):
     def close(self) -> None: ...
 
 
+def _newest_position(newest_first: Iterable[Mapping[bytes, bytes]]) -> int | None:
+    """The reader's position in the first of these entries that carries one (see messages)."""
+    for fields in newest_first:
+        if b"p" in fields:
+            return int(fields[b"p"])
+    return None
+
+
 # --- Redis ---------------------------------------------------------------------------------
 
 
@@ -177,10 +185,8 @@ class RedisBuffer:
         pipeline.execute()
 
     def last_position(self, stream_id: int) -> int | None:
-        for _id, fields in self.client.xrevrange(self.key(stream_id), count=50):
-            if b"p" in fields:
-                return int(fields[b"p"])
-        return None
+        newest_first = (fields for _id, fields in self.client.xrevrange(self.key(stream_id), count=50))
+        return _newest_position(newest_first)
 
     def read_new(
         self, stream_ids: Sequence[int], consumer: str, count: int, block_seconds: float
@@ -371,10 +377,7 @@ class MemoryBuffer:
 
     def last_position(self, stream_id: int) -> int | None:
         with self._changed:
-            for fields in reversed(list(self._stream(stream_id).entries.values())):
-                if b"p" in fields:
-                    return int(fields[b"p"])
-        return None
+            return _newest_position(reversed(list(self._stream(stream_id).entries.values())))
 
     def read_new(
         self, stream_ids: Sequence[int], consumer: str, count: int, block_seconds: float

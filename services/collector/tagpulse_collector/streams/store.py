@@ -22,6 +22,7 @@ from sqlalchemy.engine import Connection, Row
 
 from tagpulse.db.engine import read_snapshot
 from tagpulse.db.models import Stream, StreamCount, StreamDeadLetter
+from tagpulse.db.records import from_row
 from tagpulse.errors import InvalidArgument
 from tagpulse.pagination import IdCursor, PageRequest, page_of
 from tagpulse.text import has_control_characters
@@ -175,26 +176,7 @@ def _rules_of(raw: object) -> tuple[Rule, ...]:
 def _record(
     row: Row[Any], counts: dict[str, list[tuple[str, int]]], dead: tuple[DeadLetter, ...]
 ) -> StreamRecord:
-    return StreamRecord(
-        id=row.id,
-        source=row.source,
-        rules=_rules_of(row.rules),
-        state=row.state,
-        started_at=row.started_at,
-        stopped_at=row.stopped_at,
-        posts_received=row.posts_received,
-        posts_matched=row.posts_matched,
-        posts_duplicate=row.posts_duplicate,
-        posts_unique=row.posts_unique,
-        posts_new=row.posts_new,
-        messages_dead_lettered=row.messages_dead_lettered,
-        last_error=row.last_error,
-        position=row.position,
-        reader_stopped_at=row.reader_stopped_at,
-        drained_at=row.drained_at,
-        counts=counts,
-        dead_letters=dead,
-    )
+    return from_row(StreamRecord, row, rules=_rules_of(row.rules), counts=counts, dead_letters=dead)
 
 
 def _counts(connection: Connection, stream_ids: list[int]) -> dict[int, dict[str, list[tuple[str, int]]]]:
