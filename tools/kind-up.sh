@@ -16,7 +16,7 @@ for tool in docker kind skaffold kubectl helm; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
 if ((${#missing[@]})); then
-  echo "kind-up: not found on PATH: ${missing[*]} (see README, Deployment)" >&2
+  echo "kind-up: not found on PATH: ${missing[*]} (see charts/tagpulse/README.md)" >&2
   exit 1
 fi
 

@@ -206,7 +206,7 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
             except NotImplementedError:
                 # The generated base servicer raises it for RPCs of the contract not built yet.
                 await context.abort(
-                    grpc.StatusCode.UNIMPLEMENTED, f"{details.method} is not built yet (see the README)"
+                    grpc.StatusCode.UNIMPLEMENTED, f"{details.method} is not built yet (see docs/api.md)"
                 )
             except (grpc.aio.AbortError, asyncio.CancelledError):
                 raise

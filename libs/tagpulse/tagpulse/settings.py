@@ -25,6 +25,14 @@ DEFAULT_HASHTAGS = (
 
 DATABASE_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg")
 
+# Each service sets its own default port; the description is the same for both.
+GRPC_PORT_DESCRIPTION = (
+    "gRPC port. Each service has its own default: set it per process, never in a shell that starts both."
+)
+METRICS_PORT_DESCRIPTION = (
+    "Port of the Prometheus `/metrics` endpoint. Each service has its own default: set it per process."
+)
+
 
 class Settings(BaseSettings):
     """Settings every tagpulse process reads. Services subclass it for their own ports."""
@@ -33,27 +41,88 @@ class Settings(BaseSettings):
 
     database_url: SecretStr = Field(
         default=SecretStr("sqlite:///./var/tagpulse.db"),
-        description="SQLAlchemy URL: sqlite:///PATH or postgresql://USER:PASSWORD@HOST/DB.",
+        description=(
+            "The database: `sqlite:///PATH` or `postgresql://USER:PASSWORD@HOST:PORT/DB` "
+            "(`postgresql+psycopg://` is accepted too). The default is a SQLite file under `./var/`, "
+            "the one `make run` uses. Its password is redacted from the logs."
+        ),
     )
     redis_url: SecretStr | None = Field(
-        default=None, description="redis://HOST:PORT/DB; unset: an in-process cache."
+        default=None,
+        description=(
+            "`redis://HOST:PORT/DB`: the query service's shared answer cache and the keyword streams' "
+            "buffers (which need it on PostgreSQL). Unset: the answer cache lives in each query "
+            "process, and streams buffer in the collector's process on SQLite."
+        ),
     )
-    redis_key_prefix: str = Field(default="tagpulse:", min_length=1)
-    hashtags: Annotated[list[str], NoDecode] = Field(default=list(DEFAULT_HASHTAGS))
-    x_bearer_token: SecretStr | None = None
-    x_api_base_url: str = "https://api.x.com"
-    mastodon_base_url: str | None = None
-    mastodon_access_token: SecretStr | None = None
+    redis_key_prefix: str = Field(
+        default="tagpulse:",
+        min_length=1,
+        description=(
+            "Prefix of every Redis key tagpulse writes; also the tag of the X filtered-stream rules "
+            "this deployment adds, so other apps' rules are left alone."
+        ),
+    )
+    hashtags: Annotated[list[str], NoDecode] = Field(
+        default=list(DEFAULT_HASHTAGS),
+        description=(
+            "The tracked hashtags, comma-separated (`#` optional, any case): what the collector "
+            "collects when a collection names no hashtag."
+        ),
+    )
+    x_bearer_token: SecretStr | None = Field(
+        default=None,
+        description=(
+            "X API v2 bearer token: enables the collector's `x` source, and makes it the default source."
+        ),
+    )
+    x_api_base_url: str = Field(
+        default="https://api.x.com",
+        description="Base URL of the X API, for the collector's search and filtered stream.",
+    )
+    mastodon_base_url: str | None = Field(
+        default=None,
+        description=(
+            "A Mastodon instance, e.g. `https://mastodon.social`: enables the collector's `mastodon` "
+            "source (the default source when no X bearer token is set)."
+        ),
+    )
+    mastodon_access_token: SecretStr | None = Field(
+        default=None,
+        description="The collector's Mastodon access token; public hashtag timelines need none.",
+    )
     api_token: SecretStr | None = Field(
-        default=None, description="Bearer token that mutating calls must carry."
+        default=None,
+        description=(
+            "The bearer token that calls which change data must carry; unset, every such call is "
+            "refused. The collector sends it to the query service (InvalidateAggregates) and "
+            "`trigger` to the collector, so give every process the same one. `make run` takes it "
+            "from `var/dev-api-token`."
+        ),
     )
-    log_level: str = "INFO"
-    grpc_host: str = "127.0.0.1"
-    grpc_port: int = Field(default=0, ge=0, le=65535)
-    metrics_host: str = "127.0.0.1"
-    metrics_port: int = Field(default=0, ge=0, le=65535)
-    shutdown_grace_seconds: float = Field(default=10.0, ge=0)
-    sample_seed: int = 42
+    log_level: str = Field(default="INFO", description="`DEBUG`, `INFO`, `WARNING` or `ERROR`.")
+    grpc_host: str = Field(default="127.0.0.1", description="gRPC listen address (`0.0.0.0` in a container).")
+    grpc_port: int = Field(default=0, ge=0, le=65535, description=GRPC_PORT_DESCRIPTION)
+    metrics_host: str = Field(
+        default="127.0.0.1",
+        description="Listen address of the Prometheus `/metrics` endpoint (`0.0.0.0` in a container).",
+    )
+    metrics_port: int = Field(default=0, ge=0, le=65535, description=METRICS_PORT_DESCRIPTION)
+    shutdown_grace_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        description=(
+            "On SIGTERM, health turns NOT_SERVING and the calls in flight get this long to finish "
+            "(the collector's keyword streams too)."
+        ),
+    )
+    sample_seed: int = Field(
+        default=42,
+        description=(
+            "Seed of the collector's built-in sample source and sample streams: the same seed gives "
+            "the same posts on the same day, so a second run stores nothing new."
+        ),
+    )
 
     @field_validator("hashtags", mode="before")
     @classmethod

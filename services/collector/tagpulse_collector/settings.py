@@ -1,43 +1,118 @@
 """The collector's settings: the shared ones plus its ports, where the query service is, and
-how patient the platform sources are."""
+how patient the platform sources are. Every field's description is the configuration reference
+(docs/configuration.md, written by `make docs`)."""
 
 from __future__ import annotations
 
 from pydantic import Field
 
-from tagpulse.settings import Settings
+from tagpulse.settings import GRPC_PORT_DESCRIPTION, METRICS_PORT_DESCRIPTION, Settings
 
 
 class CollectorSettings(Settings):
-    grpc_port: int = Field(default=50052, ge=0, le=65535)
-    metrics_port: int = Field(default=9102, ge=0, le=65535)
-    # The query service, told to retire its cache after each run.
-    query_address: str = "127.0.0.1:50051"
-    # The collector, for the `trigger` command the CronJob runs.
-    collector_address: str = "127.0.0.1:50052"
-    # X search: also collect retweets (their hashtags then come from the retweeted post).
-    x_include_retweets: bool = False
-    # HTTP to X and Mastodon.
-    source_timeout_seconds: float = Field(default=30.0, gt=0)
-    source_attempts: int = Field(default=5, ge=1, le=20)
-    source_backoff_initial_seconds: float = Field(default=1.0, ge=0)
-    source_backoff_max_seconds: float = Field(default=60.0, ge=0)
-    # Rate limits: the longest single wait for a window to reset, and how many in a row.
-    rate_limit_max_wait_seconds: float = Field(default=960.0, ge=0)
-    rate_limit_margin_seconds: float = Field(default=1.0, ge=0)
-    rate_limit_max_waits: int = Field(default=3, ge=0, le=100)
-    # Keyword streams (see streams/): how often the manager and writers look at the streams,
-    # the writers' batches, claims and dead letters, and the readers' patience.
-    stream_poll_seconds: float = Field(default=1.0, gt=0, le=60)
-    stream_batch_size: int = Field(default=200, ge=1, le=5000)
-    stream_claim_idle_seconds: float = Field(default=30.0, gt=0)
-    stream_max_attempts: int = Field(default=3, ge=1, le=100)
-    stream_keepalive_seconds: float = Field(default=20.0, gt=0)
-    # Multiplies every reconnect wait of X's guidance (tests shrink them).
-    stream_backoff_scale: float = Field(default=1.0, gt=0, le=10)
-    stream_sample_rate: float = Field(default=20.0, gt=0, le=10_000)
-    stream_mastodon_poll_seconds: float = Field(default=5.0, gt=0)
-    # The query service's cache is retired at most this often while streams store posts.
-    stream_invalidate_seconds: float = Field(default=10.0, ge=0)
-    # X's backfill of missed posts after a reconnect (Pro and Enterprise access only): 0-5.
-    x_stream_backfill_minutes: int = Field(default=0, ge=0, le=5)
+    grpc_port: int = Field(default=50052, ge=0, le=65535, description=GRPC_PORT_DESCRIPTION)
+    metrics_port: int = Field(default=9102, ge=0, le=65535, description=METRICS_PORT_DESCRIPTION)
+    query_address: str = Field(
+        default="127.0.0.1:50051",
+        description=(
+            "The query service (`HOST:PORT`), told to retire its cached answers after each run and "
+            "archive import, and while keyword streams store posts."
+        ),
+    )
+    collector_address: str = Field(
+        default="127.0.0.1:50052", description="The collector (`HOST:PORT`) that the `trigger` command calls."
+    )
+    x_include_retweets: bool = Field(
+        default=False,
+        description=(
+            "X search also collects retweets (`#tag` instead of `#tag -is:retweet`); their hashtags "
+            "then come from the retweeted post."
+        ),
+    )
+    source_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="Timeout of one HTTP request to X or Mastodon."
+    )
+    source_attempts: int = Field(
+        default=5,
+        ge=1,
+        le=20,
+        description=(
+            "Attempts of a request to X or Mastodon that meets a 5xx, a timeout or a connection error."
+        ),
+    )
+    source_backoff_initial_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        description="First wait of the exponential backoff (with jitter) between those attempts.",
+    )
+    source_backoff_max_seconds: float = Field(
+        default=60.0, ge=0, description="Longest wait of the exponential backoff between those attempts."
+    )
+    rate_limit_max_wait_seconds: float = Field(
+        default=960.0,
+        ge=0,
+        description="The longest single wait for a rate-limit window to reset (X windows are 15 minutes).",
+    )
+    rate_limit_margin_seconds: float = Field(
+        default=1.0, ge=0, description="Added to every rate-limit wait (resets have one-second resolution)."
+    )
+    rate_limit_max_waits: int = Field(
+        default=3, ge=0, le=100, description="429 answers in a row for one request before the run stops."
+    )
+    stream_poll_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description=(
+            "How often each collector looks at the keyword streams: starts and stops readers, takes "
+            "over the streams of dead collectors, and tells its writer which buffers to read."
+        ),
+    )
+    stream_batch_size: int = Field(
+        default=200, ge=1, le=5000, description="Stream buffer entries a writer stores per transaction."
+    )
+    stream_claim_idle_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description=(
+            "How long a buffer entry stays pending (its writer died, or storing it failed) before "
+            "another writer claims it."
+        ),
+    )
+    stream_max_attempts: int = Field(
+        default=3,
+        ge=1,
+        le=100,
+        description="Failed attempts to store a stream message before it goes to the dead-letter buffer.",
+    )
+    stream_keepalive_seconds: float = Field(
+        default=20.0, gt=0, description="Silence on the X filtered stream that means the connection is dead."
+    )
+    stream_backoff_scale: float = Field(
+        default=1.0,
+        gt=0,
+        le=10,
+        description=(
+            "Multiplies every reconnect wait of X's guidance for the filtered stream (tests shrink them)."
+        ),
+    )
+    stream_sample_rate: float = Field(
+        default=20.0, gt=0, le=10_000, description="Messages per second of a `sample` keyword stream."
+    )
+    stream_mastodon_poll_seconds: float = Field(
+        default=5.0, gt=0, description="How often a `mastodon` keyword stream polls the public timeline."
+    )
+    stream_invalidate_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        description="While streams store posts, the query service's cache is retired at most this often.",
+    )
+    x_stream_backfill_minutes: int = Field(
+        default=0,
+        ge=0,
+        le=5,
+        description=(
+            "X's `backfill_minutes` on a filtered-stream reconnect: resend what the reconnect missed "
+            "(Pro and Enterprise access only)."
+        ),
+    )
