@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import random
 from collections import Counter
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -287,3 +289,20 @@ def test_random_page_sizes_never_lose_or_repeat_a_post(data: RandomData, engine:
     expected = expected_posts(engine)
     for _ in range(3):
         assert [(p.source, p.id) for p in all_posts(engine, rng.randint(1, 150))] == expected
+
+
+def test_a_page_of_long_posts_stops_before_it_outgrows_a_rest_answer(engine: Engine) -> None:
+    """700 posts of 4,000 CJK characters (12 kB of UTF-8 each) once made an answer too big for
+    Envoy. A page now stops at its byte budget; the pages still hold every post once."""
+    long_posts = random_data(seed=9, posts=700)
+    for page in long_posts.pages:
+        page.posts[:] = [replace(post, text="漢字かな" * 1000) for post in page.posts]
+    long_posts.ingest(engine)
+    expected = expected_posts(engine)
+    query = posts_query("", "", "", "", None, None, 700, "")
+    with engine.connect() as connection:
+        first = listings.list_posts(connection, query)
+    assert 1 < len(first.posts) < 700
+    assert first.last is not None
+    assert sum(len(json.dumps(p.text, ensure_ascii=False).encode()) for p in first.posts) <= 1024 * 1024
+    assert [(p.source, p.id) for p in all_posts(engine, 700)] == expected

@@ -143,6 +143,45 @@ def test_unaligned_time_range_is_exact(random_posts: Engine) -> None:
     assert total == sum(1 for p in posts if tiny_start <= p.created_at < tiny_start + timedelta(minutes=9))
 
 
+def test_the_widest_spans_cost_what_the_data_costs_and_stay_exact(
+    random_posts: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An unauthenticated request once made the service work through 8,000 years of a time
+    zone's hours (HOUR_OF_DAY) or list 490,000 empty hours (TIMELINE from 1970)."""
+    posts, tags, _ = stored(random_posts)
+    earliest, latest = datetime(1970, 1, 1, tzinfo=UTC), datetime(9999, 1, 1, tzinfo=UTC)
+    zone = "America/New_York"
+    with random_posts.connect() as connection:
+        by_day = summaries.count_posts_by_hour(
+            connection, hour_count_query("HOUR_OF_DAY", zone, "", earliest, latest)
+        )
+        assert [r.post_count for r in by_day] == hour_of_day_counts(posts, tags, zone, None)
+        everything = local_hour_counts(posts, tags, zone, None)
+        for start, end in [(earliest, None), (None, latest), (None, None)]:
+            rows = summaries.count_posts_by_hour(
+                connection, hour_count_query("TIMELINE", zone, "", start, end)
+            )
+            got = {r.local_start.astimezone(UTC): r.post_count for r in rows if r.post_count}
+            assert got == {k: v for k, v in everything.items() if v}
+            # An open end comes from the data: nothing from 1970, nothing up to year 9999.
+            assert len(rows) <= WINDOW.total_seconds() / 3600 + 2
+
+        # Data wider than the longest timeline: an open start keeps the newest hours.
+        monkeypatch.setattr(summaries, "MAX_TIMELINE_HOURS", 24)
+        rows = summaries.count_posts_by_hour(
+            connection, hour_count_query("TIMELINE", "UTC", "", earliest, None)
+        )
+    assert len(rows) == 24
+    newest = max(p.created_at for p in posts)
+    assert rows[-1].local_start <= newest < rows[-1].local_start + timedelta(hours=1)
+    window_start = rows[0].local_start
+    assert [r.post_count for r in rows] == [
+        sum(1 for p in posts if r.local_start <= p.created_at < r.local_start + timedelta(hours=1))
+        for r in rows
+    ]
+    assert window_start > WINDOW_START
+
+
 @pytest.mark.parametrize("hashtag", [None, "oauth"])
 def test_top_users_are_distinct_by_latest_followers(random_posts: Engine, hashtag: str | None) -> None:
     posts, tags, users = stored(random_posts)

@@ -54,6 +54,13 @@ def test_hour_counts_defaults() -> None:
     (("", "", "", T0, T0), {"start_time"}),
     (("TIMELINE", "", "", datetime(2020, 1, 1, tzinfo=UTC), T1), {"end_time"}),
     (("7", "Nowhere", "bad tag", None, None), {"mode", "time_zone", "hashtag"}),
+    # Instants no post can have, where local times and bucket ends would overflow.
+    (("", "America/New_York", "", datetime(1, 1, 1, tzinfo=UTC), None), {"start_time"}),
+    (("", "", "", None, datetime(9999, 12, 31, 23, 59, tzinfo=UTC)), {"end_time"}),
+    (("", "", "", datetime(1969, 12, 31, tzinfo=UTC), datetime(9999, 6, 1, tzinfo=UTC)),
+     {"start_time", "end_time"}),
+    (("TIMELINE", "", "", datetime(1970, 1, 1, tzinfo=UTC), datetime(9999, 1, 1, tzinfo=UTC)), {"end_time"}),
+    (("", "x" * 20_000, "", None, None), {"time_zone"}),
 ])  # fmt: skip
 def test_hour_count_violations(args: tuple, fields: set[str]) -> None:  # type: ignore[type-arg]
     with pytest.raises(InvalidArgument) as error:
@@ -119,6 +126,7 @@ def test_forged_post_tokens_are_invalid(change: dict[str, object]) -> None:
     (("a b", "e\x00n", "x" * 101, "M\nX", None, None, 0, ""),
      {"hashtag", "language", "author_id", "country_code"}),
     (("#", "", "", "", T1, T1, 5000, "%%%"), {"hashtag", "start_time", "page_size", "page_token"}),
+    (("", "", "", "", datetime(1, 1, 2, tzinfo=UTC), None, 0, ""), {"start_time"}),
 ])  # fmt: skip
 def test_posts_query_violations(args: tuple, fields: set[str]) -> None:  # type: ignore[type-arg]
     with pytest.raises(InvalidArgument) as error:

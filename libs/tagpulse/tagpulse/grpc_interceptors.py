@@ -8,12 +8,15 @@ import inspect
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
 from google.api import annotations_pb2
-from google.protobuf import any_pb2
-from google.protobuf.descriptor import ServiceDescriptor
+from google.protobuf import any_pb2, empty_pb2
+from google.protobuf.descriptor import FieldDescriptor, ServiceDescriptor
+from google.protobuf.message import DecodeError
+from google.protobuf.unknown_fields import UnknownFieldSet
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 from prometheus_client import Counter, Histogram
@@ -54,7 +57,51 @@ def _handler_type(handler: grpc.RpcMethodHandler) -> str:
     return "unary"
 
 
-def _wrap_unary(handler: grpc.RpcMethodHandler, around: Around) -> grpc.RpcMethodHandler:
+@dataclass(frozen=True)
+class Undecodable:
+    """A request protobuf could not parse; it reaches the interceptors in place of the message,
+    so that authentication runs first and the answer is INVALID_ARGUMENT, never INTERNAL."""
+
+    violations: dict[str, str]
+
+
+def _tolerant(deserialize: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
+    def parse(data: bytes) -> Any:
+        try:
+            return deserialize(data)
+        except DecodeError:
+            return Undecodable(_undecodable_fields(getattr(deserialize, "__self__", None), data))
+
+    return parse
+
+
+def _undecodable_fields(message_type: Any, data: bytes) -> dict[str, str]:
+    """Name the text fields that are not UTF-8 (the usual cause: a percent-encoded byte in a
+    REST query string); otherwise say the request as a whole could not be read."""
+    holder = empty_pb2.Empty()
+    try:
+        holder.ParseFromString(data)  # every field lands among the unknown ones, unchecked
+    except DecodeError:
+        return {"request": "is not a valid protobuf message"}
+    descriptor = getattr(message_type, "DESCRIPTOR", None)
+    fields = descriptor.fields_by_number if descriptor is not None else {}
+    found: dict[str, str] = {}
+    unknown_fields = UnknownFieldSet(holder)
+    for index in range(len(unknown_fields)):
+        unknown = unknown_fields[index]
+        field = fields.get(unknown.field_number)
+        if field is None or field.type != FieldDescriptor.TYPE_STRING or not isinstance(unknown.data, bytes):
+            continue
+        try:
+            unknown.data.decode("utf-8")
+        except UnicodeDecodeError:
+            found[field.name] = "is not valid UTF-8 text"
+    return found or {"request": "could not be read (a text field is not valid UTF-8?)"}
+
+
+def _wrap_unary(
+    handler: grpc.RpcMethodHandler, around: Around, deserializer: Callable[[bytes], Any] | None = None
+) -> grpc.RpcMethodHandler:
     inner = handler.unary_unary
 
     async def behavior(request: Any, context: grpc.aio.ServicerContext) -> Any:
@@ -66,7 +113,7 @@ def _wrap_unary(handler: grpc.RpcMethodHandler, around: Around) -> grpc.RpcMetho
 
     return grpc.unary_unary_rpc_method_handler(
         behavior,
-        request_deserializer=handler.request_deserializer,
+        request_deserializer=deserializer or handler.request_deserializer,
         response_serializer=handler.response_serializer,
     )
 
@@ -194,6 +241,8 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
 
         async def around(call: Behavior, request: Any, context: grpc.aio.ServicerContext) -> Any:
             try:
+                if isinstance(request, Undecodable):
+                    raise InvalidArgument(request.violations)
                 return await call(request, context)
             except InvalidArgument as error:
                 await context.abort_with_status(invalid_argument_status(error))
@@ -214,7 +263,7 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
                 log.exception("unexpected error", extra={"method": details.method})
                 await context.abort(grpc.StatusCode.INTERNAL, "internal error; see the service log")
 
-        return _wrap_unary(handler, around)
+        return _wrap_unary(handler, around, _tolerant(handler.request_deserializer))
 
 
 def invalid_argument_status(error: InvalidArgument) -> grpc.Status:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import unicodedata
 
+from tagpulse.text import quoted
+
 MAX_HASHTAG_LENGTH = 100
 
 
@@ -25,7 +27,7 @@ def normalize_hashtag(raw: str) -> str:
     tag = unicodedata.normalize("NFC", tag.casefold())
     if not 1 <= len(tag) <= MAX_HASHTAG_LENGTH or not all(map(_is_hashtag_character, tag)):
         raise InvalidHashtag(
-            f"{raw!r} is not a hashtag: use 1-{MAX_HASHTAG_LENGTH} letters, digits or "
+            f"{quoted(raw)} is not a hashtag: use 1-{MAX_HASHTAG_LENGTH} letters, digits or "
             "underscores, with an optional leading '#'"
         )
     return tag

@@ -21,12 +21,11 @@ from typing import Generic, TypeVar, get_type_hints
 
 from sqlalchemy import String
 
-from tagpulse.db.models import HASHTAG, PLATFORM_ID, SOURCE, width
+from tagpulse.db.models import HASHTAG, MAX_BIGINT, MAX_INTEGER, PLATFORM_ID, SOURCE, width
 from tagpulse.errors import InvalidArgument
+from tagpulse.text import has_control_characters
 
 NOT_FROM_THIS_LIST = "is not a page token from this list with these filters; pass next_page_token as it came"
-# Integer ids are database BIGINTs.
-MAX_ID = 2**63 - 1
 
 
 def page_size_of(requested: int, default: int, maximum: int) -> int:
@@ -45,6 +44,8 @@ def _require(condition: bool) -> None:
 
 def _bounded_text(value: str, column_type: String) -> None:
     _require(0 < len(value) <= width(column_type))
+    _require(not has_control_characters(value))
+    value.encode()  # an unpaired surrogate ("\ud800") raises UnicodeEncodeError, a ValueError
 
 
 # --- the cursors of each list ----------------------------------------------------------------
@@ -73,7 +74,7 @@ class UserCursor:
     id: str
 
     def __post_init__(self) -> None:
-        _require(0 <= self.followers_count <= MAX_ID)
+        _require(0 <= self.followers_count <= MAX_BIGINT)
         _bounded_text(self.source, SOURCE)
         _bounded_text(self.id, PLATFORM_ID)
 
@@ -95,7 +96,7 @@ class IdCursor:
     before_id: int
 
     def __post_init__(self) -> None:
-        _require(0 < self.before_id <= MAX_ID)
+        _require(0 < self.before_id <= MAX_INTEGER)
 
 
 Cursor = TypeVar("Cursor")

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from tagpulse.text import quoted
 from tagpulse_collector.settings import CollectorSettings
 from tagpulse_collector.sources.api_client import HttpPolicy
 from tagpulse_collector.sources.base import Source
@@ -40,7 +41,7 @@ class SourceNotConfigured(LookupError):
 
 def not_configured_message(source: str) -> str:
     setting = REQUIRED_SETTINGS.get(source, "its settings")
-    return f"source {source!r} is not configured on this collector (set {setting})"
+    return f"source {quoted(source)} is not configured on this collector (set {setting})"
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,7 @@ class SourceCatalog:
         that choice ("" when nothing is)."""
         source = (requested or self.default_source).strip().lower()
         if source not in KNOWN_SOURCES:
-            return source, f"unknown source {source!r}; use one of: {', '.join(KNOWN_SOURCES)}"
+            return source, f"unknown source {quoted(source)}; use one of: {', '.join(KNOWN_SOURCES)}"
         if source not in self.configured:
             configured = ", ".join(sorted(self.configured))
             return source, f"{not_configured_message(source)}; configured: {configured}"

@@ -7,17 +7,21 @@ What a new run or stream asks for is checked where it is planned (`runs/plan.py`
 from __future__ import annotations
 
 from tagpulse import pagination
+from tagpulse.db.models import MAX_INTEGER
 from tagpulse.errors import InvalidArgument
 from tagpulse.pagination import IdCursor, PageRequest, PageTokens
+from tagpulse.text import quoted
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
 
 
 def _resource_id(raw: str, kind: str) -> int:
-    # ASCII digits only: str.isdigit() also accepts "²" and "٣", which int() refuses or reads.
-    if not (raw.isascii() and raw.isdigit()) or not 0 < int(raw) <= pagination.MAX_ID:
-        raise InvalidArgument({"id": f"{raw!r} is not a {kind} id (a positive number)"})
+    # ASCII digits only: str.isdigit() also accepts "²" and "٣", which int() refuses or reads;
+    # and few of them: int() refuses more than 4,300 digits with a ValueError of its own.
+    digits_ok = raw.isascii() and raw.isdigit() and len(raw) <= len(str(MAX_INTEGER))
+    if not digits_ok or not 0 < int(raw) <= MAX_INTEGER:
+        raise InvalidArgument({"id": f"{quoted(raw)} is not a {kind} id (a positive number)"})
     return int(raw)
 
 

@@ -7,6 +7,7 @@ between two requests can never shift a post into a second page or out of every p
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -56,6 +57,13 @@ def _after_desc_asc_asc(
         first <= key[0],
         or_(first < key[0], and_(first == key[0], tuple_(second, third) > tuple_(key[1], key[2]))),
     )
+
+
+# A page of posts stops early rather than outgrow what a REST answer may be (Envoy buffers at
+# most 1 MiB of it): 700 long posts in a script of three UTF-8 bytes per character did. The
+# estimate is the JSON of each post's free text, plus a bound on its other fields.
+MAX_PAGE_JSON_BYTES = 768 * 1024
+POST_OVERHEAD_BYTES = 300
 
 
 def _post_columns(posts: Table, users: Table) -> tuple[ColumnElement[Any], ...]:
@@ -117,11 +125,29 @@ def list_posts(connection: Connection, query: PostsQuery) -> PostPage:
     more = len(rows) > query.page_size
     rows = rows[: query.page_size]
     found = _posts_with_hashtags(connection, rows)
+    fitting = _posts_within(found, MAX_PAGE_JSON_BYTES)
+    more, found = more or fitting < len(found), found[:fitting]
     last = found[-1] if more else None
     return PostPage(
         posts=found,
         last=PostCursor(last.created_at, last.source, last.id) if last is not None else None,
     )
+
+
+def _json_bytes(text: str) -> int:
+    return len(json.dumps(text, ensure_ascii=False).encode())
+
+
+def _posts_within(posts: Sequence[PostRow], budget: int) -> int:
+    """How many of the posts fit in the page's budget of JSON bytes (at least one, so that a
+    page always moves the reader on); the next page starts after the last of them."""
+    used = 0
+    for count, post in enumerate(posts):
+        used += POST_OVERHEAD_BYTES + _json_bytes(post.text) + _json_bytes(post.author_username)
+        used += sum(_json_bytes(tag) + 1 for tag in post.hashtags)
+        if used > budget and count > 0:
+            return count
+    return len(posts)
 
 
 def _posts_with_hashtags(connection: Connection, rows: Sequence[Any]) -> list[PostRow]:

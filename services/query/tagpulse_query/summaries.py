@@ -22,9 +22,16 @@ from tagpulse.db.models import (
 )
 from tagpulse_query.local_hours import LocalHours
 from tagpulse_query.records import UserRow, user_row
-from tagpulse_query.validation import HOUR_OF_DAY, HashtagCountQuery, HourCountQuery, TopUsersQuery
+from tagpulse_query.validation import (
+    HOUR_OF_DAY,
+    MAX_TIMELINE_HOURS,
+    HashtagCountQuery,
+    HourCountQuery,
+    TopUsersQuery,
+)
 
 BUCKET = timedelta(seconds=BUCKET_SECONDS)
+MICROSECOND = timedelta(microseconds=1)
 
 
 @dataclass(frozen=True)
@@ -62,25 +69,20 @@ def count_posts_by_hour(connection: Connection, query: HourCountQuery) -> list[H
     so each 15-minute bucket lies inside one local hour and the sums are exact."""
     zone = ZoneInfo(query.time_zone)
     buckets = _bucket_counts(connection, query.hashtag, query.start, query.end)
-    if query.start is not None and query.end is not None:
-        first, last = query.start, query.end - timedelta(microseconds=1)
-    elif buckets:
-        first = query.start or datetime.fromtimestamp(min(buckets), UTC)
-        last = (
-            (query.end - timedelta(microseconds=1))
-            if query.end
-            else datetime.fromtimestamp(max(buckets), UTC) + BUCKET - timedelta(microseconds=1)
-        )
-    elif query.mode == HOUR_OF_DAY:
-        return [HourRow(hour_of_day=h, local_start=None, post_count=0) for h in range(24)]
-    else:
-        return []
-    hours = LocalHours(zone, int(first.timestamp()), int(last.timestamp()))
     if query.mode == HOUR_OF_DAY:
+        # Only the buckets that hold posts count, so the zone's offsets are worked out over the
+        # span of the data, never over the request's (which may be 8,000 years wide).
         by_hour = [0] * 24
-        for start, hour in hours.hours_of_day(sorted(buckets)):
-            by_hour[hour] += buckets[start]
+        if buckets:
+            hours = LocalHours(zone, min(buckets), max(buckets) + BUCKET_SECONDS - 1)
+            for start, hour in hours.hours_of_day(sorted(buckets)):
+                by_hour[hour] += buckets[start]
         return [HourRow(hour_of_day=h, local_start=None, post_count=by_hour[h]) for h in range(24)]
+    span = _timeline_span(query, buckets)
+    if span is None:
+        return []
+    first, last = span
+    hours = LocalHours(zone, int(first.timestamp()), int(last.timestamp()))
 
     # Every 15-minute step of [first, last] in order, each counted into the local hour it lies
     # in. Hours are told apart by the instant they start: after a DST change the repeated local
@@ -100,6 +102,27 @@ def count_posts_by_hour(connection: Connection, query: HourCountQuery) -> list[H
         for hour, count in zip(starts, counts, strict=True)
         for local in [hours.local(hour)]
     ]
+
+
+def _timeline_span(query: HourCountQuery, buckets: dict[int, int]) -> tuple[datetime, datetime] | None:
+    """The first and last instant a timeline covers, None when there is nothing to show.
+
+    Both ends given: exactly that frame, empty hours included (validation bounds its span).
+    An end left open: the frame shrinks to the posts inside the given end (from the oldest
+    post's bucket to the newest's), and keeps the newest MAX_TIMELINE_HOURS of it, so that the
+    answer's size and cost stay bounded however far the given end lies (startTime=1970-01-01
+    asks for "everything", and gets the latest year of it)."""
+    if query.start is not None and query.end is not None:
+        return query.start, query.end - MICROSECOND
+    if not buckets:
+        return None
+    start = datetime.fromtimestamp(min(buckets), UTC)
+    end = datetime.fromtimestamp(max(buckets), UTC) + BUCKET
+    if query.start is not None:
+        start = max(start, query.start)
+    if query.end is not None:
+        end = min(end, query.end)
+    return max(start, end - timedelta(hours=MAX_TIMELINE_HOURS)), end - MICROSECOND
 
 
 def _floor_bucket(instant: datetime) -> datetime:

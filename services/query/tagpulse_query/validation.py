@@ -8,7 +8,7 @@ characters (PostgreSQL cannot even compare a string with NUL in it) and overlong
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tagpulse import pagination
@@ -16,14 +16,19 @@ from tagpulse.db.models import UNKNOWN_COUNTRY
 from tagpulse.errors import InvalidArgument
 from tagpulse.hashtags import InvalidHashtag, normalize_hashtag
 from tagpulse.pagination import HashtagCursor, PostCursor, UserCursor
-from tagpulse.text import has_control_characters
+from tagpulse.text import has_control_characters, quoted
 
 DEFAULT_TOP_USERS = 5
 MAX_TOP_USERS = 100
 HOUR_OF_DAY, TIMELINE = "HOUR_OF_DAY", "TIMELINE"
 HOUR_MODES = (HOUR_OF_DAY, TIMELINE)
-# A timeline longer than this is refused rather than answered with a huge body.
+# A timeline longer than this is refused when both ends are given, and cut to this length
+# when an end is left to the data: the answer's size and cost stay bounded whatever the span.
 MAX_TIMELINE_HOURS = 24 * 366
+# Instants a request may name: before 1970 there are no posts, and near year 9999 the local
+# time of an instant or the end of its 15-minute bucket would overflow Python's datetime.
+EARLIEST_INSTANT = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_INSTANT = datetime(9999, 1, 1, tzinfo=UTC)
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
 # Free-text filters longer than this are refused; shorter ones that are not stored match nothing.
@@ -79,8 +84,17 @@ def _value(raw: str, field: str, max_length: int, problems: dict[str, str]) -> s
 
 
 def _time_range(start: datetime | None, end: datetime | None, problems: dict[str, str]) -> None:
-    if start is not None and end is not None and start >= end:
+    in_range = True
+    for field, instant in (("start_time", start), ("end_time", end)):
+        if instant is not None and not EARLIEST_INSTANT <= instant <= LATEST_INSTANT:
+            problems[field] = f"must lie between {_iso(EARLIEST_INSTANT)} and {_iso(LATEST_INSTANT)}"
+            in_range = False
+    if in_range and start is not None and end is not None and start >= end:
         problems["start_time"] = "must be before end_time"
+
+
+def _iso(instant: datetime) -> str:
+    return instant.isoformat().replace("+00:00", "Z")
 
 
 def top_users_query(limit: int, hashtag: str) -> TopUsersQuery:
@@ -105,7 +119,7 @@ def hour_count_query(
     try:
         ZoneInfo(zone)
     except (ZoneInfoNotFoundError, ValueError):
-        problems["time_zone"] = f"{time_zone!r} is not an IANA time zone name (e.g. Europe/Madrid)"
+        problems["time_zone"] = f"{quoted(time_zone)} is not an IANA time zone name (e.g. Europe/Madrid)"
     _time_range(start, end, problems)
     if (
         start is not None

@@ -34,6 +34,11 @@ COUNTRY = String(8)
 USERNAME = String(100)
 DISPLAY_NAME = String(200)
 STREAM_COUNT_KEY = String(512)
+# The largest values the integer column types hold (PostgreSQL's integer and bigint): the ids
+# of runs and streams are Integer, counts are BigInteger. A request naming a larger id is
+# refused before it reaches the database, which would fail it as out of range.
+MAX_INTEGER = 2**31 - 1
+MAX_BIGINT = 2**63 - 1
 UNKNOWN_COUNTRY = "unknown"
 UNKNOWN_LANGUAGE = "und"
 

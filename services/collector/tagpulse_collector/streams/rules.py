@@ -28,6 +28,7 @@ import unicodedata
 from dataclasses import dataclass
 
 from tagpulse.hashtags import InvalidHashtag, normalize_hashtag
+from tagpulse.text import quoted
 
 MAX_RULE_LENGTH = 512
 LOCAL_OPERATORS = ("lang:", "is:retweet", "has:geo")
@@ -225,7 +226,7 @@ class _Parser:
         node = self.or_expression()
         token = self.peek()
         if token is not None:
-            what = "')' without '('" if token.kind == ")" else f"unexpected {token.text!r}"
+            what = "')' without '('" if token.kind == ")" else f"unexpected {quoted(token.text)}"
             raise RuleSyntaxError(f"at {token.position + 1}: {what}")
         return node
 
@@ -246,7 +247,7 @@ class _Parser:
         if not clauses:
             token = self.peek()
             where = f"at {token.position + 1}" if token is not None else "at the end"
-            what = f"{token.text!r}" if token is not None else "nothing"
+            what = quoted(token.text) if token is not None else "nothing"
             raise RuleSyntaxError(f"{where}: expected a keyword, phrase or operator, found {what}")
         return _join(And, clauses)
 
@@ -281,21 +282,23 @@ class _Parser:
         if text.startswith("@"):
             name = fold(text[1:])
             if not name or not _MENTION.match(name):
-                raise RuleSyntaxError(f"{where}: {text!r} is not an account name")
+                raise RuleSyntaxError(f"{where}: {quoted(text)} is not an account name")
             return Mention(name)
         operator = _OPERATOR.match(text)
         if operator:
             return self.operator(operator.group(1), operator.group(2), where)
         words = words_of(fold(text))
         if not words:
-            raise RuleSyntaxError(f"{where}: {text!r} has no letters or digits to match")
+            raise RuleSyntaxError(f"{where}: {quoted(text)} has no letters or digits to match")
         return Term(words)
 
     def operator(self, name: str, value: str, where: str) -> Atom:
         if name == "lang":
             code = value.lower()
             if not _LANGUAGE.match(code):
-                raise RuleSyntaxError(f"{where}: {value!r} is not a language code (lang:en, lang:pt-br)")
+                raise RuleSyntaxError(
+                    f"{where}: {quoted(value)} is not a language code (lang:en, lang:pt-br)"
+                )
             return Lang(code)
         if name == "is" and value == "retweet":
             return IsRetweet()
