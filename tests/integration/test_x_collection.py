@@ -3,6 +3,7 @@ files themselves, incremental and resumed runs, faults, and one collector per ha
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -242,3 +243,22 @@ def test_refused_credentials_fail_the_run_at_once(engine: Engine, fake_x: FakeXA
     assert record.error_message.startswith("the run stopped: x refused the credentials (401 Unauthorized")
     assert len(fake_x.requests) == 1
     assert "not-the-token-0000" not in record.error_message
+
+
+def test_an_error_body_that_quotes_the_token_is_stored_without_it(engine: Engine, fake_x: FakeXApi) -> None:
+    """The run's error message is answered to anyone who asks (GET /v1/collections/{id}); a
+    platform that quotes the request it refuses must not leak the token through it."""
+    echo = {
+        "title": "Invalid Request",
+        "detail": f"bad query; got headers Authorization: Bearer {FAKE_X_TOKEN}, token={FAKE_X_TOKEN} "
+        + "x" * 5000,
+    }
+    fake_x.add_fault(Fault(match=fake_x.on_page(1, "kpop"), status=400, body=json.dumps(echo).encode()))
+    record = run_x(engine, fake_x, ["kpop"])
+    [kpop] = record.hashtag_figures
+    assert kpop.state == "FAILED"
+    assert kpop.error_message.startswith("request rejected (400 Invalid Request: bad query")
+    assert FAKE_X_TOKEN not in kpop.error_message
+    assert FAKE_X_TOKEN not in record.error_message
+    assert "[REDACTED]" in kpop.error_message
+    assert len(kpop.error_message) < 700

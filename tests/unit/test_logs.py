@@ -6,7 +6,8 @@ import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 
-from tagpulse.logs import REDACTED, configure_logging
+from tagpulse.logs import configure_logging
+from tagpulse.redaction import REDACTED
 from tagpulse.settings import Settings
 
 TOKEN = "tok-7f3a9c1e55d2"

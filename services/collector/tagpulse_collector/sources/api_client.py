@@ -25,6 +25,8 @@ import httpx
 import orjson
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
+from tagpulse.redaction import Redactor
+from tagpulse.text import bounded
 from tagpulse_collector.metrics import RATE_LIMIT_REMAINING, SOURCE_REQUESTS
 from tagpulse_collector.sources.base import Page
 from tagpulse_collector.sources.errors import (
@@ -45,6 +47,10 @@ from tagpulse_collector.sources.rate_limits import (
 log = logging.getLogger("tagpulse.sources")
 
 USER_AGENT = "tagpulse-collector"
+
+
+# The longest description of a platform's answer kept in a run's figures.
+MAX_DESCRIPTION = 500
 
 
 @dataclass(frozen=True)
@@ -77,12 +83,25 @@ def problem_of(response: httpx.Response) -> dict[str, Any]:
 
 
 def describe(response: httpx.Response) -> str:
-    """The status and the problem: "429 Too Many Requests: Usage cap exceeded: Monthly product cap"."""
+    """The status and the problem: "429 Too Many Requests: Usage cap exceeded: Monthly product cap".
+
+    The text is stored with the run and answered to anyone who reads it, and a platform's
+    error body may quote the request it refuses: the request's credentials are cut out, and
+    the text is bounded."""
     problem = problem_of(response)
     title = str(problem.get("title") or response.reason_phrase or "")
     detail = str(problem.get("detail") or "")
     text = f"{response.status_code} {title}".strip()
-    return f"{text}: {detail}" if detail and detail != title else text
+    described = f"{text}: {detail}" if detail and detail != title else text
+    return bounded(_credentials_of(response.request).text(described), MAX_DESCRIPTION)
+
+
+def _credentials_of(request: httpx.Request) -> Redactor:
+    secrets = []
+    for value in request.headers.get_list("authorization"):
+        _scheme, _, credential = value.partition(" ")
+        secrets += [value, credential.strip()]
+    return Redactor(secret for secret in secrets if len(secret) >= 4)
 
 
 class ApiClient:
