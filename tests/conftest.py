@@ -23,6 +23,7 @@ from tests.support import databases
 from tests.support.fake_mastodon import FakeMastodon
 from tests.support.fake_x import FakeXApi
 from tests.support.fake_x_stream import FakeXStream
+from tests.support.private_redis import PrivateRedis, redis_server_binary
 from tests.support.processes import Stack
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -111,6 +112,21 @@ def redis_prefix(redis_server_url: str) -> Iterator[str]:
     if keys:
         client.delete(*keys)
     client.close()
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
+    """A redis-server of the test's own on a free port, answering PING; killed afterwards.
+    For tests that stop or freeze Redis: the shared one is never touched."""
+    binary = redis_server_binary()
+    if binary is None:
+        message = "redis-server is not installed: this test starts a Redis of its own"
+        if IN_CI:
+            pytest.fail(f"{message}, and under CI=true that is a failure, not a skip")
+        pytest.skip(message)
+    server = PrivateRedis(binary, tmp_path / "private-redis.log").start()
+    yield server
+    server.kill()
 
 
 @pytest.fixture
