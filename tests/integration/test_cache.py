@@ -6,8 +6,8 @@ import signal
 
 import pytest
 
-from tagpulse.v1.query_service_pb2 import SourceStats, Stats
-from tagpulse_query.cache import CACHE_ERRORS, CacheUnavailable, LocalAnswerCache, NearCache, RedisAnswerCache
+from tagpulse.v1.query_service_pb2 import Stats
+from tagpulse_query.cache import CACHE_ERRORS, CacheUnavailable, NearCache, RedisAnswerCache
 from tests.support.polling import wait_until_async
 from tests.support.private_redis import PrivateRedis
 
@@ -30,14 +30,6 @@ async def test_generations_retire_answers(redis_server_url: str, redis_prefix: s
     ttl = await cache.client.ttl(f"{redis_prefix}answer:1:ListTopUsers:abc")
     assert 0 < ttl <= 60
     await cache.close()
-
-
-async def test_local_cache_behaves_the_same() -> None:
-    cache = LocalAnswerCache(ttl_seconds=60)
-    await cache.store(0, "k", b"v")
-    assert await cache.lookup("k") == (0, b"v")
-    assert await cache.invalidate() == 1
-    assert await cache.lookup("k") == (1, None)
 
 
 def errors(operation: str) -> float:
@@ -130,13 +122,3 @@ async def test_a_dead_redis_makes_the_generation_unknown(
     )
     assert errors("watch") > watch_errors
     await cache.close()
-
-
-def test_the_near_cache_holds_a_bounded_number_of_bytes() -> None:
-    near = NearCache(ttl_seconds=60, max_bytes=10_000)
-    big = Stats(sources=[SourceStats(source="x" * 1000)] * 5)
-    for key in range(20):
-        near.put((0, 0), 0, str(key), big)
-    assert 0 < len(near.entries) <= 2
-    near.put((0, 0), 0, "huge", Stats(sources=[SourceStats(source="x" * 20_000)]))
-    assert near.get((0, 0), "huge") is None
