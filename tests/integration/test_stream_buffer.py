@@ -11,7 +11,7 @@ from tagpulse_collector.streams.buffer import MemoryBuffer, RedisBuffer, StreamB
 from tagpulse_collector.streams.messages import MESSAGE, UNMATCHED_COUNT, BufferMessage
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
 def buffer(request: pytest.FixtureRequest) -> Iterator[StreamBuffer]:
     if request.param == "memory":
         yield MemoryBuffer()
