@@ -64,7 +64,7 @@ async def wait_until_async(
             waiting.last = error
         else:
             if value:
-                return value  # type: ignore[return-value]
+                return value
             waiting.last = value
         waiting.check()
         await asyncio.sleep(interval)
