@@ -23,10 +23,29 @@ from tests.support import databases
 from tests.support.fake_mastodon import FakeMastodon
 from tests.support.fake_x import FakeXApi
 from tests.support.fake_x_stream import FakeXStream
+from tests.support.private_redis import PrivateRedis, redis_server_binary
 from tests.support.processes import Stack
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 FAKE_X_TOKEN = "AAAAAAAAAAAAAAAAAAAAAFakeXBearerToken0123456789"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The markers follow what a test uses: `postgres` and `redis` from its fixtures (a
+    parametrized fixture marks its server-backed parameter itself), `e2e` from tests/e2e."""
+    e2e = Path(__file__).resolve().parent / "e2e"
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        params = (
+            item.callspec.params if isinstance(item, pytest.Function) and hasattr(item, "callspec") else {}
+        )
+        # `database_url` parametrized indirectly with "postgresql" loses the fixture's own mark.
+        if "postgres_server_url" in fixtures or params.get("database_url") == "postgresql":
+            item.add_marker(pytest.mark.postgres)
+        if fixtures & {"redis_server_url", "private_redis"}:
+            item.add_marker(pytest.mark.redis)
+        if item.path.is_relative_to(e2e):
+            item.add_marker(pytest.mark.e2e)
 
 
 def _required(variable: str, what: str) -> str:
@@ -82,7 +101,7 @@ def sqlite_url(tmp_path: Path) -> str:
     return url
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest) -> str:
     """Runs the test on both supported databases."""
     fixture = "sqlite_url" if request.param == "sqlite" else "postgres_url"
@@ -111,6 +130,21 @@ def redis_prefix(redis_server_url: str) -> Iterator[str]:
     if keys:
         client.delete(*keys)
     client.close()
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
+    """A redis-server of the test's own on a free port, answering PING; killed afterwards.
+    For tests that stop or freeze Redis: the shared one is never touched."""
+    binary = redis_server_binary()
+    if binary is None:
+        message = "redis-server is not installed: this test starts a Redis of its own"
+        if IN_CI:
+            pytest.fail(f"{message}, and under CI=true that is a failure, not a skip")
+        pytest.skip(message)
+    server = PrivateRedis(binary, tmp_path / "private-redis.log").start()
+    yield server
+    server.kill()
 
 
 @pytest.fixture

@@ -3,9 +3,6 @@ cache retired by a collection; and a Redis that stops mid-test changing no answe
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -19,7 +16,9 @@ from tagpulse.db.engine import create_database_engine
 from tagpulse.db.models import Hashtag, Post
 from tests.integration.brute_force import hour_of_day_counts, local_hour_counts, stored
 from tests.support.collections import collect
-from tests.support.processes import Stack, free_port
+from tests.support.polling import wait_until
+from tests.support.private_redis import PrivateRedis
+from tests.support.processes import Stack
 from tests.support.random_posts import WINDOW_START, random_data
 
 ZONES = ("Asia/Kolkata", "Asia/Kathmandu", "America/New_York")
@@ -168,22 +167,6 @@ READS = (
 )
 
 
-@pytest.fixture
-def private_redis() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """A Redis of the test's own, so that it can be stopped."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("redis-server is not installed")
-    port = free_port()
-    process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-    )
-    yield f"redis://127.0.0.1:{port}/0", process
-    process.kill()
-    process.wait()
-
-
 def metric(stack: Stack, name: str) -> float:
     text = httpx.get(f"http://127.0.0.1:{stack.query_metrics_port}/metrics").text
     return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name))
@@ -192,27 +175,27 @@ def metric(stack: Stack, name: str) -> float:
 def test_redis_stopping_mid_test_changes_no_answer(
     start_stack: Callable[..., Stack],
     engine_of: Callable[[Stack], Engine],
-    private_redis: tuple[str, subprocess.Popen[bytes]],
+    private_redis: PrivateRedis,
 ) -> None:
-    url, redis_process = private_redis
-    stack = start_stack(TAGPULSE_REDIS_URL=url, TAGPULSE_REDIS_TIMEOUT_SECONDS="0.2")
+    stack = start_stack(TAGPULSE_REDIS_URL=private_redis.url, TAGPULSE_REDIS_TIMEOUT_SECONDS="0.2")
     engine = engine_of(stack)
     random_data(seed=23, posts=400).ingest(engine)
     check_every_read(stack, engine)
     check_every_read(stack, engine)
     assert metric(stack, 'tagpulse_cache_requests_total{result="hit"') > 0
 
-    redis_process.kill()
-    redis_process.wait()
+    private_redis.kill()
     # New posts while Redis is down: no invalidation can reach it, the answers must follow
     # the database anyway (at once, or within the watch's second if Redis vanished silently).
     random_data(seed=24, posts=200, first_id=100_000).ingest(engine)
     with engine.connect() as connection:
         total = connection.execute(select(func.count()).select_from(Post.table())).scalar_one()
-    deadline = time.monotonic() + 10
-    while int(get(stack, "/v1/stats")["posts"]) != total:
-        assert time.monotonic() < deadline, "answers never came from the database"
-        time.sleep(0.1)
+    wait_until(
+        lambda: int(get(stack, "/v1/stats")["posts"]) == total,
+        message="answers from the database while Redis is down",
+        timeout=10,
+        interval=0.1,
+    )
     check_every_read(stack, engine)
     assert metric(stack, 'tagpulse_cache_requests_total{result="error"') > 0
     assert metric(stack, "tagpulse_cache_errors_total") > 0

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -21,6 +20,7 @@ from tests.conftest import FAKE_X_TOKEN as X_TOKEN
 from tests.support.collections import wait_for_run
 from tests.support.fake_x import FakeXApi
 from tests.support.policies import FAST_ENV
+from tests.support.polling import wait_until
 from tests.support.processes import Stack
 
 
@@ -243,10 +243,11 @@ def test_reflection_health_and_metrics_on_both_services(stack: Stack) -> None:
 def test_sigterm_turns_health_off_then_stops_gracefully(stack: Stack) -> None:
     assert stack.query.popen is not None
     stack.query.popen.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + 15
-    while stack.query.popen.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert stack.query.popen.returncode == 0
+    popen = stack.query.popen
+    wait_until(
+        lambda: popen.poll() is not None, message="the query service to exit after SIGTERM", timeout=15
+    )
+    assert popen.returncode == 0
     messages = [line for line in stack.query.log().splitlines() if '"logger": "tagpulse.server"' in line]
     assert ['"message": "stopping"' in m for m in messages[-2:]] == [True, False]
     assert '"message": "stopped"' in messages[-1]

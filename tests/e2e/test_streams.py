@@ -4,13 +4,13 @@ country (counted here from the generator's messages with hand-written labels).""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
 
+from tests.support.polling import wait_until
 from tests.support.processes import Stack
 from tests.support.sample_stream import SEED_RULE, expected
 
@@ -37,14 +37,18 @@ def get_stream(stack: Stack, stream_id: str) -> dict[str, Any]:
 def wait_for(
     stack: Stack, stream_id: str, condition: Callable[[dict[str, Any]], bool], timeout: float = 60
 ) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        stream = get_stream(stack, stream_id)
-        if condition(stream):
-            return stream
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"stream {stream_id}: {stream}")
-        time.sleep(0.1)
+    seen: list[dict[str, Any]] = []
+
+    def met() -> dict[str, Any] | None:
+        seen[:] = [get_stream(stack, stream_id)]
+        return seen[0] if condition(seen[0]) else None
+
+    return wait_until(
+        met,
+        message=lambda: f"stream {stream_id} to meet the condition: {seen[-1] if seen else None}",
+        timeout=timeout,
+        interval=0.1,
+    )
 
 
 def figure(stream: dict[str, Any], name: str) -> int:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from collections.abc import Iterator
 from concurrent import futures
 from pathlib import Path
@@ -14,6 +13,7 @@ import pytest
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
 from tagpulse.v1 import query_service_pb2, query_service_pb2_grpc
+from tests.support.polling import wait_until
 from tests.support.processes import Process, free_port, wait_for_grpc_serving
 
 
@@ -68,9 +68,12 @@ def test_spans_are_exported_and_logs_share_the_trace_id(
                 metadata=[("authorization", "Bearer trace-test-token")],
                 timeout=5,
             )
-        deadline = time.monotonic() + 10
-        while len(collector.spans) < 2 and time.monotonic() < deadline:
-            time.sleep(0.1)
+        wait_until(
+            lambda: len(collector.spans) >= 2,
+            message="two spans at the OTLP collector",
+            timeout=10,
+            interval=0.1,
+        )
     finally:
         query.stop()
     traces = dict(collector.spans)

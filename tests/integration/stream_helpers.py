@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 
 from sqlalchemy import Engine
@@ -11,6 +10,7 @@ from tagpulse_collector.streams import store
 from tagpulse_collector.streams.buffer import StreamBuffer
 from tagpulse_collector.streams.store import Rule, StreamPlan, StreamRecord
 from tagpulse_collector.streams.writer import StreamWriter, WriterPolicy
+from tests.support.polling import wait_until
 
 # Claims and retries in milliseconds: a failed entry is tried again almost at once.
 FAST_WRITER = WriterPolicy(
@@ -38,11 +38,15 @@ def stream(engine: Engine, stream_id: int) -> StreamRecord:
 
 
 def write_until(writer: StreamWriter, condition: Callable[[], bool], what: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out waiting for {what}")
+    """Step the writer until `condition` holds: the writer's own step is the wait."""
+
+    def stepped() -> bool:
+        if condition():
+            return True
         writer.step()
+        return False
+
+    wait_until(stepped, message=what, timeout=timeout, interval=0)
 
 
 def drained(engine: Engine, stream_ids: Sequence[int]) -> Callable[[], bool]:

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-import shutil
 import signal
-import subprocess
-import time
-from collections.abc import Callable, Iterator
 
 import pytest
 
-from tagpulse.v1.query_service_pb2 import SourceStats, Stats
-from tagpulse_query.cache import CACHE_ERRORS, CacheUnavailable, LocalAnswerCache, NearCache, RedisAnswerCache
-from tests.support.processes import free_port
+from tagpulse.v1.query_service_pb2 import Stats
+from tagpulse_query.cache import CACHE_ERRORS, CacheUnavailable, NearCache, RedisAnswerCache
+from tests.support.polling import wait_until_async
+from tests.support.private_redis import PrivateRedis
 
 
 async def test_generations_retire_answers(redis_server_url: str, redis_prefix: str) -> None:
@@ -36,45 +32,18 @@ async def test_generations_retire_answers(redis_server_url: str, redis_prefix: s
     await cache.close()
 
 
-async def test_local_cache_behaves_the_same() -> None:
-    cache = LocalAnswerCache(ttl_seconds=60)
-    await cache.store(0, "k", b"v")
-    assert await cache.lookup("k") == (0, b"v")
-    assert await cache.invalidate() == 1
-    assert await cache.lookup("k") == (1, None)
-
-
-@pytest.fixture
-def private_redis() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """A Redis of the test's own, so it can be stopped without touching the shared one."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("redis-server is not installed")
-    port = free_port()
-    process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-    )
-    time.sleep(0.3)
-    yield f"redis://127.0.0.1:{port}/0", process
-    process.kill()
-    process.wait()
-
-
 def errors(operation: str) -> float:
     return CACHE_ERRORS.labels(operation=operation)._value.get()
 
 
 async def test_redis_stopping_mid_way_fails_nothing(
-    private_redis: tuple[str, subprocess.Popen[bytes]],
+    private_redis: PrivateRedis,
 ) -> None:
-    url, process = private_redis
-    cache = RedisAnswerCache(url, "t:", ttl_seconds=60, timeout_seconds=0.2)
+    cache = RedisAnswerCache(private_redis.url, "t:", ttl_seconds=60, timeout_seconds=0.2)
     await cache.store(0, "k", b"v")
     assert await cache.lookup("k") == (0, b"v")
 
-    process.kill()
-    process.wait()
+    private_redis.kill()
     lookups, stores = errors("lookup"), errors("store")
     assert await cache.lookup("k") == (None, None)
     await cache.store(0, "k", b"v")  # does not raise
@@ -86,31 +55,23 @@ async def test_redis_stopping_mid_way_fails_nothing(
 
 
 async def test_an_invalidation_missed_while_redis_was_down_happens_when_it_is_back(
-    private_redis: tuple[str, subprocess.Popen[bytes]],
+    private_redis: PrivateRedis,
 ) -> None:
-    url, process = private_redis
-    cache = RedisAnswerCache(url, "t:", ttl_seconds=60, timeout_seconds=0.2)
+    cache = RedisAnswerCache(private_redis.url, "t:", ttl_seconds=60, timeout_seconds=0.2)
     await cache.store(0, "k", b"answer from before the collection")
     # Redis frozen (as in a network partition: its data survives) during the invalidation.
-    process.send_signal(signal.SIGSTOP)
+    private_redis.send_signal(signal.SIGSTOP)
     try:
         with pytest.raises(CacheUnavailable):
             await cache.invalidate()
         assert cache.confirmed_generation() is None
         assert await cache.lookup("k") == (None, None)
     finally:
-        process.send_signal(signal.SIGCONT)
+        private_redis.send_signal(signal.SIGCONT)
     assert await cache.lookup("k") == (1, None), "the stale answer must not be read"
     await cache.store(1, "k", b"fresh")
     assert await cache.lookup("k") == (1, b"fresh"), "and the generation is bumped only once"
     await cache.close()
-
-
-async def eventually(condition: Callable[[], bool], seconds: float = 10) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "condition never became true"
-        await asyncio.sleep(0.02)
 
 
 async def test_every_replica_learns_a_new_generation_and_stops_using_its_near_answers(
@@ -121,7 +82,11 @@ async def test_every_replica_learns_a_new_generation_and_stops_using_its_near_an
     ]
     near = NearCache(ttl_seconds=60)
     first, second = replicas
-    await eventually(lambda: second.confirmed_generation() == (0, 0))
+    await wait_until_async(
+        lambda: second.confirmed_generation() == (0, 0),
+        message="the second replica to confirm generation 0",
+        timeout=10,
+    )
     near.put(second.confirmed_generation(), 0, "k", Stats(posts=0))
     assert near.get(second.confirmed_generation(), "k") == Stats(posts=0)
     # Computed under a generation that is no longer the confirmed one: not kept.
@@ -130,32 +95,30 @@ async def test_every_replica_learns_a_new_generation_and_stops_using_its_near_an
 
     assert await first.invalidate() == 1
     assert first.confirmed_generation() == (0, 1), "the invalidating replica knows at once"
-    await eventually(lambda: second.confirmed_generation() == (0, 1))
+    await wait_until_async(
+        lambda: second.confirmed_generation() == (0, 1),
+        message="the second replica to learn generation 1",
+        timeout=10,
+    )
     assert near.get(second.confirmed_generation(), "k") is None
     for replica in replicas:
         await replica.close()
 
 
 async def test_a_dead_redis_makes_the_generation_unknown(
-    private_redis: tuple[str, subprocess.Popen[bytes]],
+    private_redis: PrivateRedis,
 ) -> None:
-    url, process = private_redis
-    cache = RedisAnswerCache(url, "t:", ttl_seconds=60, timeout_seconds=0.2)
-    await eventually(lambda: cache.confirmed_generation() == (0, 0))
+    cache = RedisAnswerCache(private_redis.url, "t:", ttl_seconds=60, timeout_seconds=0.2)
+    await wait_until_async(
+        lambda: cache.confirmed_generation() == (0, 0),
+        message="the watch to confirm generation 0",
+        timeout=10,
+    )
     watch_errors = errors("watch")
-    process.kill()
-    process.wait()
+    private_redis.kill()
     # No near answer may be used while nothing proves the generation current.
-    await eventually(lambda: cache.confirmed_generation() is None)
+    await wait_until_async(
+        lambda: cache.confirmed_generation() is None, message="the generation to become unknown", timeout=10
+    )
     assert errors("watch") > watch_errors
     await cache.close()
-
-
-def test_the_near_cache_holds_a_bounded_number_of_bytes() -> None:
-    near = NearCache(ttl_seconds=60, max_bytes=10_000)
-    big = Stats(sources=[SourceStats(source="x" * 1000)] * 5)
-    for key in range(20):
-        near.put((0, 0), 0, str(key), big)
-    assert 0 < len(near.entries) <= 2
-    near.put((0, 0), 0, "huge", Stats(sources=[SourceStats(source="x" * 20_000)]))
-    assert near.get((0, 0), "huge") is None

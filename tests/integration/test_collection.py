@@ -5,11 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
-import pytest
 from sqlalchemy import Engine, func, select
 
 from tagpulse.db.models import Hashtag, Post
-from tagpulse.errors import InvalidArgument
 from tagpulse_collector.catalog import SourceCatalog
 from tagpulse_collector.runs.execute import execute_run
 from tagpulse_collector.runs.plan import plan_collection
@@ -101,31 +99,3 @@ def test_every_hashtag_failing_fails_the_run(engine: Engine) -> None:
 
     record = run(engine, Down(), hashtags=["devops"])
     assert (record.state, record.posts_fetched, record.error_message) == ("FAILED", 0, "every hashtag failed")
-
-
-@pytest.mark.parametrize(
-    ("hashtags", "max_posts", "source", "fields"),
-    [
-        (["ok", "bad tag"], 0, "sample", {"hashtags[1]"}),
-        ([], 10_001, "sample", {"max_posts_per_hashtag"}),
-        ([], -5, "sample", {"max_posts_per_hashtag"}),
-        ([], 0, "x", {"source"}),
-        ([], 0, "myspace", {"source"}),
-        (["#"], 20_000, "nope", {"hashtags[0]", "max_posts_per_hashtag", "source"}),
-    ],
-)
-def test_plans_reject_bad_requests(
-    hashtags: list[str], max_posts: int, source: str, fields: set[str]
-) -> None:
-    with pytest.raises(InvalidArgument) as error:
-        plan_collection(hashtags, max_posts, source, TRACKED, SAMPLE_ONLY)
-    assert set(error.value.violations) == fields
-
-
-def test_plans_default_to_the_tracked_hashtags() -> None:
-    plan = plan_collection([], 0, "", TRACKED, SAMPLE_ONLY)
-    assert (plan.hashtags, plan.max_posts_per_hashtag, plan.source) == (tuple(TRACKED), 100, "sample")
-    assert plan_collection(["#SRE", "sre", "Metrics"], 5, "SAMPLE", TRACKED, SAMPLE_ONLY).hashtags == (
-        "sre",
-        "metrics",
-    )

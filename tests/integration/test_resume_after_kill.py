@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from tests.conftest import FAKE_X_TOKEN
 from tests.support.fake_http import Fault
 from tests.support.fake_x import FakeXApi, is_retweet, load_pages
 from tests.support.policies import FAST_ENV
+from tests.support.polling import wait_until
 from tests.support.processes import Process, free_port, wait_for_grpc_serving
 
 API_TOKEN = "resume-test-token-0123456789"
@@ -37,14 +37,6 @@ def start_collector(database_url: str, fake_x: FakeXApi, log: Path) -> tuple[Pro
     address = f"127.0.0.1:{port}"
     wait_for_grpc_serving(process, address)
     return process, address
-
-
-def eventually(condition: Callable[[], bool], what: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(what)
-        time.sleep(0.05)
 
 
 def get_run(address: str, run_id: str) -> resources_pb2.CollectionRun:
@@ -72,7 +64,7 @@ def test_a_run_killed_after_two_pages_resumes_at_page_three(
                 metadata=[("authorization", f"Bearer {API_TOKEN}")],
                 timeout=10,
             )
-        eventually(lambda: hung.hits == 1, "the request for page 3")
+        wait_until(lambda: hung.hits == 1, message="the request for page 3", timeout=60)
         progress = get_run(address, run.id).hashtag_figures[0]
         assert (progress.figures.pages, progress.state) == (2, progress.RUNNING)
     finally:
@@ -85,7 +77,11 @@ def test_a_run_killed_after_two_pages_resumes_at_page_three(
 
     second, address = start_collector(database_url, fake_x, tmp_path / "second.log")
     try:
-        eventually(lambda: get_run(address, run.id).state != run.RUNNING, "the resumed run to end")
+        wait_until(
+            lambda: get_run(address, run.id).state != run.RUNNING,
+            message="the resumed run to end",
+            timeout=60,
+        )
         done = get_run(address, run.id)
     finally:
         second.stop()

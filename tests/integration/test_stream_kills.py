@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import signal
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import pytest
 
 from tagpulse.v1 import collector_service_pb2 as pb
 from tagpulse.v1 import collector_service_pb2_grpc, resources_pb2
+from tests.support.polling import wait_until
 from tests.support.processes import Process, free_port, wait_for_grpc_serving
 from tests.support.sample_stream import SEED_RULE, expected
 
@@ -87,14 +87,6 @@ def start_collector(
         collector.close()
 
 
-def eventually(condition: Callable[[], object], what: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(what)
-        time.sleep(0.05)
-
-
 def create(collector: Collector) -> resources_pb2.Stream:
     return collector.stub.CreateStream(
         pb.CreateStreamRequest(
@@ -107,7 +99,11 @@ def create(collector: Collector) -> resources_pb2.Stream:
 
 def stop_and_check(collector: Collector, stream: resources_pb2.Stream) -> resources_pb2.Stream:
     collector.stub.DeleteStream(pb.DeleteStreamRequest(id=stream.id), metadata=AUTH, timeout=10)
-    eventually(lambda: collector.get(stream.id).state == resources_pb2.Stream.STOPPED, "the stream to settle")
+    wait_until(
+        lambda: collector.get(stream.id).state == resources_pb2.Stream.STOPPED,
+        message="the stream to settle",
+        timeout=60,
+    )
     done = collector.get(stream.id)
     want = expected(SEED, int(stream.id), done.posts_received)
     assert done.messages_buffered == 0
@@ -134,14 +130,22 @@ def test_a_writer_killed_between_commit_and_ack_leaves_exact_counts(
     first = start_collector("first", kill_after_commits=4)
     stream = create(first)
     assert first.process.popen is not None
-    eventually(lambda: first.process.popen is not None and first.process.popen.poll() is not None, "the kill")
+    wait_until(
+        lambda: first.process.popen is not None and first.process.popen.poll() is not None,
+        message="the kill",
+        timeout=60,
+    )
     assert first.process.popen.returncode == -signal.SIGKILL
     assert "killing the collector between a commit and its acknowledgement" in first.process.log()
 
     second = start_collector("second")
     at_kill = second.get(stream.id).posts_received
     assert at_kill > 0
-    eventually(lambda: second.get(stream.id).posts_received >= at_kill + 400, "the stream to go on")
+    wait_until(
+        lambda: second.get(stream.id).posts_received >= at_kill + 400,
+        message="the stream to go on",
+        timeout=60,
+    )
     done = stop_and_check(second, stream)
     # The new reader went on after the last message the first one buffered.
     assert [start["after"] for start in reader_starts(second)] != [None]
@@ -151,16 +155,22 @@ def test_a_writer_killed_between_commit_and_ack_leaves_exact_counts(
 def test_a_killed_reader_is_taken_over_by_another_replica(start_collector: Callable[..., Collector]) -> None:
     replicas = [start_collector("a"), start_collector("b")]
     stream = create(replicas[0])
-    eventually(lambda: replicas[0].get(stream.id).posts_received >= 200, "messages")
+    wait_until(lambda: replicas[0].get(stream.id).posts_received >= 200, message="messages", timeout=60)
     holders = [r for r in replicas if reader_starts(r)]
     assert len(holders) == 1  # one live reader across the replicas
     holder = holders[0]
     survivor = replicas[1] if holder is replicas[0] else replicas[0]
     holder.kill()
     at_kill = survivor.get(stream.id).posts_received
-    eventually(lambda: reader_starts(survivor), "the other replica to take the stream over")
+    wait_until(
+        lambda: reader_starts(survivor), message="the other replica to take the stream over", timeout=60
+    )
     after = reader_starts(survivor)[0]["after"]
     assert isinstance(after, int)
     assert after > 0
-    eventually(lambda: survivor.get(stream.id).posts_received >= at_kill + 400, "the stream to go on")
+    wait_until(
+        lambda: survivor.get(stream.id).posts_received >= at_kill + 400,
+        message="the stream to go on",
+        timeout=60,
+    )
     stop_and_check(survivor, stream)

@@ -22,8 +22,9 @@ from tagpulse_collector.streams.manager import StreamManager, StreamsConfig
 from tests.conftest import FAKE_X_TOKEN
 from tests.integration.stream_helpers import FAST_WRITER, counts, new_stream, stream
 from tests.support.fake_mastodon import FakeMastodon
-from tests.support.fake_x_stream import Connection, FakeXStream, wait_until
+from tests.support.fake_x_stream import Connection, FakeXStream
 from tests.support.policies import FAST
+from tests.support.polling import wait_until
 
 TWARC = (
     Path(__file__).resolve().parents[1] / "fixtures" / "x" / "streaming_output_with_error.jsonl"
@@ -81,17 +82,18 @@ def test_x_streams_share_one_connection_across_replicas(
     fake_x_stream.queue = [Connection(lines=TWARC.split(b"\n"))]
     replicas = [start_manager(x_catalog(fake_x_stream, redis_prefix)) for _ in range(2)]
 
-    wait_until(lambda: stream(engine, refused.id).state == "FAILED", "X to refuse a rule")
+    wait_until(lambda: stream(engine, refused.id).state == "FAILED", message="X to refuse a rule")
     assert "X refused the rule 'cat REFUSE'" in stream(engine, refused.id).last_error
     # Every message of the replay matches both served rules (the fake matches every rule).
-    wait_until(lambda: stream(engine, dogs.id).posts_unique == 7, "the replay to be written")
-    wait_until(lambda: stream(engine, doggos.id).posts_unique == 7, "the replay to be written")
+    wait_until(lambda: stream(engine, dogs.id).posts_unique == 7, message="the replay to be written")
+    wait_until(lambda: stream(engine, doggos.id).posts_unique == 7, message="the replay to be written")
     assert sorted(v for v, _ in fake_x_stream.rules.values()) == ["#DogsofTwitter OR doggo", "dog"]
 
     store.stop_stream(engine, dogs.id)
-    wait_until(settled(engine, dogs.id), "the stopped stream to settle")
+    wait_until(settled(engine, dogs.id), message="the stopped stream to settle")
     wait_until(
-        lambda: sorted(v for v, _ in fake_x_stream.rules.values()) == ["#DogsofTwitter OR doggo"], "rules"
+        lambda: sorted(v for v, _ in fake_x_stream.rules.values()) == ["#DogsofTwitter OR doggo"],
+        message="rules",
     )
     done = stream(engine, dogs.id)
     assert (done.posts_received, done.posts_matched, done.posts_unique, done.messages_dead_lettered) == (
@@ -106,14 +108,16 @@ def test_x_streams_share_one_connection_across_replicas(
     other = next(m for m in replicas if m is not holder)
     assert other.x is None  # one live connection across the replicas
     holder.stop()
-    wait_until(lambda: other.x is not None, "the other replica to take the X stream over")
-    wait_until(lambda: len(fake_x_stream.stream_requests()) == 2, "its connection")
+    wait_until(lambda: other.x is not None, message="the other replica to take the X stream over")
+    wait_until(lambda: len(fake_x_stream.stream_requests()) == 2, message="its connection")
     assert fake_x_stream.most_open_connections == 1
 
     store.stop_stream(engine, doggos.id)
-    wait_until(settled(engine, doggos.id), "the last x stream to settle")
-    wait_until(lambda: not fake_x_stream.rules, "the rules to be deleted")
-    wait_until(lambda: other.x is None and fake_x_stream.open_connections == 0, "the connection to close")
+    wait_until(settled(engine, doggos.id), message="the last x stream to settle")
+    wait_until(lambda: not fake_x_stream.rules, message="the rules to be deleted")
+    wait_until(
+        lambda: other.x is None and fake_x_stream.open_connections == 0, message="the connection to close"
+    )
     assert stream(engine, doggos.id).posts_unique == 7
     assert stream(engine, refused.id).drained_at is not None
 
@@ -129,16 +133,18 @@ def test_a_mastodon_stream_matches_the_public_timeline(
             reading=StreamReading(mastodon_poll_seconds=0.05, reconnect=ReconnectPolicy(scale=0.001)),
         )
     )
-    wait_until(lambda: stream(engine, toots.id).posts_received == len(recorded), "the recorded timeline")
+    wait_until(
+        lambda: stream(engine, toots.id).posts_received == len(recorded), message="the recorded timeline"
+    )
     # A new status arrives; a status already read does not come again.
     newer = copy.deepcopy(recorded[0])
     newer["id"] = str(int(recorded[-1]["id"]) + 1)
     newer["content"] = "<p>Toot number 99!</p>"
     newer["tags"] = []
     fake_mastodon.public.append(newer)
-    wait_until(lambda: stream(engine, toots.id).posts_received == len(recorded) + 1, "the new status")
+    wait_until(lambda: stream(engine, toots.id).posts_received == len(recorded) + 1, message="the new status")
     store.stop_stream(engine, toots.id)
-    wait_until(settled(engine, toots.id), "the stream to settle")
+    wait_until(settled(engine, toots.id), message="the stream to settle")
     done = stream(engine, toots.id)
     assert (done.posts_matched, done.posts_unique, done.posts_duplicate) == (32, 32, 0)
     assert counts(done, "rule") == {"toots": 31, "hoot": 1}

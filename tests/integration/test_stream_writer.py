@@ -27,7 +27,12 @@ from tests.integration.stream_helpers import FAST_WRITER, counts, drained, new_s
 START = datetime(2026, 11, 23, 12, tzinfo=UTC)
 
 
-@pytest.fixture(params=["sqlite+memory", "postgresql+redis"])
+@pytest.fixture(
+    params=[
+        "sqlite+memory",
+        pytest.param("postgresql+redis", marks=[pytest.mark.postgres, pytest.mark.redis]),
+    ]
+)
 def setup(request: pytest.FixtureRequest) -> Iterator[tuple[Engine, StreamBuffer]]:
     if request.param == "sqlite+memory":
         engine = create_database_engine(request.getfixturevalue("sqlite_url"))

@@ -37,8 +37,8 @@ from tests.support.fake_x_stream import (
     Connection,
     FakeXStream,
     recorded_lines,
-    wait_until,
 )
+from tests.support.polling import wait_until
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "x"
 TWITTERED = recorded_lines((FIXTURES / "stream" / "multiple_tweet_stream_example_part1.data").read_bytes())
@@ -139,9 +139,9 @@ def test_recorded_stream_through_drops_and_truncation_gives_exact_figures(
     try:
         wait_until(
             lambda: fake_x_stream.connections[1:2] and fake_x_stream.connections[1].sent.is_set(),
-            "the replay",
+            message="the replay",
         )
-        wait_until(lambda: redis_buffer.backlog(dogs.id).waiting == 3 + 8, "11 buffered messages")
+        wait_until(lambda: redis_buffer.backlog(dogs.id).waiting == 3 + 8, message="11 buffered messages")
     finally:
         running.close()
     assert reconnects("network") == cut_before + 1
@@ -204,7 +204,7 @@ def test_the_reader_rides_out_errors_silence_and_disconnects(
     running = Running(reader, [dogs])
     try:
         # The third message comes on the sixth connection, after every reconnect.
-        wait_until(lambda: redis_buffer.backlog(dogs.id).waiting == 3, "three messages", timeout=30)
+        wait_until(lambda: redis_buffer.backlog(dogs.id).waiting == 3, message="three messages", timeout=30)
     finally:
         running.close()
     after = {cause: reconnects(cause) - before[cause] for cause in before}

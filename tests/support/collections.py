@@ -6,10 +6,11 @@ never rely on the figures it returns: they poll GET /v1/collections/{id} until t
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import httpx
+
+from tests.support.polling import wait_until
 
 
 def start_collection(rest_url: str, api_token: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -27,16 +28,21 @@ def start_collection(rest_url: str, api_token: str, body: dict[str, Any]) -> dic
 
 def wait_for_run(rest_url: str, run_id: str, timeout: float = 300, interval: float = 0.2) -> dict[str, Any]:
     """GET /v1/collections/{id} until the run is no longer RUNNING; its final JSON."""
-    deadline = time.monotonic() + timeout
-    while True:
+
+    seen: list[dict[str, Any]] = []
+
+    def finished() -> dict[str, Any] | None:
         response = httpx.get(f"{rest_url}/v1/collections/{run_id}", timeout=30)
         response.raise_for_status()
-        run: dict[str, Any] = response.json()
-        if run["state"] != "RUNNING":
-            return run
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"collection {run_id} still RUNNING after {timeout:.0f} s: {run}")
-        time.sleep(interval)
+        seen[:] = [response.json()]
+        return seen[0] if seen[0]["state"] != "RUNNING" else None
+
+    return wait_until(
+        finished,
+        message=lambda: f"collection {run_id} to be no longer RUNNING: {seen[-1] if seen else None}",
+        timeout=timeout,
+        interval=interval,
+    )
 
 
 def start_and_wait(

@@ -16,7 +16,6 @@ import itertools
 import json
 import socket
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
@@ -271,11 +270,3 @@ def recorded_lines(data: bytes) -> list[bytes]:
     """The lines of a recording, keep-alives (empty lines) included, without the line ends."""
     lines = data.replace(b"\r\n", b"\n").split(b"\n")
     return lines[:-1] if data.endswith(b"\n") else lines
-
-
-def wait_until(condition: Callable[[], object], what: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out waiting for {what}")
-        time.sleep(0.02)

@@ -8,7 +8,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +15,8 @@ from pathlib import Path
 import grpc
 import httpx
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from tests.support.polling import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -80,36 +81,38 @@ class Process:
 
 
 def wait_for_grpc_serving(process: Process, address: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
+    """Until the process's gRPC health check answers SERVING; fails at once if it exits."""
     with grpc.insecure_channel(address) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
-        while True:
+
+        def serving() -> bool:
             process.assert_running()
-            try:
-                if (
-                    stub.Check(health_pb2.HealthCheckRequest(), timeout=1).status
-                    == health_pb2.HealthCheckResponse.SERVING
-                ):
-                    return
-            except grpc.RpcError:
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{process.name} not serving on {address}:\n{process.log()[-4000:]}")
-            time.sleep(0.1)
+            status = stub.Check(health_pb2.HealthCheckRequest(), timeout=1).status
+            return bool(status == health_pb2.HealthCheckResponse.SERVING)
+
+        wait_until(
+            serving,
+            message=lambda: f"{process.name} to serve on {address}; its log:\n{process.log()[-4000:]}",
+            timeout=timeout,
+            interval=0.1,
+            ignoring=(grpc.RpcError,),
+        )
 
 
 def wait_for_http(process: Process, url: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
+    """Until GET `url` answers 200; fails at once if the process exits."""
+
+    def ready() -> bool:
         process.assert_running()
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{process.name} not ready at {url}:\n{process.log()[-4000:]}")
-        time.sleep(0.1)
+        return httpx.get(url, timeout=1).status_code == 200
+
+    wait_until(
+        ready,
+        message=lambda: f"{process.name} to be ready at {url}; its log:\n{process.log()[-4000:]}",
+        timeout=timeout,
+        interval=0.1,
+        ignoring=(httpx.HTTPError,),
+    )
 
 
 @dataclass

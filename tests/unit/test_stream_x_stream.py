@@ -1,11 +1,11 @@
-"""The plain pieces of the stream readers: line splitting on the recorded raw stream bytes, rule
-reconciliation on the recorded rules responses, X's reconnect schedule, buffer entries, parsing."""
+"""The X filtered stream's plain pieces (streams/x_stream.py): line splitting over any chunking of
+the recorded raw stream bytes, matched rule ids, rules reconciliation over the recorded rules
+responses, refused rules and operational disconnects."""
 
 from __future__ import annotations
 
 import itertools
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
@@ -13,25 +13,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tagpulse_collector.streams.backoff import (
-    ENDED,
-    HTTP_ERROR,
-    NETWORK,
-    OPERATIONAL_DISCONNECT,
-    RATE_LIMITED,
-    STALL,
-    Backoff,
-    ReconnectPolicy,
-)
-from tagpulse_collector.streams.messages import (
-    MESSAGE,
-    UNMATCHED_COUNT,
-    BadMessage,
-    BufferMessage,
-    candidate_of,
-    parse_message,
-)
-from tagpulse_collector.streams.sample_feed import TEMPLATES, original_of, sample_message
 from tagpulse_collector.streams.x_stream import (
     LineSplitter,
     XRule,
@@ -158,79 +139,3 @@ def test_operational_disconnects_are_recognised() -> None:
     }
     assert is_operational_disconnect(message)
     assert not is_operational_disconnect(recorded("delete_error.json"))
-
-
-# --- reconnect schedule -----------------------------------------------------------------------
-
-
-def test_reconnect_waits_follow_xs_guidance() -> None:
-    backoff = Backoff()
-    assert [backoff.wait_for(NETWORK) for _ in range(3)] == [0.25, 0.5, 0.75]
-    assert backoff.wait_for(STALL) == 1.0  # a stall is a network error
-    assert max(backoff.wait_for(ENDED) for _ in range(100)) == 16.0
-    backoff.reset()
-    assert [backoff.wait_for(HTTP_ERROR) for _ in range(8)] == [5, 10, 20, 40, 80, 160, 320, 320]
-    assert [backoff.wait_for(RATE_LIMITED) for _ in range(6)] == [60, 120, 240, 480, 960, 960]
-    assert backoff.wait_for(OPERATIONAL_DISCONNECT) == 0
-    backoff.reset()
-    assert backoff.wait_for(HTTP_ERROR) == 5
-    assert Backoff(ReconnectPolicy(scale=0.001)).wait_for(RATE_LIMITED) == pytest.approx(0.06)
-
-
-# --- buffer entries and messages -------------------------------------------------------------
-
-
-def test_buffer_entries_round_trip() -> None:
-    for message in (
-        BufferMessage(MESSAGE, b'{"data": {}}', (0, 2), 17),
-        BufferMessage(MESSAGE, b"{", error="unreadable message: truncated"),
-        BufferMessage(UNMATCHED_COUNT, position=99, count=12),
-    ):
-        assert BufferMessage.from_fields(message.fields()) == message
-    with pytest.raises(BadMessage):
-        BufferMessage.from_fields({b"k": b"?"})
-    with pytest.raises(BadMessage):
-        BufferMessage.from_fields({b"k": MESSAGE, b"r": b"one"})
-
-
-def test_stream_messages_become_posts_with_their_place_and_author() -> None:
-    line = TWARC_STREAM.splitlines()[0]
-    parsed = parse_message("x", line)
-    assert (parsed.post.id, parsed.post.place_country_code) == ("1377650090978992134", "MW")
-    assert [a.location for a in parsed.authors] == ["Mzuzu, Malawi"]
-    raw = RAW_STREAM.split(b"\r\n")[0]
-    parsed = parse_message("x", raw)
-    assert (parsed.post.language, parsed.authors[0].location) == ("fr", "Luxembourg")
-    with pytest.raises(BadMessage, match="not JSON"):
-        parse_message("x", TWARC_STREAM.splitlines()[-1])
-    with pytest.raises(BadMessage, match="no tweet"):
-        parse_message("x", b'{"errors": [{"title": "operational-disconnect"}]}')
-
-
-def test_sample_messages_are_deterministic_x_messages_of_the_sample_source() -> None:
-    start = datetime(2026, 11, 23, tzinfo=UTC)
-    first = [sample_message(7, 3, k, start) for k in range(300)]
-    assert first == [sample_message(7, 3, k, start) for k in range(300)]
-    assert first != [sample_message(8, 3, k, start) for k in range(300)]
-    texts = {m["data"]["text"] for m in first}
-    assert texts <= {t.text for t in TEMPLATES}
-    repeats = [k for k in range(300) if original_of(7, 3, k) != k]
-    assert 10 <= len(repeats) <= 60
-    assert all(first[k] == first[original_of(7, 3, k)] for k in repeats)
-    assert any("places" in m["includes"] for m in first)
-    parsed = parse_message("sample", orjson.dumps(first[0]))
-    assert parsed.post.source == parsed.authors[0].source == "sample"
-    retweets = [m for m in first if "referenced_tweets" in m["data"]]
-    assert retweets
-    assert candidate_of("sample", retweets[0]).is_retweet
-    assert "bieberfan" in candidate_of("sample", retweets[0]).mentions
-
-
-def test_mastodon_statuses_become_candidates() -> None:
-    bodies = json.loads((FIXTURES / "mastodon" / "timelines.json").read_text())
-    status = next(s for r in bodies for s in r["body"] if s["tags"] and s["tags"][0]["name"] == "hoot")
-    candidate = candidate_of("mastodon", status)
-    assert candidate.hashtags == {"hoot"}
-    assert candidate.text == "#hoot (hashtag toot)"
-    assert (candidate.language, candidate.is_retweet, candidate.has_geo) == ("ja", False, False)
-    assert parse_message("mastodon", orjson.dumps(status)).post.id == status["id"]
