@@ -122,8 +122,15 @@ def fuzz_run(
             "--report", "ndjson", "--report-ndjson-path", str(report),
             "--output-sanitize", "false",
         ],
-        cwd=ROOT,
-        env={**os.environ, "SCHEMATHESIS_HOOKS": "tests.support.schemathesis_hooks", "NO_COLOR": "1"},
+        # Schemathesis keeps a cache of past crashes in .schemathesis/ under its working folder:
+        # each run starts from nothing (the test's own folder), so every run finds the same.
+        cwd=reports,
+        env={
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "SCHEMATHESIS_HOOKS": "tests.support.schemathesis_hooks",
+            "NO_COLOR": "1",
+        },
         capture_output=True,
         text=True,
         timeout=600,
