@@ -13,12 +13,13 @@ export HELM_DATA_HOME := $(CURDIR)/var/helm/data
 # make run: a dev API token kept in var/ so it survives restarts; TAGPULSE_API_TOKEN overrides it.
 DEV_TOKEN_FILE := var/dev-api-token
 
-.PHONY: help install proto proto-check docs docs-check lint format migrate envoy-config envoy-check chart-check kind-up run test clean
+.PHONY: help install proto proto-check openapi openapi-check docs docs-check lint format migrate envoy-config envoy-check chart-check kind-up run test clean
 
 help:
 	@echo "make run    start query, collector and Envoy locally (SQLite unless TAGPULSE_DATABASE_URL is set)"
 	@echo "make test   the whole suite (lint, generated-code drift, unit, integration, end-to-end, newman)"
 	@echo "make proto  regenerate Python stubs and Envoy's descriptor set from protos/"
+	@echo "make openapi  regenerate gateway/openapi.json (the REST API's OpenAPI document) from protos/"
 	@echo "make docs   regenerate docs/configuration.md from the settings classes"
 	@echo "make chart-check  lint the Helm chart and validate what it renders"
 	@echo "make kind-up      a kind cluster with the monitoring stack and tagpulse (needs docker, kind, skaffold)"
@@ -47,6 +48,13 @@ proto: install
 proto-check: install
 	$(BIN)/python tools/gen_protos.py --check
 	cd protos && buf lint
+
+# gateway/openapi.json is generated from protos/ (Envoy serves it at /openapi.json).
+openapi: install
+	$(BIN)/python tools/gen_openapi.py
+
+openapi-check: install
+	$(BIN)/python tools/gen_openapi.py --check
 
 # docs/configuration.md is generated from the settings classes' field descriptions.
 docs: install
@@ -86,7 +94,7 @@ $(DEV_TOKEN_FILE):
 run: install proto migrate envoy-config $(DEV_TOKEN_FILE)
 	@TAGPULSE_API_TOKEN="$${TAGPULSE_API_TOKEN:-$$(cat $(DEV_TOKEN_FILE))}" $(BIN)/honcho start -f Procfile
 
-test: install proto-check docs-check lint envoy-check chart-check
+test: install proto-check openapi-check docs-check lint envoy-check chart-check
 	$(BIN)/python -m pytest
 
 clean:

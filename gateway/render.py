@@ -23,6 +23,7 @@ DEFAULTS = {
     "COLLECTOR_HOST": "127.0.0.1",
     "COLLECTOR_PORT": "50052",
     "DESCRIPTOR_SET": str(HERE / "tagpulse.pb"),
+    "OPENAPI_DOCUMENT": str(HERE / "openapi.json"),
     "RATE_LIMIT_PER_SECOND": "1000",
     "RATE_LIMIT_BURST": "2000",
 }
@@ -43,6 +44,9 @@ def main() -> None:
     parser.add_argument("--admin-port", default=DEFAULTS["ADMIN_PORT"])
     parser.add_argument("--descriptor-set", default=DEFAULTS["DESCRIPTOR_SET"], help="path of tagpulse.pb")
     parser.add_argument(
+        "--openapi-document", default=DEFAULTS["OPENAPI_DOCUMENT"], help="path of openapi.json"
+    )
+    parser.add_argument(
         "--query", default=f"{DEFAULTS['QUERY_HOST']}:{DEFAULTS['QUERY_PORT']}", help="HOST:PORT"
     )
     parser.add_argument(
@@ -62,6 +66,7 @@ def main() -> None:
             ADMIN_ADDRESS=args.admin_address,
             ADMIN_PORT=args.admin_port,
             DESCRIPTOR_SET=args.descriptor_set,
+            OPENAPI_DOCUMENT=args.openapi_document,
             QUERY_HOST=query_host,
             QUERY_PORT=query_port,
             COLLECTOR_HOST=collector_host,

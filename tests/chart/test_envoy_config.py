@@ -19,6 +19,7 @@ from tests.support.processes import BIN
 
 EXTERNAL_DB = CHART / "ci" / "external-db-values.yaml"
 DESCRIPTOR_SET = ROOT / "gateway" / "tagpulse.pb"
+OPENAPI_DOCUMENT = ROOT / "gateway" / "openapi.json"
 ALL_INTERFACES = "0.0.0.0"  # noqa: S104 - what Envoy must listen on in a pod
 
 
@@ -30,6 +31,7 @@ def test_the_chart_links_the_gateway_files() -> None:
     files = CHART / "files"
     assert (files / "envoy.yaml.template").resolve() == ROOT / "gateway" / "envoy.yaml.template"
     assert (files / "tagpulse.pb").resolve() == DESCRIPTOR_SET
+    assert (files / "openapi.json").resolve() == OPENAPI_DOCUMENT
 
 
 @pytest.mark.parametrize("settings", [(), ("envoy.rateLimit.perSecond=50", "envoy.rateLimit.burst=80")])
@@ -46,11 +48,13 @@ def test_the_chart_fills_the_template_as_render_py_does(settings: tuple[str, ...
         COLLECTOR_HOST=f"{RELEASE}-collector-headless.{NAMESPACE}.svc.cluster.local",
         COLLECTOR_PORT="50052",
         DESCRIPTOR_SET="/etc/envoy/tagpulse.pb",
+        OPENAPI_DOCUMENT="/etc/envoy/openapi.json",
         RATE_LIMIT_PER_SECOND=limits.get("envoy.rateLimit.perSecond", "1000"),
         RATE_LIMIT_BURST=limits.get("envoy.rateLimit.burst", "2000"),
     )
     assert config_map["data"]["envoy.yaml"] == expected
     assert base64.b64decode(config_map["binaryData"]["tagpulse.pb"]) == DESCRIPTOR_SET.read_bytes()
+    assert config_map["data"]["openapi.json"] == OPENAPI_DOCUMENT.read_text()
 
 
 def test_every_template_placeholder_has_a_chart_value() -> None:
@@ -101,8 +105,14 @@ def test_envoy_validates_the_chart_config(values: Path | None, tmp_path: Path) -
     config_map = envoy_config_map(values)
     descriptor = tmp_path / "tagpulse.pb"
     descriptor.write_bytes(base64.b64decode(config_map["binaryData"]["tagpulse.pb"]))
-    # The only change: where the descriptor set is on this machine instead of in the pod.
-    config = config_map["data"]["envoy.yaml"].replace("/etc/envoy/tagpulse.pb", str(descriptor))
+    document = tmp_path / "openapi.json"
+    document.write_text(config_map["data"]["openapi.json"])
+    # The only change: where the descriptor set and the document are on this machine instead of in the pod.
+    config = (
+        config_map["data"]["envoy.yaml"]
+        .replace("/etc/envoy/tagpulse.pb", str(descriptor))
+        .replace("/etc/envoy/openapi.json", str(document))
+    )
     path = tmp_path / "envoy.yaml"
     path.write_text(config)
     result = subprocess.run(

@@ -39,3 +39,30 @@ def test_local_rate_limit(tmp_path: Path) -> None:
         assert limited.headers["x-local-rate-limit"] == "true"
     finally:
         envoy.stop()
+
+
+def test_envoy_serves_the_openapi_document(tmp_path: Path) -> None:
+    rest, admin = free_port(), free_port()
+    config = tmp_path / "envoy.yaml"
+    subprocess.run(
+        [
+            sys.executable, "gateway/render.py", "--listen-port", str(rest), "--admin-port", str(admin),
+            "--out", str(config),
+        ],
+        check=True,
+        cwd=ROOT,
+    )  # fmt: skip
+    envoy = Process(
+        "envoy",
+        [str(BIN / "envoy"), "-c", str(config), "--concurrency", "1", "--disable-hot-restart"],
+        {},
+        tmp_path / "envoy.log",
+    ).start()
+    try:
+        wait_for_http(envoy, f"http://127.0.0.1:{admin}/ready")
+        response = httpx.get(f"http://127.0.0.1:{rest}/openapi.json")
+        assert response.status_code == 200
+        assert response.headers["content-type"] == "application/json"
+        assert response.content == (ROOT / "gateway" / "openapi.json").read_bytes()
+    finally:
+        envoy.stop()
