@@ -33,19 +33,10 @@ CHECKS = (
 )
 MAX_EXAMPLES = 25
 
-ISSUE_11 = "issue 11: fixed in services"
-# (operation, check) pairs that fail today, each for a service bug listed in issue 11. Strict:
-# when the fix lands they pass, and the entry must go.
-KNOWN_FAILURES = {
-    # An id beyond int32 (2147483648 … 9223372036854775807) reaches PostgreSQL's INTEGER column:
-    # "integer out of range", 500.
-    ("GET /v1/collections/{id}", "not_a_server_error"): ISSUE_11,
-    ("GET /v1/collections/{id}", "status_code_conformance"): ISSUE_11,
-    ("GET /v1/streams/{id}", "not_a_server_error"): ISSUE_11,
-    ("GET /v1/streams/{id}", "status_code_conformance"): ISSUE_11,
-    ("DELETE /v1/streams/{id}", "not_a_server_error"): ISSUE_11,
-    ("DELETE /v1/streams/{id}", "status_code_conformance"): ISSUE_11,
-}
+# (operation, check) pairs that fail today, each with the reason (an issue to fix). Strict: when
+# the fix lands they pass, and the entry must go. Issue 11's (ids beyond the INTEGER column's
+# range answered 500) are fixed.
+KNOWN_FAILURES: dict[tuple[str, str], str] = {}
 
 
 def operations() -> list[str]:
