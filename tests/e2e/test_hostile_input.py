@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
+import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -287,3 +288,31 @@ def test_a_huge_body_field_is_refused_without_echoing_it(stack: Stack) -> None:
     )
     body = assert_client_error(response)
     assert len(json.dumps(body)) < 2000
+
+
+# --- headers ------------------------------------------------------------------------------
+
+
+def _raw_get(stack: Stack, path: str, header: bytes) -> bytes:
+    """A request with a header value httpx would refuse to send: bytes that are not UTF-8."""
+    request = (
+        b"GET "
+        + path.encode()
+        + b" HTTP/1.1\r\nHost: tagpulse\r\nConnection: close\r\n"
+        + header
+        + b"\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", stack.rest_port), timeout=30) as connection:
+        connection.sendall(request)
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+    return answer
+
+
+def test_a_header_that_is_not_utf8_is_served_without_an_error_in_the_log(stack: Stack) -> None:
+    """gRPC logged three ERROR lines with a traceback for each such request."""
+    before = stack.query.log().count('"level": "ERROR"')
+    answers = [_raw_get(stack, "/v1/users:top", b"X-Odd: caf\xe9\xff") for _ in range(3)]
+    assert all(answer.startswith(b"HTTP/1.1 200") for answer in answers), answers[0][:300]
+    assert stack.query.log().count('"level": "ERROR"') == before

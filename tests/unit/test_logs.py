@@ -66,3 +66,14 @@ def test_secrets_never_reach_a_line(log_lines: io.StringIO) -> None:
     for secret in (TOKEN, BEARER, "db-pass-123", "abc.def.ghi"):
         assert secret not in output
     assert output.count(REDACTED) >= 6
+
+
+def test_a_header_that_is_not_utf8_is_not_an_error_with_a_traceback(log_lines: io.StringIO) -> None:
+    """What grpc logs, as it logs it, when Envoy forwards a header with bytes like 0xff."""
+    cygrpc = logging.getLogger("grpc._cython.cygrpc")
+    try:
+        b"caf\xe9".decode()
+    except UnicodeDecodeError:
+        cygrpc.exception("Invalid encoding on %s", b"caf\xe9")
+    cygrpc.error("something else")
+    assert [(r["level"], r["message"]) for r in records(log_lines)] == [("ERROR", "something else")]

@@ -46,6 +46,24 @@ class TagpulseJsonFormatter(JsonFormatter):
         return self.redactor.text(formatted if isinstance(formatted, str) else "\n".join(formatted))
 
 
+class UndecodableMetadataFilter(logging.Filter):
+    """gRPC logs an ERROR with a traceback, three times per request, for every header value
+    that is not UTF-8 (Envoy passes any byte through), and then serves the request all the
+    same with the value as bytes. A client could fill the log at will: such a record becomes
+    one DEBUG line without its traceback, shown only when debugging."""
+
+    def __init__(self, debugging: bool) -> None:
+        super().__init__()
+        self.debugging = debugging
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not str(record.msg).startswith("Invalid encoding on"):
+            return True
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        record.exc_info, record.exc_text = None, None
+        return self.debugging
+
+
 def configure_logging(settings: Settings, stream: Any = None) -> None:
     """Send every logger's records to stdout as redacted JSON lines."""
     handler = logging.StreamHandler(stream or sys.stdout)
@@ -54,5 +72,9 @@ def configure_logging(settings: Settings, stream: Any = None) -> None:
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level)
     # Keep library chatter at warnings unless we are debugging.
+    debugging = settings.log_level == "DEBUG"
     for noisy in ("sqlalchemy", "httpx", "httpcore"):
-        logging.getLogger(noisy).setLevel(logging.DEBUG if settings.log_level == "DEBUG" else logging.WARNING)
+        logging.getLogger(noisy).setLevel(logging.DEBUG if debugging else logging.WARNING)
+    cygrpc = logging.getLogger("grpc._cython.cygrpc")
+    cygrpc.filters[:] = [f for f in cygrpc.filters if not isinstance(f, UndecodableMetadataFilter)]
+    cygrpc.addFilter(UndecodableMetadataFilter(debugging))
