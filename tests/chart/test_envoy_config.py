@@ -224,3 +224,12 @@ def test_grpc_stats_cover_exactly_the_routed_rpcs() -> None:
     allowlist = _http_filter(config, "envoy.filters.http.grpc_stats")["individual_method_stats_allowlist"]
     listed = {f"/{s['name']}/{m}" for s in allowlist["services"] for m in s["method_names"]}
     assert listed == set(routed_rpcs(config))
+
+
+def test_a_load_balancer_can_keep_the_client_address_the_rate_limit_counts_by() -> None:
+    def service(*settings: str) -> dict[str, Any]:
+        return dict(one(render(None, *settings), "Service", f"{RELEASE}-envoy")["spec"])
+
+    assert "externalTrafficPolicy" not in service()
+    local = service("envoy.service.type=LoadBalancer", "envoy.service.externalTrafficPolicy=Local")
+    assert local["externalTrafficPolicy"] == "Local"
