@@ -176,6 +176,17 @@ def test_unknown_query_parameters_are_refused(start_gateway: StartGateway) -> No
     assert "limt" in str(body["message"])
 
 
+def test_a_path_or_query_parameter_that_is_not_utf8_is_refused(start_gateway: StartGateway) -> None:
+    gateway = start_gateway()
+    with gateway.client() as client:
+        for path in ["/v1/users:top?hashtag=%ED%A0%80", "/v1/posts/%ED%A0%80", "/v1/posts?hashtag=%C3"]:
+            body = assert_json_error(client.get(path), 400, 3)
+            assert "UTF-8" in str(body["message"])
+        # UTF-8 passes on to the service (which is not there: 503).
+        for path in ["/v1/users:top?hashtag=%C3%A9t%C3%A9", "/v1/posts?hashtag=%F0%9F%A6%8B"]:
+            assert client.get(path).status_code == 503
+
+
 def test_the_access_log_keeps_query_strings_and_tokens_out(start_gateway: StartGateway) -> None:
     gateway = start_gateway()
     with gateway.client() as client:
