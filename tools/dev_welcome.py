@@ -15,6 +15,7 @@ from rich.table import Table
 
 REST = "http://127.0.0.1:8080"
 ADMIN = "http://127.0.0.1:9901"
+ADMIN_API = "http://127.0.0.1:9902"
 
 
 def wait_for(url: str, seconds: float = 60) -> None:
@@ -56,7 +57,8 @@ def main() -> None:
 
     table = Table(title="tagpulse is running", show_header=False)
     table.add_row("REST (Envoy)", f"{REST}   e.g. curl {REST}/v1/users:top")
-    table.add_row("Envoy admin / metrics", f"{ADMIN}   {ADMIN}/stats/prometheus")
+    table.add_row("Envoy ready / metrics", f"{ADMIN}/ready   {ADMIN}/stats/prometheus")
+    table.add_row("Envoy admin API", f"{ADMIN_API}   (loopback only)")
     table.add_row("query gRPC / metrics", "127.0.0.1:50051   http://127.0.0.1:9101/metrics")
     table.add_row("collector gRPC / metrics", "127.0.0.1:50052   http://127.0.0.1:9102/metrics")
     table.add_row("dev API token", token)

@@ -4,6 +4,8 @@ fills it, with gateway/tagpulse.pb beside it; and Envoy accepts it."""
 from __future__ import annotations
 
 import base64
+import json
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -34,27 +36,71 @@ def test_the_chart_links_the_gateway_files() -> None:
     assert (files / "openapi.json").resolve() == OPENAPI_DOCUMENT
 
 
-@pytest.mark.parametrize("settings", [(), ("envoy.rateLimit.perSecond=50", "envoy.rateLimit.burst=80")])
+# --set value → the placeholder it fills (the limits' names follow render.py's LIMITS).
+CHART_SETTINGS = {
+    "envoy.rateLimit.perSecond": "RATE_LIMIT_PER_SECOND",
+    "envoy.rateLimit.burst": "RATE_LIMIT_BURST",
+    "envoy.rateLimit.clients": "RATE_LIMIT_CLIENTS",
+    "envoy.trustedProxyHops": "TRUSTED_PROXY_HOPS",
+    "envoy.limits.maxConnections": "MAX_CONNECTIONS",
+    "envoy.limits.maxHeapBytes": "MAX_HEAP_BYTES",
+    "envoy.limits.idleTimeout": "IDLE_TIMEOUT",
+    "envoy.limits.maxRequestHeadersKb": "MAX_REQUEST_HEADERS_KB",
+}
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        (),
+        ("envoy.rateLimit.perSecond=50", "envoy.rateLimit.burst=80", "envoy.rateLimit.clients=300"),
+        (
+            "envoy.trustedProxyHops=1",
+            "envoy.limits.maxConnections=500",
+            "envoy.limits.maxHeapBytes=104857600",
+            "envoy.limits.idleTimeout=30s",
+            "envoy.limits.maxRequestHeadersKb=8",
+        ),
+    ],
+)
 def test_the_chart_fills_the_template_as_render_py_does(settings: tuple[str, ...]) -> None:
     config_map = envoy_config_map(None, *settings)
-    limits = dict(s.split("=") for s in settings)
+    limits = {CHART_SETTINGS[key]: value for key, value in (s.split("=") for s in settings)}
     expected = gateway_render.render(
         LISTEN_ADDRESS=ALL_INTERFACES,
         LISTEN_PORT="8080",
         ADMIN_ADDRESS=ALL_INTERFACES,
         ADMIN_PORT="9901",
+        ADMIN_API_PORT="9902",
         QUERY_HOST=f"{RELEASE}-query-headless.{NAMESPACE}.svc.cluster.local",
         QUERY_PORT="50051",
         COLLECTOR_HOST=f"{RELEASE}-collector-headless.{NAMESPACE}.svc.cluster.local",
         COLLECTOR_PORT="50052",
         DESCRIPTOR_SET="/etc/envoy/tagpulse.pb",
         OPENAPI_DOCUMENT="/etc/envoy/openapi.json",
-        RATE_LIMIT_PER_SECOND=limits.get("envoy.rateLimit.perSecond", "1000"),
-        RATE_LIMIT_BURST=limits.get("envoy.rateLimit.burst", "2000"),
+        **limits,
     )
     assert config_map["data"]["envoy.yaml"] == expected
     assert base64.b64decode(config_map["binaryData"]["tagpulse.pb"]) == DESCRIPTOR_SET.read_bytes()
     assert config_map["data"]["openapi.json"] == OPENAPI_DOCUMENT.read_text()
+
+
+def test_the_charts_default_limits_are_render_pys() -> None:
+    """One set of defaults: the chart's values.yaml agrees with gateway/render.py's LIMITS, and has
+    a value for each (envoy.limits.maxConnections for MAX_CONNECTIONS; the rate limit apart)."""
+    envoy = yaml.safe_load((CHART / "values.yaml").read_text())["envoy"]
+    chart = {
+        "RATE_LIMIT_PER_SECOND": envoy["rateLimit"]["perSecond"],
+        "RATE_LIMIT_BURST": envoy["rateLimit"]["burst"],
+        "RATE_LIMIT_CLIENTS": envoy["rateLimit"]["clients"],
+        "TRUSTED_PROXY_HOPS": envoy["trustedProxyHops"],
+        **{re.sub(r"(?<!^)(?=[A-Z])", "_", key).upper(): value for key, value in envoy["limits"].items()},
+    }
+    assert {name: str(value) for name, value in chart.items()} == {
+        name: default for name, (default, _) in gateway_render.LIMITS.items()
+    }
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    assert set(schema["properties"]["envoy"]["properties"]["limits"]["properties"]) == set(envoy["limits"])
 
 
 def test_every_template_placeholder_has_a_chart_value() -> None:
@@ -62,9 +108,14 @@ def test_every_template_placeholder_has_a_chart_value() -> None:
     templates/envoy/configmap.yaml); render.py's defaults name every placeholder."""
     template = (ROOT / "gateway" / "envoy.yaml.template").read_text()
     chart_template = (CHART / "templates" / "envoy" / "configmap.yaml").read_text()
+    # envoy.limits.* fill theirs by name (test_the_charts_default_limits_are_render_pys).
+    limits = yaml.safe_load((CHART / "values.yaml").read_text())["envoy"]["limits"]
+    by_name = {re.sub(r"(?<!^)(?=[A-Z])", "_", key).upper() for key in limits}
     for placeholder in gateway_render.DEFAULTS:
         assert f"${{{placeholder}}}" in template or placeholder not in template
-        assert f'"{placeholder}"' in chart_template, f"the chart does not fill ${{{placeholder}}}"
+        assert f'"{placeholder}"' in chart_template or placeholder in by_name, (
+            f"the chart does not fill ${{{placeholder}}}"
+        )
 
 
 def test_the_envoy_pod_mounts_what_the_config_names() -> None:
@@ -82,7 +133,13 @@ def test_the_envoy_pod_mounts_what_the_config_names() -> None:
     config = yaml.safe_load(envoy_config_map()["data"]["envoy.yaml"])
     transcoder = _http_filter(config, "envoy.filters.http.grpc_json_transcoder")
     assert transcoder["proto_descriptor"] == "/etc/envoy/tagpulse.pb"
-    assert config["admin"]["address"]["socket_address"]["port_value"] == 9901
+    # The admin API on loopback; the pod's admin port serves only /ready and /stats/prometheus.
+    assert config["admin"]["address"]["socket_address"] == {"address": "127.0.0.1", "port_value": 9902}
+    (admin,) = [
+        listener for listener in config["static_resources"]["listeners"] if listener["name"] == "admin"
+    ]
+    assert admin["address"]["socket_address"] == {"address": ALL_INTERFACES, "port_value": 9901}
+    assert {"name": "admin", "containerPort": 9901} in container["ports"]
 
 
 def test_the_envoy_image_is_the_release_the_tests_validate_with() -> None:
@@ -143,7 +200,7 @@ def _virtual_host(config: dict[str, Any]) -> dict[str, Any]:
 def routed_rpcs(config: dict[str, Any]) -> dict[str, str]:
     """gRPC path → its REST route ("GET /v1/users:top"), for every RPC Envoy sends upstream."""
     answered_by_envoy = {
-        route["match"]["path"] for route in _virtual_host(config)["routes"] if "direct_response" in route
+        route["match"].get("path") for route in _virtual_host(config)["routes"] if "direct_response" in route
     }
     files = descriptor_pb2.FileDescriptorSet.FromString(DESCRIPTOR_SET.read_bytes()).file
     rpcs = {}
@@ -177,3 +234,12 @@ def test_grpc_stats_cover_exactly_the_routed_rpcs() -> None:
     allowlist = _http_filter(config, "envoy.filters.http.grpc_stats")["individual_method_stats_allowlist"]
     listed = {f"/{s['name']}/{m}" for s in allowlist["services"] for m in s["method_names"]}
     assert listed == set(routed_rpcs(config))
+
+
+def test_a_load_balancer_can_keep_the_client_address_the_rate_limit_counts_by() -> None:
+    def service(*settings: str) -> dict[str, Any]:
+        return dict(one(render(None, *settings), "Service", f"{RELEASE}-envoy")["spec"])
+
+    assert "externalTrafficPolicy" not in service()
+    local = service("envoy.service.type=LoadBalancer", "envoy.service.externalTrafficPolicy=Local")
+    assert local["externalTrafficPolicy"] == "Local"

@@ -85,9 +85,10 @@ def assert_client_error(response: httpx.Response, *, may_succeed: bool = False) 
 @pytest.mark.parametrize(("path", "name"), text_query_parameters(), ids=lambda v: str(v))
 def test_invalid_utf8_in_a_text_parameter(stack: Stack, path: str, name: str, escape: str) -> None:
     body = assert_client_error(get(stack, f"{path}?{name}=a{escape}b"))
-    assert body["code"] == 3, body  # INVALID_ARGUMENT, naming the field in proto's spelling
-    snake_case = "".join(f"_{c.lower()}" if c.isupper() else c for c in name)
-    assert f"{snake_case}: is not valid UTF-8 text" in body["message"], body
+    # Envoy refuses it before the transcoder; a gRPC client that sends such bytes directly
+    # gets the services' own INVALID_ARGUMENT naming the field (tests/unit/test_grpc_errors.py).
+    assert body["code"] == 3, body
+    assert "UTF-8" in body["message"], body
 
 
 @pytest.mark.parametrize(("path", "name"), text_query_parameters(), ids=lambda v: str(v))

@@ -131,7 +131,7 @@ class Stack:
     def start(self) -> Stack:
         self.query_port, self.query_metrics_port = free_port(), free_port()
         self.collector_port, self.collector_metrics_port = free_port(), free_port()
-        self.rest_port, self.admin_port = free_port(), free_port()
+        self.rest_port, self.admin_port, self.admin_api_port = free_port(), free_port(), free_port()
         common = {
             "TAGPULSE_DATABASE_URL": self.database_url,
             "TAGPULSE_REDIS_KEY_PREFIX": self.redis_prefix,
@@ -166,6 +166,7 @@ class Stack:
             [
                 sys.executable, "gateway/render.py",
                 "--listen-port", str(self.rest_port), "--admin-port", str(self.admin_port),
+                "--admin-api-port", str(self.admin_api_port),
                 "--query", f"127.0.0.1:{self.query_port}", "--collector", f"127.0.0.1:{self.collector_port}",
                 "--out", str(envoy_config), *self.gateway_options,
             ],
