@@ -92,8 +92,8 @@ $(DEV_TOKEN_FILE):
 run: install proto migrate envoy-config $(DEV_TOKEN_FILE)
 	@TAGPULSE_API_TOKEN="$${TAGPULSE_API_TOKEN:-$$(cat $(DEV_TOKEN_FILE))}" $(BIN)/honcho start -f Procfile
 
-# Coverage of services/ and libs/ (the processes the tests start included); the floor is
-# fail_under in pyproject.toml. The HTML report goes to var/coverage/html.
+# Coverage of services/ and libs/ by the pytest process; the floor is fail_under in
+# pyproject.toml. The HTML report goes to var/coverage/html.
 test: install audit proto-check docs-check lint envoy-check chart-check
 	rm -rf var/coverage && mkdir -p var/coverage
 	$(BIN)/python -m pytest --cov --cov-report=term --cov-report=html:var/coverage/html
