@@ -14,7 +14,8 @@ closed-loop users too, and needs about a core for 1,000 requests/s.
 
 1. Floor: Envoy's own /envoy/ping at the same rate, 10 s: what the generator and Envoy cost.
 2. Load: 60 s at 1,000 requests/s, the six summary routes of bench/query_bench.py in turn
-   (answers cached, as in production between collections); every answer must be a 200.
+   (answers cached, as in production between collections); every answer must be a 200. Then
+   the same at 500 requests/s (--also-rate), to see the latency below saturation.
 3. Memory: the resident set (VmRSS) of query, collector and Envoy, then 50,000 fuzzed requests
    at the same rate (bench/fuzz.py: random and hostile query strings on the summary and list
    routes), sampled each second; and, in this process, what one small answer really costs the
@@ -153,6 +154,9 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=1000)
     parser.add_argument("--seconds", type=int, default=60)
     parser.add_argument("--fuzz", type=int, default=50_000, help="fuzzed requests")
+    parser.add_argument(
+        "--also-rate", type=float, action="append", help="the load again at this rate (default: 500)"
+    )
     parser.add_argument("--database-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--json", type=Path, default=ROOT / "bench" / "load_results.json")
@@ -170,12 +174,22 @@ def main() -> None:
             report["load"] = generate(stack, list(ROUTES.values()), args.rate, int(args.rate * args.seconds))
         report["load_rss_samples"] = samples
         print(f"load: {json.dumps(report['load'])}", flush=True)
+        report["load_other_rates"] = []
+        for rate in args.also_rate or [500.0]:
+            run = generate(stack, list(ROUTES.values()), rate, int(rate * args.seconds))
+            report["load_other_rates"].append(run)
+            print(f"load at {rate}/s: {json.dumps(run)}", flush=True)
         report["rss_before_fuzz_mib"] = rss_mib(stack)
         targets = fuzzed_targets(args.fuzz, [*ROUTES.values(), *LIST_ROUTES])
         with sampling(stack) as samples:
             report["fuzz"] = generate(stack, targets, args.rate, args.fuzz)
         report["fuzz_rss_samples"] = samples
         report["rss_after_fuzz_mib"] = rss_mib(stack)
+        # What the 5xx answers were, from the query service's log (its ERROR lines name the exception).
+        lines = stack.query.log().splitlines()
+        report["fuzz_query_errors"] = {
+            kind: n for kind in ("DecodeError", "Traceback") if (n := sum(kind in line for line in lines))
+        }
         print(f"fuzz: {json.dumps(report['fuzz'])}", flush=True)
         print(f"rss before {report['rss_before_fuzz_mib']} after {report['rss_after_fuzz_mib']}", flush=True)
         report["near_cache"] = near_cache_entry_cost()

@@ -23,13 +23,17 @@ def _errors(run: dict[str, Any]) -> int:
     return non_2xx + failures + int(run["requests"]) - int(run["completed"])
 
 
+def _n(value: float) -> str:
+    return f"{value:,.0f}" if value >= 100 else f"{value:.1f}" if value >= 10 else f"{value:.2f}"
+
+
 def _row(name: str, run: dict[str, Any]) -> str:
+    due = " · ".join(_n(run[k]) for k in ("p50_ms", "p99_ms", "p999_ms", "max_ms"))
+    sent = " · ".join(_n(run[k]) for k in ("service_p50_ms", "service_p99_ms", "service_p999_ms"))
     return (
-        f"| {name} | {run['requests']:,} in {run['seconds']:.1f} s ({run['achieved_rate']:,.0f}/s) "
-        f"| {_errors(run)} | {run['p50_ms']:.2f} · {run['p99_ms']:.2f} · {run['p999_ms']:.2f} "
-        f"· {run['max_ms']:.1f} "
-        f"| {run['service_p50_ms']:.2f} · {run['service_p99_ms']:.2f} · {run['service_p999_ms']:.2f} "
-        f"| {run['dispatch_late_ms_max']:.1f} | {run['cpu_seconds']:.1f} s |"
+        f"| {name} | {run['requests']:,} in {run['seconds']:.1f} s: {run['achieved_rate']:,.0f}/s answered "
+        f"| {_errors(run)} | {due} | {sent} | {_n(run['dispatch_late_ms_max'])} "
+        f"| {run['cpu_seconds']:.1f} s |"
     )
 
 
@@ -56,17 +60,31 @@ def render(report: dict[str, Any]) -> str:
         "| generator late by, max (ms) | generator CPU |",
         "|---|---|---:|---|---|---:|---:|",
         _row("floor: Envoy's `/envoy/ping`, 10 s", report["floor"]),
-        _row("the six summary routes in turn, 60 s", load),
+        _row(f"the six summary routes in turn, {load['rate']:,.0f}/s", load),
+        *(_row(f"the same, {run['rate']:,.0f}/s", run) for run in report.get("load_other_rates", [])),
         "",
-        f"Summary routes: {load['statuses']} — errors (non-2xx, timeouts, resets, requests never "
-        f"answered): **{_errors(load)}**.",
+        f"Errors on the summary routes (non-2xx, timeouts, resets, requests never answered) at "
+        f"{load['rate']:,.0f}/s: **{_errors(load)}** of {load['requests']:,}.",
         "",
         "### Memory across fuzzed requests",
         "",
         f"{fuzz['requests']:,} requests at {report['rate']:,.0f}/s with random and hostile query strings "
         "(bench/fuzz.py) on the summary and list routes: "
         + ", ".join(f"`{route}` {n:,}" for route, n in report["fuzz_kinds"].items())
-        + f". Answers: {statuses}; failures: {failures}.",
+        + f". Answers: {statuses}; failures: {failures}."
+        + (
+            f" The query service logged {report.get('fuzz_query_errors', {}).get('Traceback', 0)} tracebacks"
+            + (
+                ", a protobuf DecodeError (a string field with invalid UTF-8)"
+                if "DecodeError" in report.get("fuzz_query_errors", {})
+                else ""
+            )
+            + "; one such request: `"
+            + next(iter(fuzz["server_error_samples"].values()))[0][:100]
+            + "`."
+            if fuzz.get("server_error_samples")
+            else ""
+        ),
         "",
         "| process | RSS at start (MiB) | after 60 s of load | after the fuzzing | peak while fuzzing |",
         "|---|---:|---:|---:|---:|",
