@@ -38,6 +38,10 @@ LIMITS: dict[str, tuple[str, str]] = {
     "STREAM_IDLE_TIMEOUT": ("300s", "a request that sends or receives nothing for this long is reset"),
     "MAX_REQUEST_HEADERS_KB": ("32", "size of a request's headers, in KiB (more: 431)"),
     "MAX_REQUEST_BODY_BYTES": ("65536", "size of a request's body, JSON or gRPC (more: 413)"),
+    "MAX_RESPONSE_BODY_BYTES": (
+        "4194304",
+        "size of an answer the transcoder turns into JSON (the services bound theirs to ~1 MiB)",
+    ),
     "MAX_CONCURRENT_STREAMS": ("100", "HTTP/2 requests in flight on one connection"),
     "ADMIN_MAX_CONNECTIONS": ("64", "connections at once to the /ready and /stats/prometheus port"),
 }

@@ -14,11 +14,14 @@ import concurrent.futures
 import json
 import socket
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import create_engine, insert
 
+from tagpulse.db.models import User
 from tests.support.collections import wait_for_run
 from tests.support.page_tokens import forge, tampered
 from tests.support.processes import ROOT, Stack
@@ -317,3 +320,34 @@ def test_a_header_that_is_not_utf8_is_served_without_an_error_in_the_log(stack: 
     answers = [_raw_get(stack, "/v1/users:top", b"X-Odd: caf\xe9\xff") for _ in range(3)]
     assert all(answer.startswith(b"HTTP/1.1 200") for answer in answers), answers[0][:300]
     assert stack.query.log().count('"level": "ERROR"') == before
+
+
+# --- big answers ----------------------------------------------------------------------------
+
+
+def test_the_biggest_page_of_users_goes_through_the_gateway(stack: Stack) -> None:
+    """Envoy's transcoder once refused answers past the connection's 32 KiB buffer: a page of
+    951 users was a 500. A full page of users with the longest names the columns hold."""
+    engine = create_engine(stack.database_url)
+    now = datetime.now(UTC)
+    rows = [
+        {
+            "source": "bench",
+            "id": f"u{number}",
+            "username": "ü" * 100,
+            "display_name": "名" * 200,
+            "followers_count": number,
+            "location": "Kathmandu",
+            "country_code": "NP",
+            "post_count": 1,
+            "updated_at": now,
+        }
+        for number in range(1000)
+    ]
+    with engine.begin() as connection:
+        connection.execute(insert(User.table()), rows)
+    engine.dispose()
+    response = get(stack, "/v1/users?pageSize=1000&orderBy=id")
+    assert response.status_code == 200, response.text[:300]
+    assert len(response.json()["users"]) == 1000
+    assert len(response.content) > 700_000
