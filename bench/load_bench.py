@@ -122,7 +122,7 @@ def near_cache_entry_cost(entries: int = 50_000) -> dict[str, float]:
     import tracemalloc
 
     from tagpulse.v1 import query_service_pb2
-    from tagpulse_query.cache import MAX_CACHE_BYTES, NearCache
+    from tagpulse_query.cache import MAX_NEAR_CACHE_BYTES, NearCache
 
     near = NearCache(ttl_seconds=3600)
     confirmed = (1, 1)
@@ -142,9 +142,9 @@ def near_cache_entry_cost(entries: int = 50_000) -> dict[str, float]:
         "traced_bytes_per_entry": round(used / entries, 1),
         "rss_bytes_per_entry": round(rss_used / entries, 1),
         "real_bytes_per_entry": round(real, 1),
-        "bound_mib": MAX_CACHE_BYTES / 2**20,
-        "entries_within_bound": int(MAX_CACHE_BYTES // counted),
-        "real_mib_at_bound": round(MAX_CACHE_BYTES / counted * real / 2**20, 1),
+        "bound_mib": MAX_NEAR_CACHE_BYTES / 2**20,
+        "entries_within_bound": int(MAX_NEAR_CACHE_BYTES // counted),
+        "real_mib_at_bound": round(MAX_NEAR_CACHE_BYTES / counted * real / 2**20, 1),
     }
 
 
