@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import redis
-from sqlalchemy import Engine
+from sqlalchemy import Engine, create_engine, text
 
 from tagpulse.db.engine import create_database_engine
 from tagpulse.migrate import upgrade
@@ -23,6 +23,7 @@ from tests.support import databases
 from tests.support.fake_mastodon import FakeMastodon
 from tests.support.fake_x import FakeXApi
 from tests.support.fake_x_stream import FakeXStream
+from tests.support.private_postgres import PrivatePostgres, postgres_bindir
 from tests.support.private_redis import PrivateRedis, redis_server_binary
 from tests.support.processes import Stack
 
@@ -145,6 +146,29 @@ def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
     server = PrivateRedis(binary, tmp_path / "private-redis.log").start()
     yield server
     server.kill()
+
+
+@pytest.fixture
+def private_postgres() -> Iterator[PrivatePostgres]:
+    """A PostgreSQL cluster of the test's own on a free port, started, with a migrated
+    `tagpulse` database; removed afterwards. For tests that restart or kill the database."""
+    bindir = postgres_bindir()
+    if bindir is None:
+        message = "PostgreSQL's initdb is not installed: this test starts a cluster of its own"
+        if IN_CI:
+            pytest.fail(f"{message}, and under CI=true that is a failure, not a skip")
+        pytest.skip(message)
+    server = PrivatePostgres(bindir)
+    try:
+        server.create().start()
+        admin = create_engine(server.url(), isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            connection.execute(text("CREATE DATABASE tagpulse"))
+        admin.dispose()
+        upgrade(server.url("tagpulse"))
+        yield server
+    finally:
+        server.remove()
 
 
 @pytest.fixture

@@ -20,6 +20,9 @@ class PrivateRedis:
     binary: str
     log_path: Path
     port: int = field(default_factory=free_port)
+    # Keep the data across a restart (append-only file, synced on every write), as a Redis that
+    # holds stream buffers should.
+    persistent: bool = False
     popen: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
@@ -38,8 +41,11 @@ class PrivateRedis:
                     "127.0.0.1",
                     "--save",
                     "",
-                    "--appendonly",
-                    "no",
+                    *(
+                        ["--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.log_path.parent)]
+                        if self.persistent
+                        else ["--appendonly", "no"]
+                    ),
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -70,6 +76,13 @@ class PrivateRedis:
         if self.popen.poll() is None:
             self.popen.kill()
         self.popen.wait()
+
+    def stop(self) -> None:
+        """SIGTERM (a clean shutdown), and wait for it to be gone; `start` brings it back."""
+        assert self.popen is not None
+        if self.popen.poll() is None:
+            self.popen.terminate()
+        self.popen.wait(30)
 
     def send_signal(self, signal: int) -> None:
         assert self.popen is not None

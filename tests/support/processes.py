@@ -67,6 +67,18 @@ class Process:
         if self.popen.poll() is not None:
             raise AssertionError(f"{self.name} exited with {self.popen.returncode}:\n{self.log()[-4000:]}")
 
+    def kill(self) -> None:
+        """SIGKILL, as the OOM killer or a node failure does; wait for it to be gone."""
+        assert self.popen is not None
+        if self.popen.poll() is None:
+            self.popen.kill()
+        self.popen.wait()
+        self.log_file.close()
+
+    def again(self, log_path: Path) -> Process:
+        """A new process with the same command and environment (a restart after `kill`)."""
+        return Process(self.name, self.command, self.env, log_path).start()
+
     def stop(self, timeout: float = 20) -> int:
         assert self.popen is not None
         if self.popen.poll() is None:

@@ -12,7 +12,7 @@ from tagpulse.errors import FailedPrecondition, InvalidArgument
 from tagpulse.v1 import collector_service_pb2 as pb
 from tagpulse.v1 import resources_pb2
 from tagpulse_collector.catalog import SourceCatalog
-from tagpulse_collector.query_client import QueryClient
+from tagpulse_collector.query_client import Invalidations, QueryClient
 from tagpulse_collector.runs.executor import RunExecutor
 from tagpulse_collector.servicer import CollectorServicer
 
@@ -22,7 +22,9 @@ def test_create_stream_without_a_buffer_fails_the_precondition() -> None:
     servicer = CollectorServicer(
         engine=engine,
         catalog=catalog,
-        executor=RunExecutor(engine, catalog, [], QueryClient("127.0.0.1:1", None)),
+        executor=RunExecutor(
+            engine, catalog, [], Invalidations(QueryClient("127.0.0.1:1", None), asyncio.new_event_loop())
+        ),
         stream_buffer=None,
         streams_unavailable="keyword streams need Redis: set TAGPULSE_REDIS_URL",
     )

@@ -14,12 +14,17 @@ and process-wide locks give the same answers.
 
 from __future__ import annotations
 
+import logging
 import threading
 import zlib
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import Connection
+
+from tagpulse.db.engine import DATABASE_OUTAGES
+
+log = logging.getLogger("tagpulse.locks")
 
 # The first key of the two-key advisory lock: one namespace per kind of thing locked.
 RUN_NAMESPACE = 0x74700001
@@ -74,52 +79,84 @@ class Lease:
 
 
 class _PostgresLease(Lease):
+    """Session locks on a connection of their own. No method raises when that connection
+    breaks (PostgreSQL restarted, the network dropped): the session, and with it every lock,
+    is then gone, so the lease forgets them and is spent: `try_lock` answers False and
+    `alive()` False from then on, and the caller takes a new lease when it wants to go on."""
+
     def __init__(self, engine: Engine) -> None:
-        self.connection: Connection | None = engine.connect()
+        self.engine = engine
+        self.connection: Connection | None = None
         self.held: set[tuple[int, int]] = set()
+        self.broken = False
 
     def try_lock(self, key: tuple[int, int]) -> bool:
-        assert self.connection is not None
-        got = bool(
-            self.connection.execute(
-                text("SELECT pg_try_advisory_lock(:a, :b)"), {"a": key[0], "b": key[1]}
-            ).scalar()
-        )
-        # Session locks outlive the transaction: don't leave the connection idle in one.
-        self.connection.commit()
+        if self.broken:
+            return False
+        try:
+            if self.connection is None:
+                self.connection = self.engine.connect()
+            got = bool(
+                self.connection.execute(
+                    text("SELECT pg_try_advisory_lock(:a, :b)"), {"a": key[0], "b": key[1]}
+                ).scalar()
+            )
+            # Session locks outlive the transaction: don't leave the connection idle in one.
+            self.connection.commit()
+        except DATABASE_OUTAGES as error:
+            self._lost(error)
+            return False
         if got:
             self.held.add(key)
         return got
 
     def alive(self) -> bool:
-        if self.connection is None:
+        if self.broken:
             return False
+        if self.connection is None:
+            return True
         try:
             self.connection.execute(text("SELECT 1"))
             self.connection.commit()
-        except Exception:  # noqa: BLE001 - any failure means the session, and its locks, may be gone
+        except Exception as error:  # noqa: BLE001 - any failure means the session, and its locks, may be gone
+            self._lost(error)
             return False
         return True
 
     def unlock(self, key: tuple[int, int]) -> None:
-        if key in self.held and self.connection is not None:
-            self.connection.execute(text("SELECT pg_advisory_unlock(:a, :b)"), {"a": key[0], "b": key[1]})
-            self.connection.commit()
-            self.held.discard(key)
-
-    def close(self) -> None:
-        if self.connection is None:
+        if key not in self.held or self.connection is None:
             return
         try:
-            for key in list(self.held):
-                self.unlock(key)
-        finally:
-            # If unlocking failed the connection is suspect: closing it ends the session,
-            # which releases the locks anyway.
-            if self.held:
-                self.connection.invalidate()
+            self.connection.execute(text("SELECT pg_advisory_unlock(:a, :b)"), {"a": key[0], "b": key[1]})
+            self.connection.commit()
+        except Exception as error:  # noqa: BLE001 - the session is suspect: ending it releases every lock
+            self._lost(error)
+            return
+        self.held.discard(key)
+
+    def close(self) -> None:
+        for key in list(self.held):
+            self.unlock(key)
+        if self.connection is not None:
             self.connection.close()
             self.connection = None
+
+    def _lost(self, error: BaseException) -> None:
+        """Drop the connection without reusing it: closing its socket ends the session, and
+        PostgreSQL releases whatever locks it still had."""
+        log.warning(
+            "advisory locks lost: the database session broke",
+            extra={"locks_held": len(self.held), "reason": f"{type(error).__name__}: {error}"},
+        )
+        if self.connection is not None:
+            try:
+                self.connection.invalidate()
+                self.connection.close()
+            except Exception:
+                log.debug("closing a broken lock connection failed", exc_info=True)
+        self.connection = None
+        self.held.clear()
+        self.broken = True
 
 
 @dataclass

@@ -20,8 +20,13 @@ RUN_SECONDS = Histogram(
 )
 CACHE_INVALIDATIONS = Counter(
     "tagpulse_cache_invalidations_total",
-    "Calls to QueryService.InvalidateAggregates after a run, by result.",
+    "Calls to QueryService.InvalidateAggregates (after a run, an import, stream batches), by result.",
     ("result",),
+)
+# 1 while an invalidation waits to be delivered (the query service is down): answers may be stale.
+CACHE_INVALIDATIONS_PENDING = Gauge(
+    "tagpulse_cache_invalidations_pending",
+    "1 while a cache invalidation waits to be delivered to the query service, else 0.",
 )
 SOURCE_REQUESTS = Counter(
     "tagpulse_source_requests_total",

@@ -15,8 +15,8 @@ from tagpulse.settings import load_settings
 from tagpulse.tracing import configure_tracing
 from tagpulse.v1 import collector_service_pb2, collector_service_pb2_grpc
 from tagpulse_collector.catalog import catalog_from_settings
-from tagpulse_collector.query_client import QueryClient
-from tagpulse_collector.runs.executor import RunExecutor
+from tagpulse_collector.query_client import Invalidations, QueryClient
+from tagpulse_collector.runs.executor import RunExecutor, SupervisionPolicy
 from tagpulse_collector.servicer import CollectorServicer
 from tagpulse_collector.settings import CollectorSettings
 from tagpulse_collector.streams.buffer import MemoryBuffer, RedisBuffer, StreamBuffer
@@ -55,18 +55,23 @@ def build_server(settings: CollectorSettings, after_commit: Callable[[], None] |
     engine = create_database_engine(settings.database_url.get_secret_value())
     api_token = settings.api_token.get_secret_value() if settings.api_token else None
     query_client = QueryClient(settings.query_address, api_token)
+    invalidations = Invalidations(
+        query_client, asyncio.get_running_loop(), retry_max_seconds=settings.invalidate_retry_max_seconds
+    )
+    # A collector stopped (or killed) with an invalidation undelivered leaves answers stale:
+    # one invalidation at start costs the query service a recount and makes sure they are not.
+    invalidations.request("collector started")
     catalog = catalog_from_settings(settings)
-    executor = RunExecutor(engine, catalog, settings.hashtags, query_client)
+    supervision = SupervisionPolicy(settings.run_supervise_seconds, settings.run_max_resumes)
+    executor = RunExecutor(engine, catalog, settings.hashtags, invalidations, supervision)
     buffer, unavailable = stream_buffer(settings, engine)
     servicer = CollectorServicer(engine, catalog, executor, buffer, unavailable)
     # Runs a previous collector left RUNNING (killed, or stopped on SIGTERM) go on from
-    # their last stored page.
-    executor.resume_in_background()
+    # their last stored page, and so do runs orphaned later.
+    executor.supervise()
     manager = None
     if buffer is not None:
-        invalidator = Invalidator(
-            asyncio.get_running_loop(), query_client, settings.stream_invalidate_seconds
-        )
+        invalidator = Invalidator(invalidations, settings.stream_invalidate_seconds)
         # The manager has a buffer client of its own: the servicer's serves GetStream's figures.
         manager_buffer = (
             RedisBuffer(settings.redis_url.get_secret_value(), settings.redis_key_prefix)
@@ -82,6 +87,7 @@ def build_server(settings: CollectorSettings, after_commit: Callable[[], None] |
         if manager is not None:
             await asyncio.to_thread(manager.stop, settings.shutdown_grace_seconds)
         await executor.shutdown()
+        await invalidations.close()
         await query_client.close()
         if buffer is not None:
             buffer.close()

@@ -19,6 +19,33 @@ class CollectorSettings(Settings):
             "archive import, and while keyword streams store posts."
         ),
     )
+    invalidate_retry_max_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        le=600,
+        description=(
+            "Longest wait between attempts to deliver a cache invalidation while the query service "
+            "is unreachable (the waits double from half a second); attempts go on until it is delivered."
+        ),
+    )
+    run_supervise_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        le=600,
+        description=(
+            "How often the collector looks for RUNNING collection runs that no collector executes "
+            "(killed, or its database session broke) and resumes them from their last stored page."
+        ),
+    )
+    run_max_resumes: int = Field(
+        default=10,
+        ge=0,
+        le=1000,
+        description=(
+            "Resumes of one collection run before it is given up: its unfinished hashtags fail "
+            "with the reason, so no run stays RUNNING for ever."
+        ),
+    )
     collector_address: str = Field(
         default="127.0.0.1:50052", description="The collector (`HOST:PORT`) that the `trigger` command calls."
     )

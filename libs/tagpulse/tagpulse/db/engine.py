@@ -10,6 +10,17 @@ from typing import Any
 from sqlalchemy import Engine, Table, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import InterfaceError, OperationalError, PendingRollbackError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+# Failures of the database rather than of the work: it is down or restarting, the connection
+# dropped, the pool is exhausted. Work that meets one waits or is resumed; it is not failed.
+DATABASE_OUTAGES: tuple[type[Exception], ...] = (
+    OperationalError,
+    InterfaceError,
+    PoolTimeout,
+    PendingRollbackError,
+)
 
 
 def create_database_engine(url: str, **engine_options: Any) -> Engine:

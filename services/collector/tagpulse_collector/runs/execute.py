@@ -8,6 +8,11 @@ A run executes while holding its run lock, and collects a hashtag while holding 
 lock (`locks.py`): a hashtag that another run is collecting from the same source is skipped,
 and a RUNNING run that nobody holds was interrupted and may be resumed by any collector.
 
+When the database fails under a run (PostgreSQL restarting, the connection dropped) the page in
+flight was rolled back with its position, so the run stops where it is and stays RUNNING; its
+lock went with the database session, and the executor's supervisor resumes it from the last
+stored page. Only the source's errors and the run's own failures mark hashtags FAILED.
+
 Incremental: once a hashtag was collected successfully, the next run asks the source only for
 posts newer than the newest one it reported (`since_id`), so no known post is paid for twice.
 """
@@ -25,7 +30,7 @@ from typing import Any
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.engine import Connection, Row
 
-from tagpulse.db.engine import upsert
+from tagpulse.db.engine import DATABASE_OUTAGES, upsert
 from tagpulse.db.models import CollectionRun, CollectionRunHashtag, Hashtag
 from tagpulse_collector import locks
 from tagpulse_collector.catalog import SourceNotConfigured
@@ -80,14 +85,34 @@ def execute_run(
     source_for: Callable[[str], Source],
     stop: threading.Event | None = None,
     resumed: bool = False,
+    max_resumes: int | None = None,
 ) -> RunRecord | None:
-    """Collect every unfinished hashtag of a run; None when another collector is executing it.
+    """Collect every unfinished hashtag of a run; None when another collector is executing it
+    or the database failed under it (it stays RUNNING, to be resumed).
 
     A failing hashtag does not stop the others, unless its error says the rest would fail
     the same way (credentials, usage cap). When `stop` is set (shutdown) the run stops after
-    the page in flight and stays RUNNING, to be resumed.
+    the page in flight and stays RUNNING, to be resumed. A run resumed more than `max_resumes`
+    times is given up: its unfinished hashtags fail.
     """
-    stop = stop or threading.Event()
+    try:
+        return _execute_run(engine, run_id, source_for, stop or threading.Event(), resumed, max_resumes)
+    except DATABASE_OUTAGES as error:
+        log.warning(
+            "collection paused: the database failed under it; it stays RUNNING and is resumed",
+            extra={"run_id": run_id, "reason": f"{type(error).__name__}: {error}"},
+        )
+        return None
+
+
+def _execute_run(
+    engine: Engine,
+    run_id: int,
+    source_for: Callable[[str], Source],
+    stop: threading.Event,
+    resumed: bool,
+    max_resumes: int | None,
+) -> RunRecord | None:
     with locks.lease(engine) as lease:
         if not lease.try_lock(locks.run_key(run_id)):
             return None
@@ -95,6 +120,8 @@ def execute_run(
         if run is None or run.state != RUNNING:
             return get_run(engine, run_id)
         started = time.monotonic()
+        if resumed and max_resumes is not None and run.resume_count >= max_resumes:
+            return _give_up(engine, run, time.monotonic() - started)
         if resumed:
             _count_resume(engine, run_id)
         log.info(
@@ -111,6 +138,13 @@ def execute_run(
                 continue
             if stop.is_set():
                 return _interrupted(engine, run_id)
+            if not lease.alive():
+                log.warning(
+                    "collection paused: its database session broke and its locks with it; "
+                    "it stays RUNNING and is resumed",
+                    extra={"run_id": run_id},
+                )
+                return None
             if source is None or stop_reason:
                 _finish_hashtag(engine, run_id, row.hashtag, FAILED, f"not collected: {stop_reason}")
                 continue
@@ -132,6 +166,8 @@ def execute_run(
                 _finish_hashtag(engine, run_id, row.hashtag, FAILED, str(error), error.requests, error.errors)
                 if error.stops_run:
                     stop_reason = f"the run stopped: {error}"
+            except DATABASE_OUTAGES:
+                raise
             except Exception as error:
                 log.exception("hashtag failed", extra={"run_id": run_id, "hashtag": row.hashtag})
                 _finish_hashtag(engine, run_id, row.hashtag, FAILED, f"{type(error).__name__}: {error}", 0, 1)
@@ -158,6 +194,18 @@ def _count_resume(engine: Engine, run_id: int) -> None:
         connection.execute(
             update(runs).where(runs.c.id == run_id).values(resume_count=runs.c.resume_count + 1)
         )
+
+
+def _give_up(engine: Engine, run: Row[Any], seconds: float) -> RunRecord:
+    reason = (
+        f"given up after {run.resume_count} resumes: the run was interrupted every time "
+        "(the collector's log says why)"
+    )
+    for row in _hashtag_rows(engine, run.id, run.hashtags):
+        if row.state not in FINISHED_HASHTAG_STATES:
+            _finish_hashtag(engine, run.id, row.hashtag, FAILED, f"not collected: {reason}")
+    log.error("collection given up", extra={"run_id": run.id, "resume_count": run.resume_count})
+    return _finish_run(engine, run.id, run.source, reason, seconds)
 
 
 def _interrupted(engine: Engine, run_id: int) -> RunRecord | None:

@@ -4,11 +4,13 @@ A StartCollection call records the run and returns at once; the run executes her
 of its own, after the caller is gone. Runs get threads of their own (not the event loop's default
 pool): a run waiting out a rate limit must not hold a thread that GetCollection needs.
 
-Runs that a collector left RUNNING (killed, or stopped on SIGTERM) are resumed from their last
-stored page when a collector starts, and whenever a run is started (the CronJob's schedule is
-also the moment to pick up what another replica left behind). On shutdown, runs stop after the
-page in flight and stay RUNNING, to be resumed. After a run ends, the query service is asked to
-retire its cached answers.
+Runs that no collector executes (their collector was killed, stopped on SIGTERM, or lost its
+database session when PostgreSQL restarted) are resumed from their last stored page by a
+supervisor that looks for them every `run_supervise_seconds`, when a collector starts and
+whenever a run is started. A run resumed `run_max_resumes` times without finishing is given up:
+its unfinished hashtags fail with the reason, so it never stays RUNNING with nobody working on
+it. On shutdown, runs stop after the page in flight and stay RUNNING, to be resumed. After a run
+ends, the query service is asked to retire its cached answers (`Invalidations`, until delivered).
 """
 
 from __future__ import annotations
@@ -19,12 +21,13 @@ import logging
 import threading
 from collections.abc import Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine
 
 from tagpulse_collector.catalog import SourceCatalog
-from tagpulse_collector.query_client import QueryClient
+from tagpulse_collector.query_client import Invalidations
 from tagpulse_collector.runs import store
 from tagpulse_collector.runs.execute import execute_run
 from tagpulse_collector.runs.plan import plan_collection
@@ -36,6 +39,14 @@ log = logging.getLogger("tagpulse.collection")
 MAX_CONCURRENT_RUNS = 8
 
 
+@dataclass(frozen=True)
+class SupervisionPolicy:
+    # How often to look for runs that no collector executes.
+    every_seconds: float = 15.0
+    # Resumes of one run before it is given up.
+    max_resumes: int = 10
+
+
 class RunExecutor:
     """Starts, executes, resumes and stops this collector's collection runs."""
 
@@ -44,19 +55,22 @@ class RunExecutor:
         engine: Engine,
         catalog: SourceCatalog,
         tracked_hashtags: Sequence[str],
-        query_client: QueryClient,
+        invalidations: Invalidations,
+        supervision: SupervisionPolicy = SupervisionPolicy(),
         max_concurrent_runs: int = MAX_CONCURRENT_RUNS,
     ) -> None:
         self.engine = engine
         self.catalog = catalog
         self.tracked_hashtags = list(tracked_hashtags)
-        self.query_client = query_client
+        self.invalidations = invalidations
+        self.supervision = supervision
         # Set on shutdown (the catalog's sources wake up from rate-limit waits on it too).
         self.stop: threading.Event = catalog.stop
         # Runs executing in this process, by id.
         self._runs: dict[int, asyncio.Task[None]] = {}
         self._threads = ThreadPoolExecutor(max_workers=max_concurrent_runs, thread_name_prefix="collection")
         self._background: set[asyncio.Task[None]] = set()
+        self._supervisor: asyncio.Task[None] | None = None
 
     async def start_run(self, hashtags: Sequence[str], max_posts_per_hashtag: int, source: str) -> RunRecord:
         """Check the request, record the run RUNNING and execute it in the background."""
@@ -68,9 +82,15 @@ class RunExecutor:
         self._in_background(self.resume_interrupted_runs())
         return record
 
-    def resume_in_background(self) -> None:
-        """On start: resume what a previous collector left RUNNING."""
-        self._in_background(self.resume_interrupted_runs())
+    def supervise(self) -> None:
+        """On start: resume what a previous collector left RUNNING, then look again every
+        `supervision.every_seconds`."""
+        self._supervisor = asyncio.create_task(self._supervise())
+
+    async def _supervise(self) -> None:
+        while not self.stop.is_set():
+            await self.resume_interrupted_runs()
+            await asyncio.sleep(self.supervision.every_seconds)
 
     async def resume_interrupted_runs(self) -> None:
         """Resume RUNNING runs that no collector holds (their collector was killed)."""
@@ -86,7 +106,10 @@ class RunExecutor:
         """Runs stop after the page in flight (they stay RUNNING and resume on the next
         start); wait for that."""
         self.stop.set()
-        pending = [*self._runs.values(), *self._background]
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+        supervisor = [self._supervisor] if self._supervisor is not None else []
+        pending = [*self._runs.values(), *self._background, *supervisor]
         if pending:
             await asyncio.wait(pending)
         self._threads.shutdown(wait=False)
@@ -100,17 +123,24 @@ class RunExecutor:
 
     async def _execute(self, run_id: int, resumed: bool) -> None:
         work = functools.partial(
-            execute_run, self.engine, run_id, self.catalog.search_source, self.stop, resumed
+            execute_run,
+            self.engine,
+            run_id,
+            self.catalog.search_source,
+            self.stop,
+            resumed,
+            self.supervision.max_resumes,
         )
         try:
             record = await asyncio.get_running_loop().run_in_executor(self._threads, work)
         except Exception:
-            log.exception("collection run crashed", extra={"run_id": run_id})
+            log.exception(
+                "collection run crashed; it stays RUNNING and the supervisor resumes it",
+                extra={"run_id": run_id},
+            )
             return
         if record is not None and record.state != store.RUNNING:
-            await self.query_client.invalidate_aggregates(
-                f"collection {run_id} stored {record.posts_new} new posts"
-            )
+            self.invalidations.request(f"collection {run_id} stored {record.posts_new} new posts")
 
     def _in_background(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coroutine)

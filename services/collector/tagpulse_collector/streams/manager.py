@@ -17,7 +17,6 @@ With SQLite (one collector process) the locks are the process's own.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 import time
@@ -28,7 +27,7 @@ from sqlalchemy import Engine
 
 from tagpulse_collector import locks
 from tagpulse_collector.catalog import SourceCatalog
-from tagpulse_collector.query_client import QueryClient
+from tagpulse_collector.query_client import Invalidations
 from tagpulse_collector.streams import metrics, store
 from tagpulse_collector.streams.buffer import StreamBuffer
 from tagpulse_collector.streams.local_feed import Feed, LocalReader
@@ -64,11 +63,8 @@ class Invalidator:
     """Retires the query service's cached answers while streams store posts, at most every
     `every_seconds` (and once more when a stream is drained)."""
 
-    def __init__(
-        self, loop: asyncio.AbstractEventLoop | None, client: QueryClient | None, every_seconds: float
-    ) -> None:
-        self.loop = loop
-        self.client = client
+    def __init__(self, invalidations: Invalidations | None, every_seconds: float) -> None:
+        self.invalidations = invalidations
         self.every_seconds = every_seconds
         self._lock = threading.Lock()
         self._new = 0
@@ -82,12 +78,10 @@ class Invalidator:
     def flush(self, force: bool = False) -> None:
         with self._lock:
             due = force or time.monotonic() - self._last >= self.every_seconds
-            if not self._new or not due or self.loop is None or self.client is None:
+            if not self._new or not due or self.invalidations is None:
                 return
             new, self._new, self._last = self._new, 0, time.monotonic()
-        asyncio.run_coroutine_threadsafe(
-            self.client.invalidate_aggregates(f"keyword streams stored {new} new posts"), self.loop
-        )
+        self.invalidations.request_threadsafe(f"keyword streams stored {new} new posts")
 
 
 class StreamManager:
@@ -105,7 +99,7 @@ class StreamManager:
         self.catalog = catalog
         self.x_config = catalog.x_stream()
         self.config = config
-        self.invalidator = invalidator or Invalidator(None, None, 0)
+        self.invalidator = invalidator or Invalidator(None, 0)
         self.stop_event = threading.Event()
         self.writer = StreamWriter(
             engine, buffer, config.writer, on_new_posts=self.invalidator.notify, after_commit=after_commit

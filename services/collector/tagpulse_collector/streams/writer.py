@@ -23,9 +23,8 @@ from functools import partial
 import redis
 from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from tagpulse.db.engine import DATABASE_OUTAGES
 from tagpulse_collector.catalog import KNOWN_SOURCES
 from tagpulse_collector.ingestion.batches import in_transaction
 from tagpulse_collector.streams import metrics, store
@@ -47,7 +46,7 @@ from tagpulse_collector.streams.store import StreamRecord
 log = logging.getLogger("tagpulse.streams")
 
 # Failures that say nothing about the message: the writer waits for the dependency instead.
-OUTAGES = (OperationalError, InterfaceError, PoolTimeout, redis.RedisError)
+OUTAGES: tuple[type[Exception], ...] = (*DATABASE_OUTAGES, redis.RedisError)
 
 
 @dataclass(frozen=True)
