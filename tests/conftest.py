@@ -11,6 +11,7 @@ import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 import redis
@@ -53,7 +54,11 @@ def _required(variable: str, what: str) -> str:
     value = os.environ.get(variable)
     if value:
         return value
-    message = f"{variable} is not set: these tests need a real {what}"
+    missing(f"{variable} is not set: these tests need a real {what}")
+
+
+def missing(message: str) -> NoReturn:
+    """Skip for want of a server or tool; under CI=true nothing may be missing: fail."""
     if IN_CI:
         pytest.fail(f"{message}, and under CI=true that is a failure, not a skip")
     pytest.skip(message)
@@ -139,10 +144,7 @@ def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
     For tests that stop or freeze Redis: the shared one is never touched."""
     binary = redis_server_binary()
     if binary is None:
-        message = "redis-server is not installed: this test starts a Redis of its own"
-        if IN_CI:
-            pytest.fail(f"{message}, and under CI=true that is a failure, not a skip")
-        pytest.skip(message)
+        missing("redis-server is not installed: this test starts a Redis of its own")
     server = PrivateRedis(binary, tmp_path / "private-redis.log").start()
     yield server
     server.kill()
@@ -154,10 +156,7 @@ def private_postgres() -> Iterator[PrivatePostgres]:
     `tagpulse` database; removed afterwards. For tests that restart or kill the database."""
     bindir = postgres_bindir()
     if bindir is None:
-        message = "PostgreSQL's initdb is not installed: this test starts a cluster of its own"
-        if IN_CI:
-            pytest.fail(f"{message}, and under CI=true that is a failure, not a skip")
-        pytest.skip(message)
+        missing("PostgreSQL's initdb is not installed: this test starts a cluster of its own")
     server = PrivatePostgres(bindir)
     try:
         server.create().start()
