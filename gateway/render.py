@@ -2,6 +2,7 @@
 
 python gateway/render.py --out var/envoy.yaml               # the local defaults
 python gateway/render.py --listen-port 18080 --query 127.0.0.1:15051 ... --out FILE
+python gateway/render.py --query 127.0.0.1:15051 --query 127.0.0.1:15061 --out FILE   # two replicas
 python gateway/render.py --rate-limit-per-second 20 --max-connections 500 --out FILE
 """
 
@@ -53,14 +54,30 @@ DEFAULTS = {
     "ADMIN_ADDRESS": "127.0.0.1",
     "ADMIN_PORT": "9901",
     "ADMIN_API_PORT": "9902",
-    "QUERY_HOST": "127.0.0.1",
-    "QUERY_PORT": "50051",
-    "COLLECTOR_HOST": "127.0.0.1",
-    "COLLECTOR_PORT": "50052",
+    "QUERY_ENDPOINTS": "",  # set below, from the address
+    "COLLECTOR_ENDPOINTS": "",
     "DESCRIPTOR_SET": str(HERE / "tagpulse.pb"),
     "OPENAPI_DOCUMENT": str(HERE / "openapi.json"),
     **{name: default for name, (default, _) in LIMITS.items()},
 }
+
+
+DEFAULT_QUERY = "127.0.0.1:50051"
+DEFAULT_COLLECTOR = "127.0.0.1:50052"
+
+
+def endpoints(*addresses: str) -> str:
+    """A cluster's `endpoints`, as flow YAML, for HOST:PORT addresses (a host name stands for
+    every address it resolves to: the chart gives the headless Service, one per pod)."""
+    listed = ", ".join(
+        f"{{endpoint: {{address: {{socket_address: {{address: {host}, port_value: {port}}}}}}}}}"
+        for host, port in (address.rsplit(":", 1) for address in addresses)
+    )
+    return f"[{{lb_endpoints: [{listed}]}}]"
+
+
+DEFAULTS["QUERY_ENDPOINTS"] = endpoints(DEFAULT_QUERY)
+DEFAULTS["COLLECTOR_ENDPOINTS"] = endpoints(DEFAULT_COLLECTOR)
 
 
 def render(**values: str) -> str:
@@ -93,10 +110,10 @@ def main() -> None:
         "--openapi-document", default=DEFAULTS["OPENAPI_DOCUMENT"], help="path of openapi.json"
     )
     parser.add_argument(
-        "--query", default=f"{DEFAULTS['QUERY_HOST']}:{DEFAULTS['QUERY_PORT']}", help="HOST:PORT"
+        "--query", action="append", help=f"HOST:PORT, once per replica (default {DEFAULT_QUERY})"
     )
     parser.add_argument(
-        "--collector", default=f"{DEFAULTS['COLLECTOR_HOST']}:{DEFAULTS['COLLECTOR_PORT']}", help="HOST:PORT"
+        "--collector", action="append", help=f"HOST:PORT, once per replica (default {DEFAULT_COLLECTOR})"
     )
     limits = parser.add_argument_group("limits")
     for name, (default, description) in LIMITS.items():
@@ -105,8 +122,6 @@ def main() -> None:
         )
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
-    query_host, query_port = args.query.rsplit(":", 1)
-    collector_host, collector_port = args.collector.rsplit(":", 1)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(
         render(
@@ -117,10 +132,8 @@ def main() -> None:
             ADMIN_API_PORT=args.admin_api_port,
             DESCRIPTOR_SET=args.descriptor_set,
             OPENAPI_DOCUMENT=args.openapi_document,
-            QUERY_HOST=query_host,
-            QUERY_PORT=query_port,
-            COLLECTOR_HOST=collector_host,
-            COLLECTOR_PORT=collector_port,
+            QUERY_ENDPOINTS=endpoints(*(args.query or [DEFAULT_QUERY])),
+            COLLECTOR_ENDPOINTS=endpoints(*(args.collector or [DEFAULT_COLLECTOR])),
             **{name: getattr(args, name) for name in LIMITS},
         )
     )

@@ -72,10 +72,12 @@ def test_the_chart_fills_the_template_as_render_py_does(settings: tuple[str, ...
         ADMIN_ADDRESS=ALL_INTERFACES,
         ADMIN_PORT="9901",
         ADMIN_API_PORT="9902",
-        QUERY_HOST=f"{RELEASE}-query-headless.{NAMESPACE}.svc.cluster.local",
-        QUERY_PORT="50051",
-        COLLECTOR_HOST=f"{RELEASE}-collector-headless.{NAMESPACE}.svc.cluster.local",
-        COLLECTOR_PORT="50052",
+        QUERY_ENDPOINTS=gateway_render.endpoints(
+            f"{RELEASE}-query-headless.{NAMESPACE}.svc.cluster.local:50051"
+        ),
+        COLLECTOR_ENDPOINTS=gateway_render.endpoints(
+            f"{RELEASE}-collector-headless.{NAMESPACE}.svc.cluster.local:50052"
+        ),
         DESCRIPTOR_SET="/etc/envoy/tagpulse.pb",
         OPENAPI_DOCUMENT="/etc/envoy/openapi.json",
         **limits,

@@ -265,6 +265,34 @@ def test_query_and_envoy_scale_horizontally_and_keep_a_pod_during_disruptions() 
     ]
 
 
+def test_rollouts_drain_before_a_pod_stops() -> None:
+    """A stopping query pod keeps serving for the drain (Envoy's health checks take it out
+    meanwhile, tests/e2e/test_rollout.py); Envoy sleeps in preStop while its endpoints go; a new
+    pod is ready before an old one stops; and the grace period covers drain and grace."""
+    manifests = render()
+    config = one(manifests, "ConfigMap", name("config"))["data"]
+    drain, grace = (
+        float(config["TAGPULSE_SHUTDOWN_DRAIN_SECONDS"]),
+        float(config["TAGPULSE_SHUTDOWN_GRACE_SECONDS"]),
+    )
+    assert drain >= 3  # Envoy's health check: two failures a second apart, and a margin
+    for component in ("query", "envoy"):
+        deployment = one(manifests, "Deployment", name(component))
+        assert deployment["spec"]["strategy"] == {
+            "type": "RollingUpdate",
+            "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
+        }
+    for component in ("query", "collector"):
+        pod = one(manifests, "Deployment", name(component))["spec"]["template"]["spec"]
+        assert pod["terminationGracePeriodSeconds"] >= drain + grace + 2
+    envoy = one(manifests, "Deployment", name("envoy"))["spec"]["template"]["spec"]
+    sleep = envoy["containers"][0]["lifecycle"]["preStop"]["exec"]["command"]
+    assert sleep[0] == "sleep"
+    assert 0 < float(sleep[1]) < envoy["terminationGracePeriodSeconds"]
+    message = render_failure("query.terminationGracePeriodSeconds=10")
+    assert "query.terminationGracePeriodSeconds (10) must be at least" in message
+
+
 def test_services_select_their_pods_and_ports() -> None:
     for values in ALL_VALUES:
         manifests = render(values)

@@ -251,7 +251,7 @@ def test_the_query_service_down_when_a_run_ends(
         timeout=30,
     )
 
-    stack.query = stack.query.again(tmp_path / "query-restarted.log")
+    stack.query = stack.queries[0] = stack.query.again(tmp_path / "query-restarted.log")
     wait_for_grpc_serving(stack.query, stack.query_address)
     # The restarted query service would answer the first run's count from Redis for an hour,
     # had the invalidation been dropped.

@@ -139,6 +139,8 @@ class Stack:
     extra_env: Mapping[str, str] = field(default_factory=dict)
     # More options for gateway/render.py (the benchmark lifts the rate limit).
     gateway_options: Sequence[str] = ()
+    # Query processes behind Envoy (the rollout test restarts them one by one); `query` is the first.
+    query_replicas: int = 1
 
     def start(self) -> Stack:
         self.query_port, self.query_metrics_port = free_port(), free_port()
@@ -162,6 +164,21 @@ class Stack:
             },
             self.workdir / "query.log",
         ).start()
+        self.queries = [self.query]
+        for replica in range(1, self.query_replicas):
+            port = free_port()
+            self.queries.append(
+                Process(
+                    f"query-{replica}",
+                    self.query.command,
+                    {
+                        **self.query.env,
+                        "TAGPULSE_GRPC_PORT": str(port),
+                        "TAGPULSE_METRICS_PORT": str(free_port()),
+                    },
+                    self.workdir / f"query-{replica}.log",
+                ).start()
+            )
         self.collector = Process(
             "collector",
             [sys.executable, "-m", "tagpulse_collector", "serve"],
@@ -179,7 +196,8 @@ class Stack:
                 sys.executable, "gateway/render.py",
                 "--listen-port", str(self.rest_port), "--admin-port", str(self.admin_port),
                 "--admin-api-port", str(self.admin_api_port),
-                "--query", f"127.0.0.1:{self.query_port}", "--collector", f"127.0.0.1:{self.collector_port}",
+                *(option for address in self.query_addresses for option in ("--query", address)),
+                "--collector", f"127.0.0.1:{self.collector_port}",
                 "--out", str(envoy_config), *self.gateway_options,
             ],
             check=True,
@@ -200,7 +218,8 @@ class Stack:
             {},
             self.workdir / "envoy.log",
         ).start()
-        wait_for_grpc_serving(self.query, self.query_address)
+        for query, address in zip(self.queries, self.query_addresses, strict=True):
+            wait_for_grpc_serving(query, address)
         wait_for_grpc_serving(self.collector, self.collector_address)
         wait_for_http(self.envoy, f"http://127.0.0.1:{self.admin_port}/ready")
         return self
@@ -208,6 +227,10 @@ class Stack:
     @property
     def query_address(self) -> str:
         return f"127.0.0.1:{self.query_port}"
+
+    @property
+    def query_addresses(self) -> list[str]:
+        return [f"127.0.0.1:{query.env['TAGPULSE_GRPC_PORT']}" for query in self.queries]
 
     @property
     def collector_address(self) -> str:
@@ -218,7 +241,7 @@ class Stack:
         return f"http://127.0.0.1:{self.rest_port}"
 
     def processes(self) -> list[Process]:
-        return [self.query, self.collector, self.envoy]
+        return [*self.queries, self.collector, self.envoy]
 
     def stop(self) -> None:
         for process in self.processes():

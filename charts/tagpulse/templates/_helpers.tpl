@@ -184,3 +184,16 @@ composed here (Kubernetes expands $(POSTGRES_PASSWORD) when the container starts
     {{- end }}
 {{- end }}
 {{- end }}
+
+{{/*
+A service's terminationGracePeriodSeconds, refused when it leaves no room for the drain and the
+grace the service takes on SIGTERM (Kubernetes would SIGKILL it in the middle).
+*/}}
+{{- define "tagpulse.terminationGrace" -}}
+{{- $config := .root.Values.config }}
+{{- $needed := add (ceil $config.shutdownDrainSeconds) (ceil $config.shutdownGraceSeconds) 2 }}
+{{- if lt (int .seconds) (int $needed) }}
+{{- fail (printf "%s.terminationGracePeriodSeconds (%v) must be at least config.shutdownDrainSeconds + config.shutdownGraceSeconds + 2 (%v)" .component .seconds $needed) }}
+{{- end }}
+{{- .seconds }}
+{{- end }}

@@ -2,8 +2,10 @@
 
 `grpc.aio` server with the library health service, reflection, tracing, Prometheus metrics on
 their own HTTP port, token checks on mutating calls, and a graceful stop on SIGTERM: health
-turns NOT_SERVING first (so load balancers stop sending), then in-flight calls get a grace
-period shorter than Kubernetes' termination grace.
+turns NOT_SERVING first and the server goes on answering for the drain period, so that Envoy's
+health checks and Kubernetes' endpoints stop sending it calls before it refuses any; then
+in-flight calls get a grace period. Drain and grace together stay shorter than Kubernetes'
+termination grace (the chart checks).
 """
 
 from __future__ import annotations
@@ -93,7 +95,15 @@ class GrpcServer:
 
     async def stop(self) -> None:
         await self.health.enter_graceful_shutdown()
-        log.info("stopping", extra={"grace_seconds": self.settings.shutdown_grace_seconds})
+        log.info(
+            "stopping",
+            extra={
+                "drain_seconds": self.settings.shutdown_drain_seconds,
+                "grace_seconds": self.settings.shutdown_grace_seconds,
+            },
+        )
+        # Still serving: a caller that has not yet seen NOT_SERVING is answered, not refused.
+        await asyncio.sleep(self.settings.shutdown_drain_seconds)
         await self.server.stop(self.settings.shutdown_grace_seconds)
         if self.on_stop is not None:
             await self.on_stop()

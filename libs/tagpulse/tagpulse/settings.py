@@ -108,12 +108,23 @@ class Settings(BaseSettings):
         description="Listen address of the Prometheus `/metrics` endpoint (`0.0.0.0` in a container).",
     )
     metrics_port: int = Field(default=0, ge=0, le=65535, description=METRICS_PORT_DESCRIPTION)
+    shutdown_drain_seconds: float = Field(
+        default=0.0,
+        ge=0,
+        le=300,
+        description=(
+            "On SIGTERM, health turns NOT_SERVING and the service goes on answering new calls for "
+            "this long, so that load balancers (Envoy's health checks, Kubernetes endpoints) stop "
+            "sending before it stops accepting; then `TAGPULSE_SHUTDOWN_GRACE_SECONDS` applies. The "
+            "Helm chart sets 5; with nothing in front of the service, 0."
+        ),
+    )
     shutdown_grace_seconds: float = Field(
         default=10.0,
         ge=0,
         description=(
-            "On SIGTERM, health turns NOT_SERVING and the calls in flight get this long to finish "
-            "(the collector's keyword streams too)."
+            "On SIGTERM, after the drain, new calls are refused and the calls in flight get this long "
+            "to finish (the collector's keyword streams too)."
         ),
     )
     sample_seed: int = Field(
