@@ -13,7 +13,7 @@ export HELM_DATA_HOME := $(CURDIR)/var/helm/data
 # make run: a dev API token kept in var/ so it survives restarts; TAGPULSE_API_TOKEN overrides it.
 DEV_TOKEN_FILE := var/dev-api-token
 
-.PHONY: help install proto proto-check openapi openapi-check docs docs-check lint format audit migrate envoy-config envoy-check chart-check kind-up run test clean
+.PHONY: help install proto proto-check openapi openapi-check docs docs-check lint format audit migrate envoy-config envoy-check chart-check container-base kind-up run test clean
 
 help:
 	@echo "make run    start query, collector and Envoy locally (SQLite unless TAGPULSE_DATABASE_URL is set)"
@@ -102,9 +102,15 @@ run: install proto migrate envoy-config $(DEV_TOKEN_FILE)
 
 # Coverage of services/ and libs/ by the pytest process; the floor is fail_under in
 # pyproject.toml. The HTML report goes to var/coverage/html.
-test: install audit proto-check openapi-check docs-check lint envoy-check chart-check
+test: install audit proto-check openapi-check docs-check lint envoy-check chart-check container-base
 	rm -rf var/coverage && mkdir -p var/coverage
 	$(BIN)/python -m pytest --cov --cov-report=term --cov-report=html:var/coverage/html
+
+# tests/images builds and runs both images with podman. On CI (CI=true) this installs podman and
+# builds the stand-in base image it needs (tools/container_base.sh; root and apt-get); elsewhere
+# those tests skip with a message unless it was run once by hand.
+container-base:
+	@if [ "$${CI:-}" = true ]; then tools/container_base.sh; fi
 
 clean:
 	rm -rf $(VENV) node_modules var .pytest_cache .mypy_cache .ruff_cache

@@ -70,6 +70,16 @@ def create_database(server_url: str, template: str) -> str:
     return database_url(server_url, name)
 
 
+def create_empty_database(server_url: str) -> str:
+    """A database with no tables (for tests of the migrations themselves); returns its URL."""
+    name = f"tagpulse_test_{os.getpid()}_{next(_counter)}"
+    engine = _admin(server_url)
+    with engine.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return database_url(server_url, name)
+
+
 def drop_database(server_url: str, url: str) -> None:
     name = make_url(url).database
     engine = _admin(server_url)

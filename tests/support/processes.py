@@ -28,14 +28,22 @@ BIN = Path(sys.executable).parent
 _PORTS = range(20000, 32768)
 
 
+# Ports handed out by this process: nothing binds them until later, so the bind check alone
+# could hand out one port twice (an Envoy once got the same port for two listeners).
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
     for _ in range(200):
         port = random.choice(_PORTS)
+        if port in _handed_out:
+            continue
         with socket.socket() as sock:
             try:
                 sock.bind(("127.0.0.1", port))
             except OSError:
                 continue
+            _handed_out.add(port)
             return port
     raise RuntimeError("no free loopback port found")
 
