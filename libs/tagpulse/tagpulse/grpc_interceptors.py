@@ -22,6 +22,7 @@ from grpc_status import rpc_status
 from prometheus_client import Counter, Histogram
 
 from tagpulse.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
+from tagpulse.series_at_zero import create_at_zero
 
 log = logging.getLogger("tagpulse.grpc")
 
@@ -40,6 +41,24 @@ SERVER_HANDLING_SECONDS = Histogram(
     _LABELS,
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
+
+
+def create_method_series(services: Iterable[ServiceDescriptor]) -> None:
+    """Every unary method's series at zero, each status code included (as go-grpc-prometheus
+    does), so the error-ratio alert sees a method's first server error after a start."""
+    codes = [code.name for code in grpc.StatusCode]
+    for service in services:
+        for method in service.methods:
+            if method.client_streaming or method.server_streaming:
+                continue
+            labels = {
+                "grpc_type": ["unary"],
+                "grpc_service": [service.full_name],
+                "grpc_method": [method.name],
+            }
+            create_at_zero(SERVER_STARTED, **labels)
+            create_at_zero(SERVER_HANDLING_SECONDS, **labels)
+            create_at_zero(SERVER_HANDLED, **labels, grpc_code=codes)
 
 
 def _split_method(full_method: str) -> tuple[str, str]:

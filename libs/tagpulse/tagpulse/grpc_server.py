@@ -28,6 +28,7 @@ from tagpulse.grpc_interceptors import (
     AuthInterceptor,
     ErrorInterceptor,
     MetricsInterceptor,
+    create_method_series,
     mutating_methods,
 )
 from tagpulse.settings import Settings
@@ -79,6 +80,7 @@ class GrpcServer:
         self.port = self.server.add_insecure_port(address)
         # The *_created series double the output and no dashboard reads them.
         disable_created_metrics()  # type: ignore[no-untyped-call]
+        create_method_series(s.descriptor for s in self.services)
         start_http_server(self.settings.metrics_port, addr=self.settings.metrics_host)
         await self.server.start()
         for name in ["", *names]:

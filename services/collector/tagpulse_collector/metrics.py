@@ -1,6 +1,11 @@
 """The collector's domain metrics (the gRPC ones come from the shared interceptor)."""
 
+from collections.abc import Iterable
+
 from prometheus_client import Counter, Gauge, Histogram
+
+from tagpulse.series_at_zero import create_at_zero
+from tagpulse_collector.streams import metrics as stream_metrics
 
 POSTS_FETCHED = Counter(
     "tagpulse_posts_fetched_total", "Posts returned by a source, duplicates included.", ("source", "hashtag")
@@ -23,6 +28,7 @@ CACHE_INVALIDATIONS = Counter(
     "Calls to QueryService.InvalidateAggregates (after a run, an import, stream batches), by result.",
     ("result",),
 )
+INVALIDATION_DELIVERED, INVALIDATION_FAILED = "ok", "error"
 # 1 while an invalidation waits to be delivered (the query service is down): answers may be stale.
 CACHE_INVALIDATIONS_PENDING = Gauge(
     "tagpulse_cache_invalidations_pending",
@@ -39,3 +45,30 @@ RATE_LIMIT_REMAINING = Gauge(
     "Requests left in the current rate-limit window, as the platform last reported.",
     ("source",),
 )
+
+
+def run_outcome(state: str) -> str:
+    """The `outcome` label of a run that ended in `state` (SUCCEEDED: succeeded)."""
+    return state.lower()
+
+
+def create_series_at_zero(sources: Iterable[str], finished_run_states: Iterable[str]) -> None:
+    """The collector's series whose label values are known in advance, at zero, before the metrics
+    port opens: the alerts' `increase()` then sees the first failed run or dead letter after a
+    start. Not tagpulse_source_rate_limit_remaining: at zero it would say the limit is exhausted;
+    it appears when a platform first reports its limit."""
+    sources = list(sources)
+    create_at_zero(COLLECTION_RUNS, source=sources, outcome=[run_outcome(s) for s in finished_run_states])
+    create_at_zero(RUN_SECONDS, source=sources)
+    create_at_zero(CACHE_INVALIDATIONS, result=[INVALIDATION_DELIVERED, INVALIDATION_FAILED])
+    for counter in (
+        stream_metrics.MESSAGES_RECEIVED,
+        stream_metrics.MESSAGES_MATCHED,
+        stream_metrics.MESSAGES_WRITTEN,
+        stream_metrics.POSTS_UNIQUE,
+        stream_metrics.POSTS_DUPLICATE,
+        stream_metrics.DEAD_LETTERED,
+    ):
+        create_at_zero(counter, source=sources)
+    # A gauge at zero is the truth here: no reader yet.
+    create_at_zero(stream_metrics.READERS, source=sources)

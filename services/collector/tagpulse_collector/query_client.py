@@ -15,7 +15,12 @@ import grpc
 from opentelemetry.instrumentation.grpc import aio_client_interceptors
 
 from tagpulse.v1 import query_service_pb2, query_service_pb2_grpc
-from tagpulse_collector.metrics import CACHE_INVALIDATIONS, CACHE_INVALIDATIONS_PENDING
+from tagpulse_collector.metrics import (
+    CACHE_INVALIDATIONS,
+    CACHE_INVALIDATIONS_PENDING,
+    INVALIDATION_DELIVERED,
+    INVALIDATION_FAILED,
+)
 
 log = logging.getLogger("tagpulse.query_client")
 
@@ -45,13 +50,13 @@ class QueryClient:
                 timeout=self.timeout_seconds,
             )
         except grpc.aio.AioRpcError as error:
-            CACHE_INVALIDATIONS.labels(result="error").inc()
+            CACHE_INVALIDATIONS.labels(result=INVALIDATION_FAILED).inc()
             log.warning(
                 "could not invalidate the query cache",
                 extra={"query_address": self.address, "code": error.code().name, "details": error.details()},
             )
             return False
-        CACHE_INVALIDATIONS.labels(result="ok").inc()
+        CACHE_INVALIDATIONS.labels(result=INVALIDATION_DELIVERED).inc()
         log.info("query cache invalidated", extra={"generation": response.generation, "reason": reason})
         return True
 

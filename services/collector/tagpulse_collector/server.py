@@ -14,9 +14,11 @@ from tagpulse.logs import configure_logging
 from tagpulse.settings import load_settings
 from tagpulse.tracing import configure_tracing
 from tagpulse.v1 import collector_service_pb2, collector_service_pb2_grpc
-from tagpulse_collector.catalog import catalog_from_settings
+from tagpulse_collector import metrics
+from tagpulse_collector.catalog import KNOWN_SOURCES, catalog_from_settings
 from tagpulse_collector.query_client import Invalidations, QueryClient
 from tagpulse_collector.runs.executor import RunExecutor, SupervisionPolicy
+from tagpulse_collector.runs.store import FINISHED_RUN_STATES
 from tagpulse_collector.servicer import CollectorServicer
 from tagpulse_collector.settings import CollectorSettings
 from tagpulse_collector.streams.buffer import MemoryBuffer, RedisBuffer, StreamBuffer
@@ -52,6 +54,7 @@ def streams_config(settings: CollectorSettings) -> StreamsConfig:
 def build_server(settings: CollectorSettings, after_commit: Callable[[], None] | None = None) -> GrpcServer:
     """The collector on the shared gRPC bootstrap. `after_commit` runs after each stream writer
     commit, before the acknowledgement (tests kill the process there)."""
+    metrics.create_series_at_zero(KNOWN_SOURCES, FINISHED_RUN_STATES)
     engine = create_database_engine(settings.database_url.get_secret_value())
     api_token = settings.api_token.get_secret_value() if settings.api_token else None
     query_client = QueryClient(settings.query_address, api_token)

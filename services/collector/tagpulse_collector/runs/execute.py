@@ -41,6 +41,7 @@ from tagpulse_collector.metrics import (
     POSTS_FETCHED,
     POSTS_NEW,
     RUN_SECONDS,
+    run_outcome,
 )
 from tagpulse_collector.runs.store import (
     FAILED,
@@ -367,7 +368,7 @@ def _finish_run(engine: Engine, run_id: int, source: str, stop_reason: str, seco
             .where(runs.c.id == run_id)
             .values(state=state, ended_at=_now(), error_message=message)
         )
-    COLLECTION_RUNS.labels(source=source, outcome=state.lower()).inc()
+    COLLECTION_RUNS.labels(source=source, outcome=run_outcome(state)).inc()
     RUN_SECONDS.labels(source=source).observe(seconds)
     record = get_run(engine, run_id)
     assert record is not None
