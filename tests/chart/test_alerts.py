@@ -1,0 +1,94 @@
+"""The chart's alerts under `promtool test rules`: every alert fires on the series that should fire
+it, a fresh series (a pod just started) included, and stays quiet otherwise. The cases are in
+alert_cases.yaml; an alert without them fails here."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.chart.helm import CHART, HELM, NAMESPACE, RELEASE, helm_env, load_yaml_documents, require_helm
+from tests.conftest import missing
+
+CASES = Path(__file__).with_name("alert_cases.yaml")
+
+
+def rule_groups() -> list[dict[str, Any]]:
+    """The PrometheusRule's groups as the defaults render them, with the Prometheus Operator's API."""
+    require_helm()
+    command = [
+        str(HELM), "template", RELEASE, str(CHART), "--namespace", NAMESPACE,
+        "--api-versions", "monitoring.coreos.com/v1", "--show-only", "templates/prometheusrule.yaml",
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, env=helm_env(), check=False)
+    assert result.returncode == 0, result.stderr
+    (rule,) = load_yaml_documents(result.stdout)
+    groups: list[dict[str, Any]] = rule["spec"]["groups"]
+    return groups
+
+
+def alert_names() -> set[str]:
+    return {rule["alert"] for group in rule_groups() for rule in group["rules"] if "alert" in rule}
+
+
+def cases() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load(CASES.read_text())
+    return loaded
+
+
+def promtool() -> str:
+    path = shutil.which("promtool")
+    if path is None:
+        missing("promtool is not installed: Debian's `prometheus` package ships it (see DEVELOPERS.md)")
+    return path
+
+
+def without_annotations(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {**group, "rules": [{k: v for k, v in rule.items() if k != "annotations"} for rule in group["rules"]]}
+        for group in groups
+    ]
+
+
+def test_the_rules_pass_promtool_check(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(yaml.safe_dump({"groups": rule_groups()}))
+    result = subprocess.run([promtool(), "check", "rules", str(rules)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_alert_passes_its_promtool_cases(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(yaml.safe_dump({"groups": without_annotations(rule_groups())}))
+    tests = tmp_path / "alert_cases.yaml"
+    tests.write_text(yaml.safe_dump({**cases(), "rule_files": [str(rules)]}))
+    result = subprocess.run(
+        [promtool(), "test", "rules", str(tests)], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("alert", sorted(alert_names()))
+def test_every_alert_has_cases_that_fire_stay_quiet_and_use_a_fresh_series(alert: str) -> None:
+    fires = quiet = fresh = False
+    for group in cases()["tests"]:
+        checks = [check for check in group.get("alert_rule_test", []) if check["alertname"] == alert]
+        if not checks:
+            continue
+        fires = fires or any(check["exp_alerts"] for check in checks)
+        quiet = quiet or any(not check["exp_alerts"] for check in checks)
+        # A series that is absent at first, then appears: a pod that has just started.
+        fresh = fresh or any(series["values"].startswith("_") for series in group["input_series"])
+    assert fires, f"{CASES.name}: no case where {alert} fires"
+    assert quiet, f"{CASES.name}: no case where {alert} stays quiet"
+    assert fresh, f"{CASES.name}: no case of {alert} with a fresh series (values starting with `_`)"
+
+
+def test_the_cases_name_only_alerts_the_chart_has() -> None:
+    named = {check["alertname"] for group in cases()["tests"] for check in group.get("alert_rule_test", [])}
+    assert named <= alert_names(), f"cases for alerts the chart does not render: {named - alert_names()}"
