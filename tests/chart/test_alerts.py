@@ -12,7 +12,17 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.chart.helm import CHART, HELM, NAMESPACE, RELEASE, helm_env, load_yaml_documents, require_helm
+from tests.chart.helm import (
+    CHART,
+    HELM,
+    NAMESPACE,
+    RELEASE,
+    helm_env,
+    load_yaml_documents,
+    one,
+    render,
+    require_helm,
+)
 from tests.conftest import missing
 
 CASES = Path(__file__).with_name("alert_cases.yaml")
@@ -92,3 +102,20 @@ def test_every_alert_has_cases_that_fire_stay_quiet_and_use_a_fresh_series(alert
 def test_the_cases_name_only_alerts_the_chart_has() -> None:
     named = {check["alertname"] for group in cases()["tests"] for check in group.get("alert_rule_test", [])}
     assert named <= alert_names(), f"cases for alerts the chart does not render: {named - alert_names()}"
+
+
+def test_without_in_chart_exporters_the_database_alerts_read_only_what_users_scrape() -> None:
+    """With managed databases no target of the chart's can be missing: an absent() clause would
+    fire for ever. The alerts then read only pg_up and redis_up, from the users' own exporters."""
+    rule = one(render(CHART / "ci" / "external-db-values.yaml"), "PrometheusRule", RELEASE)
+    alerts = {r["alert"]: r["expr"] for group in rule["spec"]["groups"] for r in group["rules"]}
+    for alert, up in (("TagpulsePostgresqlDown", "pg_up"), ("TagpulseRedisDown", "redis_up")):
+        assert up in alerts[alert]
+        assert "absent(" not in alerts[alert], alert
+        assert "up{" not in alerts[alert].replace(f"{up}{{", ""), alert
+    defaults = {r["alert"]: r["expr"] for g in rule_groups() for r in g["rules"]}
+    assert (
+        'absent(up{namespace="tagpulse", service="tagpulse-postgresql"})'
+        in defaults["TagpulsePostgresqlDown"]
+    )
+    assert 'absent(up{namespace="tagpulse", service="tagpulse-redis"})' in defaults["TagpulseRedisDown"]

@@ -433,6 +433,10 @@ def test_prometheusrule_carries_the_release_label_and_the_expected_alerts() -> N
         "TagpulseSourceRateLimitExhausted",
         "TagpulseStreamDeadLetters",
         "TagpulseStreamBacklog",
+        "TagpulsePostgresqlDown",
+        "TagpulsePostgresqlConnectionsNearLimit",
+        "TagpulseRedisDown",
+        "TagpulseRedisConnectionsNearLimit",
     }
     for alert, body in alerts.items():
         assert body["labels"]["severity"] in ("warning", "critical"), alert
