@@ -52,7 +52,9 @@ def streams_config(settings: CollectorSettings) -> StreamsConfig:
 def build_server(settings: CollectorSettings, after_commit: Callable[[], None] | None = None) -> GrpcServer:
     """The collector on the shared gRPC bootstrap. `after_commit` runs after each stream writer
     commit, before the acknowledgement (tests kill the process there)."""
-    engine = create_database_engine(settings.database_url.get_secret_value())
+    engine = create_database_engine(
+        settings.database_url.get_secret_value(), pool_size=settings.database_pool_size
+    )
     api_token = settings.api_token.get_secret_value() if settings.api_token else None
     query_client = QueryClient(settings.query_address, api_token)
     invalidations = Invalidations(
