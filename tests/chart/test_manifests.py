@@ -22,11 +22,13 @@ from tests.chart.helm import (
     ROOT,
     Manifest,
     containers,
+    notes,
     of_kind,
     one,
     pod_templates,
     render,
     render_failure,
+    render_with_prometheus_operator,
     values_id,
 )
 from tests.chart.network import External, Pod, allowed, isolated
@@ -387,8 +389,46 @@ def test_the_chart_refuses_a_missing_or_unusable_database() -> None:
 # --- Prometheus Operator objects --------------------------------------------------------------
 
 
+PROMETHEUS_OPERATOR_KINDS = {"ServiceMonitor", "PrometheusRule"}
+
+
+def prometheus_operator_objects(manifests: list[Manifest]) -> list[Manifest]:
+    return [m for m in manifests if m["apiVersion"].startswith("monitoring.coreos.com/")]
+
+
+@pytest.mark.parametrize("values", ALL_VALUES, ids=values_id)
+def test_a_cluster_without_the_prometheus_operator_gets_none_of_its_kinds(values: Path | None) -> None:
+    """The default install works anywhere: kubernetes-validate (make chart-check) accepts every
+    other object, and nothing is left that such a cluster would refuse."""
+    manifests = render(values)
+    forced = values is not None and "force: true" in values.read_text()
+    if forced:
+        assert {m["kind"] for m in prometheus_operator_objects(manifests)} == PROMETHEUS_OPERATOR_KINDS
+    else:
+        assert prometheus_operator_objects(manifests) == []
+    if values is None:
+        assert "no\n   ServiceMonitor or PrometheusRule was installed" in notes()
+
+
+def test_a_cluster_with_the_prometheus_operator_gets_them_all() -> None:
+    manifests = render_with_prometheus_operator()
+    assert {m["kind"] for m in prometheus_operator_objects(manifests)} == PROMETHEUS_OPERATOR_KINDS
+    assert len(of_kind(manifests, "ServiceMonitor")) == 5
+    assert "Metrics, alerts and dashboards go to kube-prometheus-stack" in notes(
+        "prometheusOperator.force=true"
+    )
+    # Without the API, prometheusOperator.force renders the same objects (helm template in CI/GitOps).
+    forced = render(None, "prometheusOperator.force=true")
+    assert prometheus_operator_objects(forced) == prometheus_operator_objects(manifests)
+    # And each can still be switched off.
+    off = render_with_prometheus_operator(
+        None, "serviceMonitor.enabled=false", "prometheusRule.enabled=false"
+    )
+    assert prometheus_operator_objects(off) == []
+
+
 def test_servicemonitors_scrape_every_metrics_port_with_the_release_label() -> None:
-    manifests = render()
+    manifests = render_with_prometheus_operator()
     monitors = {m["metadata"]["name"]: m for m in of_kind(manifests, "ServiceMonitor")}
     expected = {
         name("query"): ("metrics", "/metrics"),
@@ -414,14 +454,16 @@ def test_servicemonitors_scrape_every_metrics_port_with_the_release_label() -> N
         assert len(selected) == 1, f"{monitor_name} selects {[s['metadata']['name'] for s in selected]}"
         assert port in [p["name"] for p in selected[0]["spec"]["ports"]]
 
-    relabelled = render(None, "serviceMonitor.labels.release=monitoring", "serviceMonitor.interval=15s")
+    relabelled = render_with_prometheus_operator(
+        None, "serviceMonitor.labels.release=monitoring", "serviceMonitor.interval=15s"
+    )
     for monitor in of_kind(relabelled, "ServiceMonitor"):
         assert monitor["metadata"]["labels"]["release"] == "monitoring"
         assert monitor["spec"]["endpoints"][0]["interval"] == "15s"
 
 
 def test_prometheusrule_carries_the_release_label_and_the_expected_alerts() -> None:
-    rule = one(render(), "PrometheusRule", RELEASE)
+    rule = one(render_with_prometheus_operator(), "PrometheusRule", RELEASE)
     assert rule["metadata"]["labels"]["release"] == "kube-prometheus-stack"
     alerts = {r["alert"]: r for group in rule["spec"]["groups"] for r in group["rules"]}
     assert set(alerts) == {
@@ -441,7 +483,9 @@ def test_prometheusrule_carries_the_release_label_and_the_expected_alerts() -> N
         assert f'namespace="{NAMESPACE}"' in body["expr"], f"{alert} must watch its own release's namespace"
     assert "> 13 * 3600" in alerts["TagpulseNoSuccessfulCollection"]["expr"]
     assert f'cronjob="{name("collect")}"' in alerts["TagpulseNoSuccessfulCollection"]["expr"]
-    without_cronjob = one(render(None, "cronjob.enabled=false"), "PrometheusRule", RELEASE)
+    without_cronjob = one(
+        render_with_prometheus_operator(None, "cronjob.enabled=false"), "PrometheusRule", RELEASE
+    )
     assert "TagpulseNoSuccessfulCollection" not in str(without_cronjob)
 
 

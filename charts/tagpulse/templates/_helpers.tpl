@@ -99,6 +99,11 @@ app.kubernetes.io/component: {{ .component }}
 {{- .Values.secrets.apiToken | default $stored | default (randAlphaNum 40) }}
 {{- end }}
 
+{{/* Whether the Prometheus Operator's kinds are rendered: "true" or "". */}}
+{{- define "tagpulse.prometheusOperator" -}}
+{{- if or .Values.prometheusOperator.force (.Capabilities.APIVersions.Has "monitoring.coreos.com/v1") }}true{{ end }}
+{{- end }}
+
 {{/* The secrets every tagpulse container gets, by reference; the in-chart databases' URLs are
 composed here (Kubernetes expands $(POSTGRES_PASSWORD) when the container starts). */}}
 {{- define "tagpulse.env" -}}
