@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
+from tagpulse.settings import Settings
 from tests.chart.dockerfiles import Dockerfile
 from tests.chart.helm import (
     ALL_VALUES,
@@ -335,9 +337,11 @@ SENTINELS = {
     "database.url": "postgresql://u:sentinel-db-password-3c5f@db:5432/tagpulse",
     "redis.url": "redis://:sentinel-redis-password-6a0b@cache:6379/0",
     "postgresql.password": "sentinel-pg-password-1d9e",
+    "redis.password": "sentinel-redis-pw-7e2a",
 }
-SECRET_KEY = re.compile(r"(TOKEN|PASSWORD|SECRET|DATABASE_URL|REDIS_URL)", re.IGNORECASE)
+SECRET_KEY = re.compile(r"(TOKEN|PASSWORD|SECRET|DATABASE_URL|REDIS_URL|AUTH)", re.IGNORECASE)
 URL_PASSWORD = re.compile(r"://[^/@]*:[^/@]+@")
+REFERENCE = re.compile(r"\$\((\w+)\)")
 
 
 @pytest.mark.parametrize("external", [True, False], ids=["external-db", "in-chart-db"])
@@ -356,16 +360,25 @@ def test_secrets_never_reach_a_configmap_or_a_plain_env_value(external: bool) ->
         ]
     for _, template in pod_templates(manifests):
         for container in containers(template):
+            assert not [s for s in sentinels if s in str(container.get("args", []))], container["name"]
+            from_secrets = {
+                item["name"]
+                for item in container.get("env", [])
+                if "secretKeyRef" in item.get("valueFrom", {})
+            }
             for item in container.get("env", []):
                 assert not [s for s in sentinels if s in str(item.get("value", ""))], item
                 if SECRET_KEY.search(item["name"]) and "valueFrom" not in item:
-                    # Composed in the pod from a secretKeyRef, or a URL with no credentials in it
-                    # (the in-chart Redis, which has no password).
+                    # Composed in the pod from secretKeyRefs (Kubernetes expands $(NAME)), or a URL
+                    # with no credentials in it.
                     value = item["value"]
-                    assert "$(POSTGRES_PASSWORD)" in value or not URL_PASSWORD.search(value), item
+                    assert set(REFERENCE.findall(value)) <= from_secrets, item
+                    assert not URL_PASSWORD.search(REFERENCE.sub("", value)), item
     secret_text = str([s["stringData"] for s in of_kind(manifests, "Secret")])
     expected = ["api-token-8f2c", "x-bearer-9d1e", "mastodon-4b7a"]
-    expected += ["db-password-3c5f", "redis-password-6a0b"] if external else ["pg-password-1d9e"]
+    expected += (
+        ["db-password-3c5f", "redis-password-6a0b"] if external else ["pg-password-1d9e", "redis-pw-7e2a"]
+    )
     assert all(s in secret_text for s in expected)
 
 
@@ -378,6 +391,57 @@ def test_an_existing_secret_replaces_the_charts() -> None:
                 ref = item.get("valueFrom", {}).get("secretKeyRef")
                 if ref:
                     assert ref["name"] == "tagpulse-credentials", item
+
+
+def test_the_in_chart_redis_requires_the_password_of_the_secret() -> None:
+    manifests = render(None, "redis.password=chosen-redis-pw")
+    assert one(manifests, "Secret", RELEASE)["stringData"]["redis-password"] == "chosen-redis-pw"
+    password_ref = {"secretKeyRef": {"name": RELEASE, "key": "redis-password"}}
+    pod = one(manifests, "StatefulSet", name("redis"))["spec"]["template"]["spec"]
+    server, exporter = pod["containers"]
+    args, env = server["args"], env_of(server)
+    assert args[args.index("--requirepass") + 1] == "$(REDIS_PASSWORD)"
+    assert env["REDIS_PASSWORD"]["valueFrom"] == password_ref
+    # redis-cli reads REDISCLI_AUTH, and exits 0 on NOAUTH too: the probe wants PONG.
+    assert env["REDISCLI_AUTH"]["value"] == "$(REDIS_PASSWORD)"
+    assert "grep -qx PONG" in server["readinessProbe"]["exec"]["command"][-1]
+    assert env_of(exporter)["REDIS_PASSWORD"]["valueFrom"] == password_ref
+
+    expected_url = f"redis://:$(REDIS_PASSWORD)@{name('redis')}.{NAMESPACE}.svc.cluster.local:6379/0"
+    for component in ("query", "collector"):
+        env = env_of(
+            one(manifests, "Deployment", name(component))["spec"]["template"]["spec"]["containers"][0]
+        )
+        assert env["REDIS_PASSWORD"]["valueFrom"] == password_ref, component
+        assert env["TAGPULSE_REDIS_URL"]["value"] == expected_url, component
+        assert list(env).index("REDIS_PASSWORD") < list(env).index("TAGPULSE_REDIS_URL"), "expanded in order"
+
+    # The URL Kubernetes composes carries the password to redis-py, and the logs redact it.
+    url = expected_url.replace("$(REDIS_PASSWORD)", "chosen-redis-pw")
+    assert redis.Redis.from_url(url).connection_pool.connection_kwargs["password"] == "chosen-redis-pw"
+    assert "chosen-redis-pw" in Settings(redis_url=url).secret_values()  # type: ignore[arg-type]
+
+    generated = one(render(), "Secret", RELEASE)["stringData"]["redis-password"]
+    assert re.fullmatch(r"[A-Za-z0-9]{32}", generated)
+    assert "/redis/password" in render_failure("redis.password=a@b"), "it goes into a URL"
+
+
+def test_the_generated_secret_outlives_uninstall_with_the_postgresql_volume() -> None:
+    """Its claims outlive `helm uninstall`, and the database keeps the password it was created
+    with: the Secret stays too, so a new install's lookup reads the same passwords back."""
+    secret = one(render(), "Secret", RELEASE)
+    assert secret["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    assert one(render(), "StatefulSet", name("postgresql"))["spec"]["volumeClaimTemplates"]
+    text = notes()
+    assert f"kubectl -n {NAMESPACE} delete secret {RELEASE}" in text
+    assert f"delete pvc -l app.kubernetes.io/instance={RELEASE}" in text
+    for settings in (
+        ("postgresql.persistence.enabled=false",),
+        ("postgresql.enabled=false", "database.url=postgresql://db/x"),
+    ):
+        secret = one(render(None, *settings), "Secret", RELEASE)
+        assert "helm.sh/resource-policy" not in secret["metadata"].get("annotations", {}), settings
+        assert "delete secret" not in notes(*settings), settings
 
 
 def test_the_chart_refuses_a_missing_or_unusable_database() -> None:

@@ -76,27 +76,35 @@ app.kubernetes.io/component: {{ .component }}
 {{- printf "%s.%s.svc.%s" (include "tagpulse.componentName" .) .root.Release.Namespace .root.Values.clusterDomain }}
 {{- end }}
 
-{{/* The in-chart PostgreSQL's password: the value, else the one already stored, else a new one. */}}
-{{- define "tagpulse.postgresPassword" -}}
+{{/*
+A generated credential: the value given, else the one the release's Secret already holds (helm's
+lookup, on install and upgrade), else a new random one. Call with
+(dict "root" $ "key" "redis-password" "value" .Values.redis.password "length" 32 "name" "redis.password" "inUrl" true).
+A password that goes into a URL ("inUrl") may hold letters, digits and . _ ~ - only.
+*/}}
+{{- define "tagpulse.generatedSecret" -}}
 {{- $stored := "" }}
-{{- $secret := lookup "v1" "Secret" .Release.Namespace (include "tagpulse.fullname" .) }}
-{{- if and $secret (hasKey ($secret.data | default dict) "postgres-password") }}
-{{- $stored = index $secret.data "postgres-password" | b64dec }}
+{{- $secret := lookup "v1" "Secret" .root.Release.Namespace (include "tagpulse.fullname" .root) }}
+{{- if and $secret (hasKey ($secret.data | default dict) .key) }}
+{{- $stored = index $secret.data .key | b64dec }}
 {{- end }}
-{{- $password := .Values.postgresql.password | default $stored | default (randAlphaNum 32) }}
-{{- if not (regexMatch "^[A-Za-z0-9._~-]+$" $password) }}
-{{- fail "postgresql.password may hold only letters, digits and . _ ~ - (it goes into a URL)" }}
+{{- $value := .value | default $stored | default (randAlphaNum (int .length)) }}
+{{- if and .inUrl (not (regexMatch "^[A-Za-z0-9._~-]+$" $value)) }}
+{{- fail (printf "%s may hold only letters, digits and . _ ~ - (it goes into a URL)" .name) }}
 {{- end }}
-{{- $password }}
+{{- $value }}
+{{- end }}
+
+{{- define "tagpulse.postgresPassword" -}}
+{{- include "tagpulse.generatedSecret" (dict "root" . "key" "postgres-password" "value" .Values.postgresql.password "length" 32 "name" "postgresql.password" "inUrl" true) }}
+{{- end }}
+
+{{- define "tagpulse.redisPassword" -}}
+{{- include "tagpulse.generatedSecret" (dict "root" . "key" "redis-password" "value" .Values.redis.password "length" 32 "name" "redis.password" "inUrl" true) }}
 {{- end }}
 
 {{- define "tagpulse.apiToken" -}}
-{{- $stored := "" }}
-{{- $secret := lookup "v1" "Secret" .Release.Namespace (include "tagpulse.fullname" .) }}
-{{- if and $secret (hasKey ($secret.data | default dict) "api-token") }}
-{{- $stored = index $secret.data "api-token" | b64dec }}
-{{- end }}
-{{- .Values.secrets.apiToken | default $stored | default (randAlphaNum 40) }}
+{{- include "tagpulse.generatedSecret" (dict "root" . "key" "api-token" "value" .Values.secrets.apiToken "length" 40 "name" "secrets.apiToken") }}
 {{- end }}
 
 {{/* Whether the Prometheus Operator's kinds are rendered: "true" or "". */}}
@@ -105,7 +113,8 @@ app.kubernetes.io/component: {{ .component }}
 {{- end }}
 
 {{/* The secrets every tagpulse container gets, by reference; the in-chart databases' URLs are
-composed here (Kubernetes expands $(POSTGRES_PASSWORD) when the container starts). */}}
+composed here (Kubernetes expands $(POSTGRES_PASSWORD) and $(REDIS_PASSWORD) when the container
+starts). */}}
 {{- define "tagpulse.env" -}}
 {{- $secret := include "tagpulse.secretName" . -}}
 - name: TAGPULSE_API_TOKEN
@@ -123,8 +132,11 @@ composed here (Kubernetes expands $(POSTGRES_PASSWORD) when the container starts
     secretKeyRef: {name: {{ $secret }}, key: database-url}
 {{- end }}
 {{- if .Values.redis.enabled }}
+- name: REDIS_PASSWORD
+  valueFrom:
+    secretKeyRef: {name: {{ $secret }}, key: redis-password}
 - name: TAGPULSE_REDIS_URL
-  value: {{ printf "redis://%s:%d/0" (include "tagpulse.serviceHost" (dict "root" . "component" "redis")) (int .Values.redis.port) | quote }}
+  value: {{ printf "redis://:$(REDIS_PASSWORD)@%s:%d/0" (include "tagpulse.serviceHost" (dict "root" . "component" "redis")) (int .Values.redis.port) | quote }}
 {{- else }}
 - name: TAGPULSE_REDIS_URL
   valueFrom:
