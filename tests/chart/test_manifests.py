@@ -321,6 +321,34 @@ def test_envoy_balances_over_every_service_pod() -> None:
         assert headless["spec"]["selector"] == one(manifests, "Service", name(component))["spec"]["selector"]
 
 
+def test_several_query_replicas_need_redis() -> None:
+    """Without Redis each query replica caches in its own memory, and an invalidation reaches
+    one of them: the others would answer stale for up to the cache TTL."""
+    message = render_failure(
+        "redis.enabled=false", "postgresql.enabled=false", "database.url=postgresql://db/x"
+    )
+    assert "query may run 6 replicas but there is no Redis" in message
+    assert "query.cacheTtlSeconds (3600 s)" in message
+    fixed = render_failure("redis.enabled=false", "query.autoscaling.enabled=false", "query.replicaCount=2")
+    assert "query may run 2 replicas" in fixed
+    # One replica, or an external Redis, is fine.
+    assert of_kind(render(APP_ONLY), "Deployment")
+    assert of_kind(render(None, "redis.enabled=false", "redis.url=redis://cache:6379/0"), "Deployment")
+    # With a Secret made outside the chart, its redis-url is required (the pods do not start
+    # without it) whenever there may be several replicas; optional for one.
+    for settings, optional in (
+        ((), False),
+        (("query.autoscaling.enabled=false", "query.replicaCount=1"), True),
+    ):
+        manifests = render(EXISTING_SECRET, "redis.enabled=false", *settings)
+        for component in ("query", "collector"):
+            container = one(manifests, "Deployment", name(component))["spec"]["template"]["spec"][
+                "containers"
+            ][0]
+            ref = env_of(container)["TAGPULSE_REDIS_URL"]["valueFrom"]["secretKeyRef"]
+            assert ref == {"name": "tagpulse-credentials", "key": "redis-url", "optional": optional}
+
+
 def test_long_release_names_fit_kubernetes_limits() -> None:
     release = "a-release-name-that-is-quite-long-for-a-cluster-x"
     for manifest in render(None, release=release):

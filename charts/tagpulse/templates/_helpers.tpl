@@ -107,6 +107,11 @@ A password that goes into a URL ("inUrl") may hold letters, digits and . _ ~ - o
 {{- include "tagpulse.generatedSecret" (dict "root" . "key" "api-token" "value" .Values.secrets.apiToken "length" 40 "name" "secrets.apiToken") }}
 {{- end }}
 
+{{/* The most query replicas there may be: the autoscaler's maximum, or replicaCount. */}}
+{{- define "tagpulse.queryMaxReplicas" -}}
+{{- ternary .Values.query.autoscaling.maxReplicas .Values.query.replicaCount .Values.query.autoscaling.enabled | int }}
+{{- end }}
+
 {{/* Whether the Prometheus Operator's kinds are rendered: "true" or "". */}}
 {{- define "tagpulse.prometheusOperator" -}}
 {{- if or .Values.prometheusOperator.force (.Capabilities.APIVersions.Has "monitoring.coreos.com/v1") }}true{{ end }}
@@ -138,9 +143,10 @@ starts). */}}
 - name: TAGPULSE_REDIS_URL
   value: {{ printf "redis://:$(REDIS_PASSWORD)@%s:%d/0" (include "tagpulse.serviceHost" (dict "root" . "component" "redis")) (int .Values.redis.port) | quote }}
 {{- else }}
+{{- /* Several query replicas need the shared cache: then an existing Secret must hold redis-url. */}}
 - name: TAGPULSE_REDIS_URL
   valueFrom:
-    secretKeyRef: {name: {{ $secret }}, key: redis-url, optional: true}
+    secretKeyRef: {name: {{ $secret }}, key: redis-url, optional: {{ le (include "tagpulse.queryMaxReplicas" . | int) 1 }}}
 {{- end }}
 - name: TAGPULSE_X_BEARER_TOKEN
   valueFrom:
