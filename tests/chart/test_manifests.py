@@ -97,6 +97,24 @@ def test_cronjob_passes_its_values_to_trigger() -> None:
     )
 
 
+def test_an_evicted_trigger_is_retried_and_a_failed_run_is_not() -> None:
+    job = one(render(), "CronJob", name("collect"))["spec"]["jobTemplate"]["spec"]
+    assert job["backoffLimit"] == 0
+    assert job["template"]["spec"]["restartPolicy"] == "Never", "podFailurePolicy requires it"
+    (container,) = job["template"]["spec"]["containers"]
+    disruption, failure = job["podFailurePolicy"]["rules"]
+    # Rules apply in order: a pod the cluster took away is ignored (replaced, not counted) even
+    # though its container exited non-zero too.
+    assert disruption == {
+        "action": "Ignore",
+        "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}],
+    }
+    assert failure == {
+        "action": "FailJob",
+        "onExitCodes": {"containerName": container["name"], "operator": "NotIn", "values": [0]},
+    }
+
+
 def test_the_trigger_command_parses_and_fails_when_the_run_cannot_start(tmp_path: Path) -> None:
     """Run the CronJob's exact command locally against a collector that is not there."""
     cronjob = one(render(EXTERNAL_DB), "CronJob", name("collect"))
@@ -263,7 +281,12 @@ def test_query_and_envoy_scale_horizontally_and_keep_a_pod_during_disruptions() 
         assert pdb["spec"]["selector"]["matchLabels"] == deployment["spec"]["selector"]["matchLabels"]
     collector = one(manifests, "Deployment", name("collector"))
     assert collector["spec"]["replicas"] == 1
-    assert collector["spec"]["strategy"] == {"type": "Recreate"}
+    # Several collectors are safe (advisory locks): the new pod starts before the old one stops,
+    # whose runs and streams then resume on it.
+    assert collector["spec"]["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
+    }
     assert not [
         m for m in of_kind(manifests, "HorizontalPodAutoscaler") if "collector" in m["metadata"]["name"]
     ]
