@@ -38,6 +38,8 @@ from tests.chart.network import External, Pod, allowed, isolated
 EXTERNAL_DB = CHART / "ci" / "external-db-values.yaml"
 APP_ONLY = CHART / "ci" / "app-only-values.yaml"
 EXISTING_SECRET = CHART / "ci" / "existing-secret-values.yaml"
+EXTERNAL_DB_TLS = CHART / "ci" / "external-db-tls-values.yaml"
+CLOUD_SQL_PROXY = CHART / "ci" / "cloud-sql-proxy-values.yaml"
 ALL_INTERFACES = "0.0.0.0"  # noqa: S104 - what the services must listen on in a pod
 
 
@@ -287,6 +289,8 @@ def test_query_and_envoy_scale_horizontally_and_keep_a_pod_during_disruptions() 
         "type": "RollingUpdate",
         "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
     }
+    several = one(render(EXTERNAL_DB_TLS), "Deployment", name("collector"))
+    assert several["spec"]["replicas"] == 2
     assert not [
         m for m in of_kind(manifests, "HorizontalPodAutoscaler") if "collector" in m["metadata"]["name"]
     ]
@@ -694,6 +698,93 @@ def test_network_policies_reach_an_external_database_only_where_it_lives() -> No
     assert not allowed(policies, pod("migrations"), cache, 6379)
     otlp = Pod({"app.kubernetes.io/name": "otel-collector"}, "monitoring")
     assert allowed(policies, pod("query"), otlp, 4317)
+
+
+# --- Outgrowing the in-chart databases --------------------------------------------------------
+
+
+def test_an_external_database_is_verified_with_its_ca_certificate() -> None:
+    manifests = render(EXTERNAL_DB_TLS)
+    workloads = [
+        one(manifests, "Deployment", name("query")),
+        one(manifests, "Deployment", name("collector")),
+        one(manifests, "Job", name("migrations")),
+    ]
+    for workload in workloads:
+        pod = workload["spec"]["template"]["spec"]
+        (container,) = [c for c in pod["containers"] if c["name"] != "cloud-sql-proxy"]
+        env = env_of(container)
+        # libpq reads both: every URL form verifies the server the same way.
+        assert env["PGSSLMODE"]["value"] == "verify-full"
+        mount = {m["name"]: m for m in container["volumeMounts"]}["database-ca"]
+        assert env["PGSSLROOTCERT"]["value"] == f"{mount['mountPath']}/ca.pem"
+        assert mount["readOnly"] is True
+        volume = {v["name"]: v for v in pod["volumes"]}["database-ca"]
+        assert volume["configMap"] == {"name": "db-ca-bundle", "items": [{"key": "ca.pem", "path": "ca.pem"}]}
+    secret_ca = render(EXTERNAL_DB, "database.caCertificate.secretName=db-ca")
+    pod = one(secret_ca, "Deployment", name("query"))["spec"]["template"]["spec"]
+    assert {v["name"]: v for v in pod["volumes"]}["database-ca"]["secret"]["secretName"] == "db-ca"
+    # Nothing of it without a certificate, or with the in-chart PostgreSQL.
+    for manifests in (render(EXTERNAL_DB), render(None, "database.caCertificate.secretName=db-ca")):
+        container = one(manifests, "Deployment", name("query"))["spec"]["template"]["spec"]["containers"][0]
+        assert "PGSSLROOTCERT" not in env_of(container)
+    both = ("database.caCertificate.secretName=a", "database.caCertificate.configMapName=b")
+    assert "/database/caCertificate" in render_failure(*both)
+
+
+def test_the_connection_pool_size_reaches_the_services() -> None:
+    config = one(render(), "ConfigMap", name("config"))["data"]
+    assert int(config["TAGPULSE_DATABASE_POOL_SIZE"]) == Settings.model_fields["database_pool_size"].default
+    assert (
+        one(render(EXTERNAL_DB_TLS), "ConfigMap", name("config"))["data"]["TAGPULSE_DATABASE_POOL_SIZE"]
+        == "10"
+    )
+
+
+def test_a_database_proxy_runs_beside_every_database_client() -> None:
+    manifests = render(CLOUD_SQL_PROXY)
+    for kind, component in (("Deployment", "query"), ("Deployment", "collector"), ("Job", "migrations")):
+        pod = one(manifests, kind, name(component))["spec"]["template"]["spec"]
+        (proxy,) = pod["initContainers"]
+        # A native sidecar: ready before tagpulse connects, and it does not keep the Job running.
+        assert (proxy["name"], proxy["restartPolicy"]) == ("cloud-sql-proxy", "Always"), component
+        assert "cloud-sql-credentials" in {v["name"] for v in pod["volumes"]}, component
+        assert [c["name"] for c in pod["containers"]] == [component if kind == "Deployment" else "migrate"]
+    sidecar = {"name": "log-shipper", "image": "busybox:1.37"}
+    mount = {"name": "extra", "mountPath": "/extra"}
+    pod = one(
+        render(
+            None,
+            "collector.extraContainers[0].name=log-shipper",
+            "collector.extraContainers[0].image=busybox:1.37",
+            "collector.extraVolumes[0].name=extra",
+            "collector.extraVolumes[0].emptyDir.medium=Memory",
+            "collector.extraVolumeMounts[0].name=extra",
+            "collector.extraVolumeMounts[0].mountPath=/extra",
+        ),
+        "Deployment",
+        name("collector"),
+    )["spec"]["template"]["spec"]
+    assert pod["containers"][1] == sidecar
+    assert mount in pod["containers"][0]["volumeMounts"]
+    assert {"name": "extra", "emptyDir": {"medium": "Memory"}} in pod["volumes"]
+
+
+def test_replicas_spread_over_the_topology() -> None:
+    manifests = render(EXTERNAL_DB_TLS)
+    for component in ("query", "collector", "envoy"):
+        deployment = one(manifests, "Deployment", name(component))
+        constraints = deployment["spec"]["template"]["spec"]["topologySpreadConstraints"]
+        assert constraints[0]["topologyKey"] == "topology.kubernetes.io/zone", component
+        if component != "envoy":
+            # No labelSelector given: the component's own pods.
+            selector = deployment["spec"]["selector"]["matchLabels"]
+            assert all(c["labelSelector"] == {"matchLabels": selector} for c in constraints), component
+    envoy = one(manifests, "Deployment", name("envoy"))["spec"]["template"]["spec"]
+    assert "matchExpressions" in envoy["topologySpreadConstraints"][0]["labelSelector"], "a given one is kept"
+    assert "matchLabels" not in envoy["topologySpreadConstraints"][0]["labelSelector"]
+    for deployment in of_kind(render(), "Deployment"):
+        assert "topologySpreadConstraints" not in deployment["spec"]["template"]["spec"]
 
 
 # --- Values combinations ----------------------------------------------------------------------

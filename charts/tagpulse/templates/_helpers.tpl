@@ -148,6 +148,9 @@ starts). */}}
   valueFrom:
     secretKeyRef: {name: {{ $secret }}, key: redis-url, optional: {{ le (include "tagpulse.queryMaxReplicas" . | int) 1 }}}
 {{- end }}
+{{- with include "tagpulse.databaseCaEnv" . }}
+{{ . }}
+{{- end }}
 - name: TAGPULSE_X_BEARER_TOKEN
   valueFrom:
     secretKeyRef: {name: {{ $secret }}, key: x-bearer-token, optional: true}
@@ -157,6 +160,63 @@ starts). */}}
 {{- with .Values.config.extraEnv }}
 {{ toYaml . }}
 {{- end }}
+{{- end }}
+
+{{/* An external PostgreSQL's CA certificate (database.caCertificate): libpq reads PGSSLROOTCERT
+and PGSSLMODE, so every URL form verifies the server the same way. */}}
+{{- define "tagpulse.databaseCa" -}}
+{{- $ca := .Values.database.caCertificate }}
+{{- if and (not .Values.postgresql.enabled) (or $ca.secretName $ca.configMapName) }}true{{ end }}
+{{- end }}
+
+{{- define "tagpulse.databaseCaEnv" -}}
+{{- if include "tagpulse.databaseCa" . -}}
+- name: PGSSLROOTCERT
+  value: {{ printf "/etc/tagpulse/database-ca/%s" .Values.database.caCertificate.key | quote }}
+- name: PGSSLMODE
+  value: {{ .Values.database.caCertificate.sslMode | quote }}
+{{- end }}
+{{- end }}
+
+{{- define "tagpulse.databaseCaVolume" -}}
+{{- $ca := .Values.database.caCertificate }}
+{{- if include "tagpulse.databaseCa" . -}}
+- name: database-ca
+  {{- if $ca.secretName }}
+  secret:
+    secretName: {{ $ca.secretName }}
+    items: [{key: {{ $ca.key }}, path: {{ $ca.key }}}]
+  {{- else }}
+  configMap:
+    name: {{ $ca.configMapName }}
+    items: [{key: {{ $ca.key }}, path: {{ $ca.key }}}]
+  {{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "tagpulse.databaseCaMount" -}}
+{{- if include "tagpulse.databaseCa" . -}}
+- name: database-ca
+  mountPath: /etc/tagpulse/database-ca
+  readOnly: true
+{{- end }}
+{{- end }}
+
+{{/*
+The topologySpreadConstraints of a component's pods; a constraint without a labelSelector gets the
+component's selector labels. Call with (dict "root" $ "component" "query" "constraints" list).
+*/}}
+{{- define "tagpulse.topologySpread" -}}
+{{- $selector := include "tagpulse.componentSelectorLabels" (dict "root" .root "component" .component) | fromYaml }}
+{{- $constraints := list }}
+{{- range .constraints }}
+{{- $constraint := deepCopy . }}
+{{- if not (hasKey $constraint "labelSelector") }}
+{{- $_ := set $constraint "labelSelector" (dict "matchLabels" $selector) }}
+{{- end }}
+{{- $constraints = append $constraints $constraint }}
+{{- end }}
+{{- toYaml $constraints }}
 {{- end }}
 
 {{- define "tagpulse.tmpVolume" -}}
