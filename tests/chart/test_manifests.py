@@ -509,6 +509,7 @@ def test_the_chart_refuses_a_missing_or_unusable_database() -> None:
 
 
 PROMETHEUS_OPERATOR_KINDS = {"ServiceMonitor", "PrometheusRule"}
+BUILT_IN_API_VERSIONS = {"v1", "apps/v1", "batch/v1", "policy/v1", "autoscaling/v2", "networking.k8s.io/v1"}
 
 
 def prometheus_operator_objects(manifests: list[Manifest]) -> list[Manifest]:
@@ -525,6 +526,8 @@ def test_a_cluster_without_the_prometheus_operator_gets_none_of_its_kinds(values
         assert {m["kind"] for m in prometheus_operator_objects(manifests)} == PROMETHEUS_OPERATOR_KINDS
     else:
         assert prometheus_operator_objects(manifests) == []
+        # Only built-in kinds, every one of which kubernetes-validate checked (it skips unknown ones).
+        assert {m["apiVersion"] for m in manifests} <= BUILT_IN_API_VERSIONS
     if values is None:
         assert "no\n   ServiceMonitor or PrometheusRule was installed" in notes()
 
