@@ -63,13 +63,24 @@ def require_helm() -> None:
         pytest.skip(message, allow_module_level=True)
 
 
+PROMETHEUS_OPERATOR_API = "monitoring.coreos.com/v1"
+
+
 @functools.cache
-def _render(values: tuple[str, ...], settings: tuple[str, ...], release: str, namespace: str) -> str:
+def _render(
+    values: tuple[str, ...],
+    settings: tuple[str, ...],
+    release: str,
+    namespace: str,
+    api_versions: tuple[str, ...],
+) -> str:
     command = [str(HELM), "template", release, str(CHART), "--namespace", namespace]
     for path in values:
         command += ["--values", path]
     for setting in settings:
         command += ["--set", setting]
+    for api_version in api_versions:
+        command += ["--api-versions", api_version]
     result = subprocess.run(command, capture_output=True, text=True, env=helm_env(), check=False)
     if result.returncode != 0:
         raise AssertionError(f"helm template failed:\n{result.stderr}")
@@ -81,11 +92,18 @@ def render(
     *settings: str,
     release: str = RELEASE,
     namespace: str = NAMESPACE,
+    api_versions: tuple[str, ...] = (),
 ) -> list[Manifest]:
-    """The chart's manifests for a values file (None: the defaults) and --set overrides."""
+    """The chart's manifests for a values file (None: the defaults) and --set overrides, on a
+    cluster that serves the built-in APIs and `api_versions` (helm template's --api-versions)."""
     require_helm()
-    text = _render((str(values),) if values else (), settings, release, namespace)
+    text = _render((str(values),) if values else (), settings, release, namespace, api_versions)
     return load_yaml_documents(text)
+
+
+def render_with_prometheus_operator(values: Path | None = None, *settings: str) -> list[Manifest]:
+    """The manifests on a cluster that serves the Prometheus Operator's API."""
+    return render(values, *settings, api_versions=(PROMETHEUS_OPERATOR_API,))
 
 
 def render_failure(*settings: str) -> str:
@@ -97,6 +115,18 @@ def render_failure(*settings: str) -> str:
     result = subprocess.run(command, capture_output=True, text=True, env=helm_env(), check=False)
     assert result.returncode != 0, f"helm template accepted {settings}"
     return result.stderr
+
+
+def notes(*settings: str) -> str:
+    """NOTES.txt as `helm install` prints it (a client-side dry run: no cluster is asked)."""
+    require_helm()
+    command = [str(HELM), "install", RELEASE, str(CHART), "--namespace", NAMESPACE, "--dry-run=client"]
+    for setting in settings:
+        command += ["--set", setting]
+    env = {**helm_env(), "KUBECONFIG": os.devnull}
+    result = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.split("\nNOTES:\n", 1)[1]
 
 
 def of_kind(manifests: list[Manifest], kind: str) -> list[Manifest]:

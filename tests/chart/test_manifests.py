@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
+from tagpulse.settings import Settings
 from tests.chart.dockerfiles import Dockerfile
 from tests.chart.helm import (
     ALL_VALUES,
@@ -22,11 +24,13 @@ from tests.chart.helm import (
     ROOT,
     Manifest,
     containers,
+    notes,
     of_kind,
     one,
     pod_templates,
     render,
     render_failure,
+    render_with_prometheus_operator,
     values_id,
 )
 from tests.chart.network import External, Pod, allowed, isolated
@@ -34,6 +38,8 @@ from tests.chart.network import External, Pod, allowed, isolated
 EXTERNAL_DB = CHART / "ci" / "external-db-values.yaml"
 APP_ONLY = CHART / "ci" / "app-only-values.yaml"
 EXISTING_SECRET = CHART / "ci" / "existing-secret-values.yaml"
+EXTERNAL_DB_TLS = CHART / "ci" / "external-db-tls-values.yaml"
+CLOUD_SQL_PROXY = CHART / "ci" / "cloud-sql-proxy-values.yaml"
 ALL_INTERFACES = "0.0.0.0"  # noqa: S104 - what the services must listen on in a pod
 
 
@@ -91,6 +97,24 @@ def test_cronjob_passes_its_values_to_trigger() -> None:
         one(render(None, "cronjob.schedule=*/30 * * * *"), "CronJob", name("collect"))["spec"]["schedule"]
         == "*/30 * * * *"
     )
+
+
+def test_an_evicted_trigger_is_retried_and_a_failed_run_is_not() -> None:
+    job = one(render(), "CronJob", name("collect"))["spec"]["jobTemplate"]["spec"]
+    assert job["backoffLimit"] == 0
+    assert job["template"]["spec"]["restartPolicy"] == "Never", "podFailurePolicy requires it"
+    (container,) = job["template"]["spec"]["containers"]
+    disruption, failure = job["podFailurePolicy"]["rules"]
+    # Rules apply in order: a pod the cluster took away is ignored (replaced, not counted) even
+    # though its container exited non-zero too.
+    assert disruption == {
+        "action": "Ignore",
+        "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}],
+    }
+    assert failure == {
+        "action": "FailJob",
+        "onExitCodes": {"containerName": container["name"], "operator": "NotIn", "values": [0]},
+    }
 
 
 def test_the_trigger_command_parses_and_fails_when_the_run_cannot_start(tmp_path: Path) -> None:
@@ -259,7 +283,14 @@ def test_query_and_envoy_scale_horizontally_and_keep_a_pod_during_disruptions() 
         assert pdb["spec"]["selector"]["matchLabels"] == deployment["spec"]["selector"]["matchLabels"]
     collector = one(manifests, "Deployment", name("collector"))
     assert collector["spec"]["replicas"] == 1
-    assert collector["spec"]["strategy"] == {"type": "Recreate"}
+    # Several collectors are safe (advisory locks): the new pod starts before the old one stops,
+    # whose runs and streams then resume on it.
+    assert collector["spec"]["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
+    }
+    several = one(render(EXTERNAL_DB_TLS), "Deployment", name("collector"))
+    assert several["spec"]["replicas"] == 2
     assert not [
         m for m in of_kind(manifests, "HorizontalPodAutoscaler") if "collector" in m["metadata"]["name"]
     ]
@@ -317,6 +348,34 @@ def test_envoy_balances_over_every_service_pod() -> None:
         assert headless["spec"]["selector"] == one(manifests, "Service", name(component))["spec"]["selector"]
 
 
+def test_several_query_replicas_need_redis() -> None:
+    """Without Redis each query replica caches in its own memory, and an invalidation reaches
+    one of them: the others would answer stale for up to the cache TTL."""
+    message = render_failure(
+        "redis.enabled=false", "postgresql.enabled=false", "database.url=postgresql://db/x"
+    )
+    assert "query may run 6 replicas but there is no Redis" in message
+    assert "query.cacheTtlSeconds (3600 s)" in message
+    fixed = render_failure("redis.enabled=false", "query.autoscaling.enabled=false", "query.replicaCount=2")
+    assert "query may run 2 replicas" in fixed
+    # One replica, or an external Redis, is fine.
+    assert of_kind(render(APP_ONLY), "Deployment")
+    assert of_kind(render(None, "redis.enabled=false", "redis.url=redis://cache:6379/0"), "Deployment")
+    # With a Secret made outside the chart, its redis-url is required (the pods do not start
+    # without it) whenever there may be several replicas; optional for one.
+    for settings, optional in (
+        ((), False),
+        (("query.autoscaling.enabled=false", "query.replicaCount=1"), True),
+    ):
+        manifests = render(EXISTING_SECRET, "redis.enabled=false", *settings)
+        for component in ("query", "collector"):
+            container = one(manifests, "Deployment", name(component))["spec"]["template"]["spec"][
+                "containers"
+            ][0]
+            ref = env_of(container)["TAGPULSE_REDIS_URL"]["valueFrom"]["secretKeyRef"]
+            assert ref == {"name": "tagpulse-credentials", "key": "redis-url", "optional": optional}
+
+
 def test_long_release_names_fit_kubernetes_limits() -> None:
     release = "a-release-name-that-is-quite-long-for-a-cluster-x"
     for manifest in render(None, release=release):
@@ -333,9 +392,11 @@ SENTINELS = {
     "database.url": "postgresql://u:sentinel-db-password-3c5f@db:5432/tagpulse",
     "redis.url": "redis://:sentinel-redis-password-6a0b@cache:6379/0",
     "postgresql.password": "sentinel-pg-password-1d9e",
+    "redis.password": "sentinel-redis-pw-7e2a",
 }
-SECRET_KEY = re.compile(r"(TOKEN|PASSWORD|SECRET|DATABASE_URL|REDIS_URL)", re.IGNORECASE)
+SECRET_KEY = re.compile(r"(TOKEN|PASSWORD|SECRET|DATABASE_URL|REDIS_URL|AUTH)", re.IGNORECASE)
 URL_PASSWORD = re.compile(r"://[^/@]*:[^/@]+@")
+REFERENCE = re.compile(r"\$\((\w+)\)")
 
 
 @pytest.mark.parametrize("external", [True, False], ids=["external-db", "in-chart-db"])
@@ -354,16 +415,25 @@ def test_secrets_never_reach_a_configmap_or_a_plain_env_value(external: bool) ->
         ]
     for _, template in pod_templates(manifests):
         for container in containers(template):
+            assert not [s for s in sentinels if s in str(container.get("args", []))], container["name"]
+            from_secrets = {
+                item["name"]
+                for item in container.get("env", [])
+                if "secretKeyRef" in item.get("valueFrom", {})
+            }
             for item in container.get("env", []):
                 assert not [s for s in sentinels if s in str(item.get("value", ""))], item
                 if SECRET_KEY.search(item["name"]) and "valueFrom" not in item:
-                    # Composed in the pod from a secretKeyRef, or a URL with no credentials in it
-                    # (the in-chart Redis, which has no password).
+                    # Composed in the pod from secretKeyRefs (Kubernetes expands $(NAME)), or a URL
+                    # with no credentials in it.
                     value = item["value"]
-                    assert "$(POSTGRES_PASSWORD)" in value or not URL_PASSWORD.search(value), item
+                    assert set(REFERENCE.findall(value)) <= from_secrets, item
+                    assert not URL_PASSWORD.search(REFERENCE.sub("", value)), item
     secret_text = str([s["stringData"] for s in of_kind(manifests, "Secret")])
     expected = ["api-token-8f2c", "x-bearer-9d1e", "mastodon-4b7a"]
-    expected += ["db-password-3c5f", "redis-password-6a0b"] if external else ["pg-password-1d9e"]
+    expected += (
+        ["db-password-3c5f", "redis-password-6a0b"] if external else ["pg-password-1d9e", "redis-pw-7e2a"]
+    )
     assert all(s in secret_text for s in expected)
 
 
@@ -378,6 +448,57 @@ def test_an_existing_secret_replaces_the_charts() -> None:
                     assert ref["name"] == "tagpulse-credentials", item
 
 
+def test_the_in_chart_redis_requires_the_password_of_the_secret() -> None:
+    manifests = render(None, "redis.password=chosen-redis-pw")
+    assert one(manifests, "Secret", RELEASE)["stringData"]["redis-password"] == "chosen-redis-pw"
+    password_ref = {"secretKeyRef": {"name": RELEASE, "key": "redis-password"}}
+    pod = one(manifests, "StatefulSet", name("redis"))["spec"]["template"]["spec"]
+    server, exporter = pod["containers"]
+    args, env = server["args"], env_of(server)
+    assert args[args.index("--requirepass") + 1] == "$(REDIS_PASSWORD)"
+    assert env["REDIS_PASSWORD"]["valueFrom"] == password_ref
+    # redis-cli reads REDISCLI_AUTH, and exits 0 on NOAUTH too: the probe wants PONG.
+    assert env["REDISCLI_AUTH"]["value"] == "$(REDIS_PASSWORD)"
+    assert "grep -qx PONG" in server["readinessProbe"]["exec"]["command"][-1]
+    assert env_of(exporter)["REDIS_PASSWORD"]["valueFrom"] == password_ref
+
+    expected_url = f"redis://:$(REDIS_PASSWORD)@{name('redis')}.{NAMESPACE}.svc.cluster.local:6379/0"
+    for component in ("query", "collector"):
+        env = env_of(
+            one(manifests, "Deployment", name(component))["spec"]["template"]["spec"]["containers"][0]
+        )
+        assert env["REDIS_PASSWORD"]["valueFrom"] == password_ref, component
+        assert env["TAGPULSE_REDIS_URL"]["value"] == expected_url, component
+        assert list(env).index("REDIS_PASSWORD") < list(env).index("TAGPULSE_REDIS_URL"), "expanded in order"
+
+    # The URL Kubernetes composes carries the password to redis-py, and the logs redact it.
+    url = expected_url.replace("$(REDIS_PASSWORD)", "chosen-redis-pw")
+    assert redis.Redis.from_url(url).connection_pool.connection_kwargs["password"] == "chosen-redis-pw"
+    assert "chosen-redis-pw" in Settings(redis_url=url).secret_values()  # type: ignore[arg-type]
+
+    generated = one(render(), "Secret", RELEASE)["stringData"]["redis-password"]
+    assert re.fullmatch(r"[A-Za-z0-9]{32}", generated)
+    assert "/redis/password" in render_failure("redis.password=a@b"), "it goes into a URL"
+
+
+def test_the_generated_secret_outlives_uninstall_with_the_postgresql_volume() -> None:
+    """Its claims outlive `helm uninstall`, and the database keeps the password it was created
+    with: the Secret stays too, so a new install's lookup reads the same passwords back."""
+    secret = one(render(), "Secret", RELEASE)
+    assert secret["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    assert one(render(), "StatefulSet", name("postgresql"))["spec"]["volumeClaimTemplates"]
+    text = notes()
+    assert f"kubectl -n {NAMESPACE} delete secret {RELEASE}" in text
+    assert f"delete pvc -l app.kubernetes.io/instance={RELEASE}" in text
+    for settings in (
+        ("postgresql.persistence.enabled=false",),
+        ("postgresql.enabled=false", "database.url=postgresql://db/x"),
+    ):
+        secret = one(render(None, *settings), "Secret", RELEASE)
+        assert "helm.sh/resource-policy" not in secret["metadata"].get("annotations", {}), settings
+        assert "delete secret" not in notes(*settings), settings
+
+
 def test_the_chart_refuses_a_missing_or_unusable_database() -> None:
     assert "database.url is required" in render_failure("postgresql.enabled=false")
     assert "/postgresql/password" in render_failure("postgresql.password=a@b"), "the values schema refuses it"
@@ -387,8 +508,49 @@ def test_the_chart_refuses_a_missing_or_unusable_database() -> None:
 # --- Prometheus Operator objects --------------------------------------------------------------
 
 
+PROMETHEUS_OPERATOR_KINDS = {"ServiceMonitor", "PrometheusRule"}
+BUILT_IN_API_VERSIONS = {"v1", "apps/v1", "batch/v1", "policy/v1", "autoscaling/v2", "networking.k8s.io/v1"}
+
+
+def prometheus_operator_objects(manifests: list[Manifest]) -> list[Manifest]:
+    return [m for m in manifests if m["apiVersion"].startswith("monitoring.coreos.com/")]
+
+
+@pytest.mark.parametrize("values", ALL_VALUES, ids=values_id)
+def test_a_cluster_without_the_prometheus_operator_gets_none_of_its_kinds(values: Path | None) -> None:
+    """The default install works anywhere: kubernetes-validate (make chart-check) accepts every
+    other object, and nothing is left that such a cluster would refuse."""
+    manifests = render(values)
+    forced = values is not None and "force: true" in values.read_text()
+    if forced:
+        assert {m["kind"] for m in prometheus_operator_objects(manifests)} == PROMETHEUS_OPERATOR_KINDS
+    else:
+        assert prometheus_operator_objects(manifests) == []
+        # Only built-in kinds, every one of which kubernetes-validate checked (it skips unknown ones).
+        assert {m["apiVersion"] for m in manifests} <= BUILT_IN_API_VERSIONS
+    if values is None:
+        assert "no\n   ServiceMonitor or PrometheusRule was installed" in notes()
+
+
+def test_a_cluster_with_the_prometheus_operator_gets_them_all() -> None:
+    manifests = render_with_prometheus_operator()
+    assert {m["kind"] for m in prometheus_operator_objects(manifests)} == PROMETHEUS_OPERATOR_KINDS
+    assert len(of_kind(manifests, "ServiceMonitor")) == 5
+    assert "Metrics, alerts and dashboards go to kube-prometheus-stack" in notes(
+        "prometheusOperator.force=true"
+    )
+    # Without the API, prometheusOperator.force renders the same objects (helm template in CI/GitOps).
+    forced = render(None, "prometheusOperator.force=true")
+    assert prometheus_operator_objects(forced) == prometheus_operator_objects(manifests)
+    # And each can still be switched off.
+    off = render_with_prometheus_operator(
+        None, "serviceMonitor.enabled=false", "prometheusRule.enabled=false"
+    )
+    assert prometheus_operator_objects(off) == []
+
+
 def test_servicemonitors_scrape_every_metrics_port_with_the_release_label() -> None:
-    manifests = render()
+    manifests = render_with_prometheus_operator()
     monitors = {m["metadata"]["name"]: m for m in of_kind(manifests, "ServiceMonitor")}
     expected = {
         name("query"): ("metrics", "/metrics"),
@@ -414,14 +576,16 @@ def test_servicemonitors_scrape_every_metrics_port_with_the_release_label() -> N
         assert len(selected) == 1, f"{monitor_name} selects {[s['metadata']['name'] for s in selected]}"
         assert port in [p["name"] for p in selected[0]["spec"]["ports"]]
 
-    relabelled = render(None, "serviceMonitor.labels.release=monitoring", "serviceMonitor.interval=15s")
+    relabelled = render_with_prometheus_operator(
+        None, "serviceMonitor.labels.release=monitoring", "serviceMonitor.interval=15s"
+    )
     for monitor in of_kind(relabelled, "ServiceMonitor"):
         assert monitor["metadata"]["labels"]["release"] == "monitoring"
         assert monitor["spec"]["endpoints"][0]["interval"] == "15s"
 
 
 def test_prometheusrule_carries_the_release_label_and_the_expected_alerts() -> None:
-    rule = one(render(), "PrometheusRule", RELEASE)
+    rule = one(render_with_prometheus_operator(), "PrometheusRule", RELEASE)
     assert rule["metadata"]["labels"]["release"] == "kube-prometheus-stack"
     alerts = {r["alert"]: r for group in rule["spec"]["groups"] for r in group["rules"]}
     assert set(alerts) == {
@@ -445,7 +609,9 @@ def test_prometheusrule_carries_the_release_label_and_the_expected_alerts() -> N
         assert f'namespace="{NAMESPACE}"' in body["expr"], f"{alert} must watch its own release's namespace"
     assert "> 13 * 3600" in alerts["TagpulseNoSuccessfulCollection"]["expr"]
     assert f'cronjob="{name("collect")}"' in alerts["TagpulseNoSuccessfulCollection"]["expr"]
-    without_cronjob = one(render(None, "cronjob.enabled=false"), "PrometheusRule", RELEASE)
+    without_cronjob = one(
+        render_with_prometheus_operator(None, "cronjob.enabled=false"), "PrometheusRule", RELEASE
+    )
     assert "TagpulseNoSuccessfulCollection" not in str(without_cronjob)
 
 
@@ -539,6 +705,93 @@ def test_network_policies_reach_an_external_database_only_where_it_lives() -> No
     assert not allowed(policies, pod("migrations"), cache, 6379)
     otlp = Pod({"app.kubernetes.io/name": "otel-collector"}, "monitoring")
     assert allowed(policies, pod("query"), otlp, 4317)
+
+
+# --- Outgrowing the in-chart databases --------------------------------------------------------
+
+
+def test_an_external_database_is_verified_with_its_ca_certificate() -> None:
+    manifests = render(EXTERNAL_DB_TLS)
+    workloads = [
+        one(manifests, "Deployment", name("query")),
+        one(manifests, "Deployment", name("collector")),
+        one(manifests, "Job", name("migrations")),
+    ]
+    for workload in workloads:
+        pod = workload["spec"]["template"]["spec"]
+        (container,) = [c for c in pod["containers"] if c["name"] != "cloud-sql-proxy"]
+        env = env_of(container)
+        # libpq reads both: every URL form verifies the server the same way.
+        assert env["PGSSLMODE"]["value"] == "verify-full"
+        mount = {m["name"]: m for m in container["volumeMounts"]}["database-ca"]
+        assert env["PGSSLROOTCERT"]["value"] == f"{mount['mountPath']}/ca.pem"
+        assert mount["readOnly"] is True
+        volume = {v["name"]: v for v in pod["volumes"]}["database-ca"]
+        assert volume["configMap"] == {"name": "db-ca-bundle", "items": [{"key": "ca.pem", "path": "ca.pem"}]}
+    secret_ca = render(EXTERNAL_DB, "database.caCertificate.secretName=db-ca")
+    pod = one(secret_ca, "Deployment", name("query"))["spec"]["template"]["spec"]
+    assert {v["name"]: v for v in pod["volumes"]}["database-ca"]["secret"]["secretName"] == "db-ca"
+    # Nothing of it without a certificate, or with the in-chart PostgreSQL.
+    for manifests in (render(EXTERNAL_DB), render(None, "database.caCertificate.secretName=db-ca")):
+        container = one(manifests, "Deployment", name("query"))["spec"]["template"]["spec"]["containers"][0]
+        assert "PGSSLROOTCERT" not in env_of(container)
+    both = ("database.caCertificate.secretName=a", "database.caCertificate.configMapName=b")
+    assert "/database/caCertificate" in render_failure(*both)
+
+
+def test_the_connection_pool_size_reaches_the_services() -> None:
+    config = one(render(), "ConfigMap", name("config"))["data"]
+    assert int(config["TAGPULSE_DATABASE_POOL_SIZE"]) == Settings.model_fields["database_pool_size"].default
+    assert (
+        one(render(EXTERNAL_DB_TLS), "ConfigMap", name("config"))["data"]["TAGPULSE_DATABASE_POOL_SIZE"]
+        == "10"
+    )
+
+
+def test_a_database_proxy_runs_beside_every_database_client() -> None:
+    manifests = render(CLOUD_SQL_PROXY)
+    for kind, component in (("Deployment", "query"), ("Deployment", "collector"), ("Job", "migrations")):
+        pod = one(manifests, kind, name(component))["spec"]["template"]["spec"]
+        (proxy,) = pod["initContainers"]
+        # A native sidecar: ready before tagpulse connects, and it does not keep the Job running.
+        assert (proxy["name"], proxy["restartPolicy"]) == ("cloud-sql-proxy", "Always"), component
+        assert "cloud-sql-credentials" in {v["name"] for v in pod["volumes"]}, component
+        assert [c["name"] for c in pod["containers"]] == [component if kind == "Deployment" else "migrate"]
+    sidecar = {"name": "log-shipper", "image": "busybox:1.37"}
+    mount = {"name": "extra", "mountPath": "/extra"}
+    pod = one(
+        render(
+            None,
+            "collector.extraContainers[0].name=log-shipper",
+            "collector.extraContainers[0].image=busybox:1.37",
+            "collector.extraVolumes[0].name=extra",
+            "collector.extraVolumes[0].emptyDir.medium=Memory",
+            "collector.extraVolumeMounts[0].name=extra",
+            "collector.extraVolumeMounts[0].mountPath=/extra",
+        ),
+        "Deployment",
+        name("collector"),
+    )["spec"]["template"]["spec"]
+    assert pod["containers"][1] == sidecar
+    assert mount in pod["containers"][0]["volumeMounts"]
+    assert {"name": "extra", "emptyDir": {"medium": "Memory"}} in pod["volumes"]
+
+
+def test_replicas_spread_over_the_topology() -> None:
+    manifests = render(EXTERNAL_DB_TLS)
+    for component in ("query", "collector", "envoy"):
+        deployment = one(manifests, "Deployment", name(component))
+        constraints = deployment["spec"]["template"]["spec"]["topologySpreadConstraints"]
+        assert constraints[0]["topologyKey"] == "topology.kubernetes.io/zone", component
+        if component != "envoy":
+            # No labelSelector given: the component's own pods.
+            selector = deployment["spec"]["selector"]["matchLabels"]
+            assert all(c["labelSelector"] == {"matchLabels": selector} for c in constraints), component
+    envoy = one(manifests, "Deployment", name("envoy"))["spec"]["template"]["spec"]
+    assert "matchExpressions" in envoy["topologySpreadConstraints"][0]["labelSelector"], "a given one is kept"
+    assert "matchLabels" not in envoy["topologySpreadConstraints"][0]["labelSelector"]
+    for deployment in of_kind(render(), "Deployment"):
+        assert "topologySpreadConstraints" not in deployment["spec"]["template"]["spec"]
 
 
 # --- Values combinations ----------------------------------------------------------------------

@@ -24,7 +24,7 @@ from prometheus_client import REGISTRY
 
 from tagpulse.migrate import upgrade
 from tests.chart import third_party_metrics
-from tests.chart.helm import CHART, NAMESPACE, RELEASE, ROOT, one, render
+from tests.chart.helm import CHART, NAMESPACE, RELEASE, ROOT, one, render, render_with_prometheus_operator
 from tests.support.processes import Stack
 
 DASHBOARDS = sorted((CHART / "dashboards").glob("*.json"))
@@ -156,7 +156,7 @@ def logql_in_dashboards() -> list[tuple[str, str]]:
 
 
 def promql_in_rules() -> list[tuple[str, str]]:
-    rule = one(render(), "PrometheusRule", RELEASE)
+    rule = one(render_with_prometheus_operator(), "PrometheusRule", RELEASE)
     return [(r["alert"], r["expr"]) for group in rule["spec"]["groups"] for r in group["rules"]]
 
 

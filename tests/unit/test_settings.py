@@ -1,5 +1,7 @@
 import pytest
+from pydantic import ValidationError
 
+from tagpulse.db.engine import create_database_engine
 from tagpulse.settings import DEFAULT_HASHTAGS, Settings, load_settings
 
 
@@ -42,3 +44,17 @@ def test_a_bad_value_stops_start_up_with_a_clear_message(
     assert "TAGPULSE_HASHTAGS: " in error
     assert "'not a tag' is not a hashtag" in error
     assert "TAGPULSE_GRPC_PORT: " in error
+
+
+def test_the_pool_size_reaches_the_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TAGPULSE_DATABASE_POOL_SIZE", "12")
+    settings = Settings()
+    assert settings.database_pool_size == 12
+    # Building the engine opens no connection (the unit tests' guard would refuse it).
+    engine = create_database_engine(
+        "postgresql+psycopg://app@127.0.0.1:1/tagpulse", pool_size=settings.database_pool_size
+    )
+    assert engine.pool.size() == 12  # type: ignore[attr-defined]
+    monkeypatch.setenv("TAGPULSE_DATABASE_POOL_SIZE", "0")
+    with pytest.raises(ValidationError):
+        Settings()

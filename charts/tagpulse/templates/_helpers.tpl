@@ -76,31 +76,50 @@ app.kubernetes.io/component: {{ .component }}
 {{- printf "%s.%s.svc.%s" (include "tagpulse.componentName" .) .root.Release.Namespace .root.Values.clusterDomain }}
 {{- end }}
 
-{{/* The in-chart PostgreSQL's password: the value, else the one already stored, else a new one. */}}
-{{- define "tagpulse.postgresPassword" -}}
+{{/*
+A generated credential: the value given, else the one the release's Secret already holds (helm's
+lookup, on install and upgrade), else a new random one. Call with
+(dict "root" $ "key" "redis-password" "value" .Values.redis.password "length" 32 "name" "redis.password" "inUrl" true).
+A password that goes into a URL ("inUrl") may hold letters, digits and . _ ~ - only.
+*/}}
+{{- define "tagpulse.generatedSecret" -}}
 {{- $stored := "" }}
-{{- $secret := lookup "v1" "Secret" .Release.Namespace (include "tagpulse.fullname" .) }}
-{{- if and $secret (hasKey ($secret.data | default dict) "postgres-password") }}
-{{- $stored = index $secret.data "postgres-password" | b64dec }}
+{{- $secret := lookup "v1" "Secret" .root.Release.Namespace (include "tagpulse.fullname" .root) }}
+{{- if and $secret (hasKey ($secret.data | default dict) .key) }}
+{{- $stored = index $secret.data .key | b64dec }}
 {{- end }}
-{{- $password := .Values.postgresql.password | default $stored | default (randAlphaNum 32) }}
-{{- if not (regexMatch "^[A-Za-z0-9._~-]+$" $password) }}
-{{- fail "postgresql.password may hold only letters, digits and . _ ~ - (it goes into a URL)" }}
+{{- $value := .value | default $stored | default (randAlphaNum (int .length)) }}
+{{- if and .inUrl (not (regexMatch "^[A-Za-z0-9._~-]+$" $value)) }}
+{{- fail (printf "%s may hold only letters, digits and . _ ~ - (it goes into a URL)" .name) }}
 {{- end }}
-{{- $password }}
+{{- $value }}
+{{- end }}
+
+{{- define "tagpulse.postgresPassword" -}}
+{{- include "tagpulse.generatedSecret" (dict "root" . "key" "postgres-password" "value" .Values.postgresql.password "length" 32 "name" "postgresql.password" "inUrl" true) }}
+{{- end }}
+
+{{- define "tagpulse.redisPassword" -}}
+{{- include "tagpulse.generatedSecret" (dict "root" . "key" "redis-password" "value" .Values.redis.password "length" 32 "name" "redis.password" "inUrl" true) }}
 {{- end }}
 
 {{- define "tagpulse.apiToken" -}}
-{{- $stored := "" }}
-{{- $secret := lookup "v1" "Secret" .Release.Namespace (include "tagpulse.fullname" .) }}
-{{- if and $secret (hasKey ($secret.data | default dict) "api-token") }}
-{{- $stored = index $secret.data "api-token" | b64dec }}
+{{- include "tagpulse.generatedSecret" (dict "root" . "key" "api-token" "value" .Values.secrets.apiToken "length" 40 "name" "secrets.apiToken") }}
 {{- end }}
-{{- .Values.secrets.apiToken | default $stored | default (randAlphaNum 40) }}
+
+{{/* The most query replicas there may be: the autoscaler's maximum, or replicaCount. */}}
+{{- define "tagpulse.queryMaxReplicas" -}}
+{{- ternary .Values.query.autoscaling.maxReplicas .Values.query.replicaCount .Values.query.autoscaling.enabled | int }}
+{{- end }}
+
+{{/* Whether the Prometheus Operator's kinds are rendered: "true" or "". */}}
+{{- define "tagpulse.prometheusOperator" -}}
+{{- if or .Values.prometheusOperator.force (.Capabilities.APIVersions.Has "monitoring.coreos.com/v1") }}true{{ end }}
 {{- end }}
 
 {{/* The secrets every tagpulse container gets, by reference; the in-chart databases' URLs are
-composed here (Kubernetes expands $(POSTGRES_PASSWORD) when the container starts). */}}
+composed here (Kubernetes expands $(POSTGRES_PASSWORD) and $(REDIS_PASSWORD) when the container
+starts). */}}
 {{- define "tagpulse.env" -}}
 {{- $secret := include "tagpulse.secretName" . -}}
 - name: TAGPULSE_API_TOKEN
@@ -118,12 +137,19 @@ composed here (Kubernetes expands $(POSTGRES_PASSWORD) when the container starts
     secretKeyRef: {name: {{ $secret }}, key: database-url}
 {{- end }}
 {{- if .Values.redis.enabled }}
+- name: REDIS_PASSWORD
+  valueFrom:
+    secretKeyRef: {name: {{ $secret }}, key: redis-password}
 - name: TAGPULSE_REDIS_URL
-  value: {{ printf "redis://%s:%d/0" (include "tagpulse.serviceHost" (dict "root" . "component" "redis")) (int .Values.redis.port) | quote }}
+  value: {{ printf "redis://:$(REDIS_PASSWORD)@%s:%d/0" (include "tagpulse.serviceHost" (dict "root" . "component" "redis")) (int .Values.redis.port) | quote }}
 {{- else }}
+{{- /* Several query replicas need the shared cache: then an existing Secret must hold redis-url. */}}
 - name: TAGPULSE_REDIS_URL
   valueFrom:
-    secretKeyRef: {name: {{ $secret }}, key: redis-url, optional: true}
+    secretKeyRef: {name: {{ $secret }}, key: redis-url, optional: {{ le (include "tagpulse.queryMaxReplicas" . | int) 1 }}}
+{{- end }}
+{{- with include "tagpulse.databaseCaEnv" . }}
+{{ . }}
 {{- end }}
 - name: TAGPULSE_X_BEARER_TOKEN
   valueFrom:
@@ -134,6 +160,63 @@ composed here (Kubernetes expands $(POSTGRES_PASSWORD) when the container starts
 {{- with .Values.config.extraEnv }}
 {{ toYaml . }}
 {{- end }}
+{{- end }}
+
+{{/* An external PostgreSQL's CA certificate (database.caCertificate): libpq reads PGSSLROOTCERT
+and PGSSLMODE, so every URL form verifies the server the same way. */}}
+{{- define "tagpulse.databaseCa" -}}
+{{- $ca := .Values.database.caCertificate }}
+{{- if and (not .Values.postgresql.enabled) (or $ca.secretName $ca.configMapName) }}true{{ end }}
+{{- end }}
+
+{{- define "tagpulse.databaseCaEnv" -}}
+{{- if include "tagpulse.databaseCa" . -}}
+- name: PGSSLROOTCERT
+  value: {{ printf "/etc/tagpulse/database-ca/%s" .Values.database.caCertificate.key | quote }}
+- name: PGSSLMODE
+  value: {{ .Values.database.caCertificate.sslMode | quote }}
+{{- end }}
+{{- end }}
+
+{{- define "tagpulse.databaseCaVolume" -}}
+{{- $ca := .Values.database.caCertificate }}
+{{- if include "tagpulse.databaseCa" . -}}
+- name: database-ca
+  {{- if $ca.secretName }}
+  secret:
+    secretName: {{ $ca.secretName }}
+    items: [{key: {{ $ca.key }}, path: {{ $ca.key }}}]
+  {{- else }}
+  configMap:
+    name: {{ $ca.configMapName }}
+    items: [{key: {{ $ca.key }}, path: {{ $ca.key }}}]
+  {{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "tagpulse.databaseCaMount" -}}
+{{- if include "tagpulse.databaseCa" . -}}
+- name: database-ca
+  mountPath: /etc/tagpulse/database-ca
+  readOnly: true
+{{- end }}
+{{- end }}
+
+{{/*
+The topologySpreadConstraints of a component's pods; a constraint without a labelSelector gets the
+component's selector labels. Call with (dict "root" $ "component" "query" "constraints" list).
+*/}}
+{{- define "tagpulse.topologySpread" -}}
+{{- $selector := include "tagpulse.componentSelectorLabels" (dict "root" .root "component" .component) | fromYaml }}
+{{- $constraints := list }}
+{{- range .constraints }}
+{{- $constraint := deepCopy . }}
+{{- if not (hasKey $constraint "labelSelector") }}
+{{- $_ := set $constraint "labelSelector" (dict "matchLabels" $selector) }}
+{{- end }}
+{{- $constraints = append $constraints $constraint }}
+{{- end }}
+{{- toYaml $constraints }}
 {{- end }}
 
 {{- define "tagpulse.tmpVolume" -}}

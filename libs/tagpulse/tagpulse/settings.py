@@ -47,12 +47,25 @@ class Settings(BaseSettings):
             "the one `make run` uses. Its password is redacted from the logs."
         ),
     )
+    database_pool_size: int = Field(
+        default=5,
+        ge=1,
+        le=1000,
+        description=(
+            "Connections each process keeps open to the database (SQLAlchemy's `pool_size`); up to 10 "
+            "more are opened under load and closed afterwards. The server must allow "
+            "(query + collector processes) × (this + 10)."
+        ),
+    )
     redis_url: SecretStr | None = Field(
         default=None,
         description=(
             "`redis://HOST:PORT/DB`: the query service's shared answer cache and the keyword streams' "
             "buffers (which need it on PostgreSQL). Unset: the answer cache lives in each query "
-            "process, and streams buffer in the collector's process on SQLite."
+            "process, and streams buffer in the collector's process on SQLite. Several query "
+            "processes need it: each one's own cache hears only the invalidations sent to it, so the "
+            "others would answer stale for up to `TAGPULSE_CACHE_TTL_SECONDS`. With a password: "
+            "`redis://:PASSWORD@HOST:PORT/DB`, redacted from the logs."
         ),
     )
     redis_key_prefix: str = Field(

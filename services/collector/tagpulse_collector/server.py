@@ -55,7 +55,9 @@ def build_server(settings: CollectorSettings, after_commit: Callable[[], None] |
     """The collector on the shared gRPC bootstrap. `after_commit` runs after each stream writer
     commit, before the acknowledgement (tests kill the process there)."""
     metrics.create_series_at_zero(KNOWN_SOURCES, FINISHED_RUN_STATES)
-    engine = create_database_engine(settings.database_url.get_secret_value())
+    engine = create_database_engine(
+        settings.database_url.get_secret_value(), pool_size=settings.database_pool_size
+    )
     api_token = settings.api_token.get_secret_value() if settings.api_token else None
     query_client = QueryClient(settings.query_address, api_token)
     invalidations = Invalidations(

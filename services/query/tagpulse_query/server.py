@@ -27,7 +27,9 @@ def build_cache(settings: QuerySettings) -> AnswerCache:
 
 
 def build_server(settings: QuerySettings) -> GrpcServer:
-    engine = create_database_engine(settings.database_url.get_secret_value())
+    engine = create_database_engine(
+        settings.database_url.get_secret_value(), pool_size=settings.database_pool_size
+    )
     cache = build_cache(settings)
     servicer = QueryServicer(engine, cache, NearCache(settings.cache_ttl_seconds))
 

@@ -59,7 +59,9 @@ def run_import(
         print(f"no such file: {', '.join(missing)}", file=sys.stderr)
         return 2
     console = Console(stderr=True)
-    engine = create_database_engine(settings.database_url.get_secret_value())
+    engine = create_database_engine(
+        settings.database_url.get_secret_value(), pool_size=settings.database_pool_size
+    )
     total = sum(f.stat().st_size for f in files)
     progress = Progress(
         TextColumn("[bold]{task.description}"),
