@@ -20,7 +20,7 @@ from tests.chart.helm import (
     helm_env,
     load_yaml_documents,
     one,
-    render,
+    render_with_prometheus_operator,
     require_helm,
 )
 from tests.conftest import missing
@@ -107,7 +107,9 @@ def test_the_cases_name_only_alerts_the_chart_has() -> None:
 def test_without_in_chart_exporters_the_database_alerts_read_only_what_users_scrape() -> None:
     """With managed databases no target of the chart's can be missing: an absent() clause would
     fire for ever. The alerts then read only pg_up and redis_up, from the users' own exporters."""
-    rule = one(render(CHART / "ci" / "external-db-values.yaml"), "PrometheusRule", RELEASE)
+    rule = one(
+        render_with_prometheus_operator(CHART / "ci" / "external-db-values.yaml"), "PrometheusRule", RELEASE
+    )
     alerts = {r["alert"]: r["expr"] for group in rule["spec"]["groups"] for r in group["rules"]}
     for alert, up in (("TagpulsePostgresqlDown", "pg_up"), ("TagpulseRedisDown", "redis_up")):
         assert up in alerts[alert]
