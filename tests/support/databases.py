@@ -49,35 +49,32 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
-def create_template(server_url: str) -> str:
-    """A migrated database to clone; returns its name."""
-    name = f"tagpulse_template_{os.getpid()}_{next(_counter)}"
+def _create(server_url: str, kind: str, template: str | None = None) -> str:
+    """CREATE DATABASE tagpulse_<kind>_<pid>_<n> (cloned from `template` when given); its name."""
+    name = f"tagpulse_{kind}_{os.getpid()}_{next(_counter)}"
+    clone = f' TEMPLATE "{template}"' if template else ""
     engine = _admin(server_url)
     with engine.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
+        connection.execute(text(f'CREATE DATABASE "{name}"{clone}'))
     engine.dispose()
+    return name
+
+
+def create_template(server_url: str) -> str:
+    """A migrated database to clone; returns its name."""
+    name = _create(server_url, "template")
     upgrade(database_url(server_url, name))
     return name
 
 
 def create_database(server_url: str, template: str) -> str:
     """A fresh migrated database cloned from `template`; returns its URL."""
-    name = f"tagpulse_test_{os.getpid()}_{next(_counter)}"
-    engine = _admin(server_url)
-    with engine.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
-    engine.dispose()
-    return database_url(server_url, name)
+    return database_url(server_url, _create(server_url, "test", template))
 
 
 def create_empty_database(server_url: str) -> str:
     """A database with no tables (for tests of the migrations themselves); returns its URL."""
-    name = f"tagpulse_test_{os.getpid()}_{next(_counter)}"
-    engine = _admin(server_url)
-    with engine.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    engine.dispose()
-    return database_url(server_url, name)
+    return database_url(server_url, _create(server_url, "test"))
 
 
 def drop_database(server_url: str, url: str) -> None:
