@@ -595,6 +595,7 @@ def test_prometheusrule_carries_the_release_label_and_the_expected_alerts() -> N
         "TagpulseNoSuccessfulCollection",
         "TagpulseCollectionRunFailed",
         "TagpulseSourceRateLimitExhausted",
+        "TagpulseSourceCreditsDepleted",
         "TagpulseStreamDeadLetters",
         "TagpulseStreamBacklog",
         "TagpulsePostgresqlDown",

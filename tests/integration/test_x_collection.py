@@ -14,6 +14,7 @@ from sqlalchemy import Engine, func, select
 from tagpulse.db.models import CollectionRunHashtag, Post, PostHashtag, User
 from tagpulse_collector import locks
 from tagpulse_collector.catalog import SourceCatalog
+from tagpulse_collector.metrics import CREDITS_DEPLETED
 from tagpulse_collector.runs.execute import execute_run
 from tagpulse_collector.runs.plan import plan_collection
 from tagpulse_collector.runs.store import RunRecord, interrupted_runs, start_run
@@ -22,7 +23,14 @@ from tagpulse_collector.sources.x_api import XAccess, XApiSource
 from tests.conftest import FAKE_X_TOKEN
 from tests.integration.test_ingest import assert_rollups_match_a_recount
 from tests.support.fake_http import Fault
-from tests.support.fake_x import RECORDED_SEARCHES, FakeXApi, is_retweet, load_pages, usage_capped
+from tests.support.fake_x import (
+    RECORDED_SEARCHES,
+    FakeXApi,
+    credits_depleted,
+    is_retweet,
+    load_pages,
+    usage_capped,
+)
 from tests.support.policies import FAST
 
 HASHTAGS = ["brexit", "kpop", "blacklivesmatter"]
@@ -158,6 +166,36 @@ def test_a_usage_cap_stops_the_run_without_waiting(engine: Engine, fake_x: FakeX
     assert record.state == "PARTIALLY_SUCCEEDED"
     assert record.error_message.startswith("the run stopped: usage cap reached")
     assert fake_x.search_requests("blacklivesmatter") == []
+
+
+def test_spent_credits_stop_the_run_at_once_and_keep_what_was_paid_for(
+    engine: Engine, fake_x: FakeXApi
+) -> None:
+    """HTTP 402 mid-run: never retried, told apart from rate limits and the usage cap, the pages
+    already read stay stored exactly once, the other hashtags are not asked for."""
+    before = CREDITS_DEPLETED.labels(source="x")._value.get()
+    fake_x.add_fault(credits_depleted(match=fake_x.on_page(3, "blacklivesmatter"), times=None))
+    record = run_x(engine, fake_x, ["blacklivesmatter", "kpop"])
+    blm, kpop = record.hashtag_figures
+    assert (blm.state, blm.pages) == ("FAILED", 2)
+    assert blm.error_message.startswith("x credits depleted (402")
+    assert "CreditsDepleted" in blm.error_message
+    assert kpop.state == "FAILED"
+    assert kpop.error_message.startswith("not collected: the run stopped: x credits depleted")
+    assert record.state == "FAILED"
+    assert len([r for r in fake_x.search_requests("blacklivesmatter") if r.query.get("next_token")]) == 2
+    assert fake_x.search_requests("kpop") == []  # nothing asked of an empty account
+    assert blm.api_requests == 3  # the 402 was not retried
+    first_two = {
+        t["id"]
+        for page in load_pages("blacklivesmatter.jsonl")[:2]
+        for t in page["data"]
+        if not is_retweet(t)
+    }
+    assert stored(engine)["posts"] == first_two
+    assert blm.posts_new == blm.posts_fetched == len(first_two)
+    assert_rollups_match_a_recount(engine)
+    assert CREDITS_DEPLETED.labels(source="x")._value.get() == before + 1
 
 
 def test_a_truncated_page_fails_its_hashtag_and_keeps_the_pages_before_it(

@@ -31,6 +31,7 @@ from tests.integration.stream_helpers import (
     stream,
     write_until,
 )
+from tests.support.fake_x import CREDITS_DEPLETED
 from tests.support.fake_x_stream import (
     KEEP_ALIVE,
     OPERATIONAL_DISCONNECT,
@@ -213,3 +214,35 @@ def test_the_reader_rides_out_errors_silence_and_disconnects(
     assert any("429 Too Many Requests" in e for e in errors)
     assert not any("operational" in e for e in errors)  # a planned reconnect, not an error
     assert len(fake_x_stream.stream_requests()) == 6
+
+
+def test_spent_credits_stop_the_streams_instead_of_a_reconnect_loop(
+    fake_x_stream: FakeXStream, redis_buffer: RedisBuffer, redis_prefix: str, engine: Engine
+) -> None:
+    """HTTP 402 on the stream connection: every stream the reader serves stops (FAILED, with
+    the reason), the reader ends, and X is not asked again."""
+    fake_x_stream.queue = [
+        Connection(status=402, body=CREDITS_DEPLETED),
+        Connection(lines=[TWARC[0]]),  # never reached
+    ]
+    dogs, cats = new_stream(engine, "x", "dog"), new_stream(engine, "x", "cat")
+    reader = XStreamReader(
+        config(fake_x_stream, redis_prefix),
+        redis_buffer,
+        on_refused=lambda stream_id, error: store.fail_stream(engine, stream_id, error),
+    )
+    stop = threading.Event()
+    reader.serve([dogs, cats], now=0.0)
+    thread = threading.Thread(target=reader.run, args=(stop,), daemon=True)
+    thread.start()
+    thread.join(30)
+    try:
+        assert not thread.is_alive(), "the reader went on after 402"
+    finally:
+        stop.set()
+        reader.close()
+    for record in (stream(engine, dogs.id), stream(engine, cats.id)):
+        assert record.state == store.FAILED
+        assert record.last_error.startswith("X credits depleted (402")
+    assert len(fake_x_stream.stream_requests()) == 1
+    assert (REGISTRY.get_sample_value("tagpulse_source_credits_depleted_total", {"source": "x"}) or 0) >= 1

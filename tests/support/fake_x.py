@@ -165,5 +165,20 @@ def rate_limited(reset_in: int = 0, **fault: Any) -> Fault:
     )
 
 
+# X's pay-per-use answer when the credits are spent. No response of it is recorded (the
+# recordings predate pay-per-use): the status is HTTP's 402 Payment Required, the problem's title
+# is the "CreditsDepleted" that API users report, in the shape of X's other problems.
+CREDITS_DEPLETED = {
+    "title": "CreditsDepleted",
+    "detail": "Your enrolled account does not have any credits to fulfill this request.",
+    "type": "https://api.x.com/2/problems/credits-depleted",
+    "status": 402,
+}
+
+
+def credits_depleted(**fault: Any) -> Fault:
+    return Fault(status=402, body=json.dumps(CREDITS_DEPLETED).encode(), **fault)
+
+
 def usage_capped(**fault: Any) -> Fault:
     return Fault(status=429, body=json.dumps(USAGE_CAPPED).encode(), **fault)

@@ -39,6 +39,12 @@ SOURCE_REQUESTS = Counter(
     "HTTP requests to a platform API, by response status (or timeout, connection_error).",
     ("source", "status"),
 )
+# The chart's TagpulseSourceCreditsDepleted alert watches it.
+CREDITS_DEPLETED = Counter(
+    "tagpulse_source_credits_depleted_total",
+    "HTTP 402 answers (pay-per-use credits spent) that stopped a run or a stream.",
+    ("source",),
+)
 # The chart's TagpulseSourceRateLimitExhausted alert watches it.
 RATE_LIMIT_REMAINING = Gauge(
     "tagpulse_source_rate_limit_remaining",
@@ -61,6 +67,7 @@ def create_series_at_zero(sources: Iterable[str], finished_run_states: Iterable[
     create_at_zero(COLLECTION_RUNS, source=sources, outcome=[run_outcome(s) for s in finished_run_states])
     create_at_zero(RUN_SECONDS, source=sources)
     create_at_zero(CACHE_INVALIDATIONS, result=[INVALIDATION_DELIVERED, INVALIDATION_FAILED])
+    create_at_zero(CREDITS_DEPLETED, source=sources)
     for counter in (
         stream_metrics.MESSAGES_RECEIVED,
         stream_metrics.MESSAGES_MATCHED,

@@ -6,6 +6,8 @@
   body says a usage cap is spent, which waiting does not fix: that stops the run;
 - when a response says no requests are left in the window, the next request waits for the
   reset instead of earning a 429;
+- 402 Payment Required (X's pay-per-use credits are spent, "CreditsDepleted") stops the run at
+  once, never retried: it is neither a rate limit nor the old usage cap, and has its own metric;
 - 401/403 stop the run at once; other 4xx fail the hashtag.
 
 Sleeps wake up when the collector shuts down (`Interrupted`), so a run never holds up a
@@ -27,10 +29,11 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait
 
 from tagpulse.redaction import Redactor
 from tagpulse.text import bounded
-from tagpulse_collector.metrics import RATE_LIMIT_REMAINING, SOURCE_REQUESTS
+from tagpulse_collector.metrics import CREDITS_DEPLETED, RATE_LIMIT_REMAINING, SOURCE_REQUESTS
 from tagpulse_collector.sources.base import Page
 from tagpulse_collector.sources.errors import (
     AuthenticationFailed,
+    CreditsDepleted,
     Interrupted,
     RateLimited,
     RequestRejected,
@@ -71,6 +74,18 @@ class _Transient(Exception):
     def __init__(self, description: str) -> None:
         super().__init__(description)
         self.description = description
+
+
+def is_credits_depleted(response: httpx.Response) -> bool:
+    """402 Payment Required, or a problem that says the credits are spent, whatever its status
+    (X reports "CreditsDepleted"; no response of it is recorded here, so both are accepted)."""
+    if response.status_code == 402:
+        return True
+    if response.status_code < 400:
+        return False
+    problem = problem_of(response)
+    text = " ".join(str(problem.get(key, "")) for key in ("type", "title", "detail")).lower()
+    return "creditsdepleted" in text or "credits-depleted" in text or "credits depleted" in text
 
 
 def problem_of(response: httpx.Response) -> dict[str, Any]:
@@ -162,6 +177,13 @@ class ApiClient:
             response = self._get_with_retries(url, params)
             self._observe(response)
             status = response.status_code
+            if is_credits_depleted(response):
+                CREDITS_DEPLETED.labels(source=self.source).inc()
+                raise CreditsDepleted(
+                    f"{self.source} credits depleted ({describe(response)}); the run stops until the "
+                    "account's balance is topped up",
+                    *self._figures_for_error(),
+                )
             if status == 429:
                 if self.is_usage_cap(response):
                     raise UsageCapReached(

@@ -31,6 +31,14 @@ class UsageCapReached(SourceError):
     stops_run = True
 
 
+class CreditsDepleted(SourceError):
+    """HTTP 402 (X's pay-per-use "CreditsDepleted"): the account's credits are spent. Neither
+    waiting nor retrying helps until someone tops up the balance, and every retry would be a
+    request against an empty account: the run stops at once."""
+
+    stops_run = True
+
+
 class RateLimited(SourceError):
     """Still rate limited after the allowed waits."""
 

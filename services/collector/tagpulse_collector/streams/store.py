@@ -259,7 +259,8 @@ def mark_reader_stopped(engine: Engine, stream_ids: Collection[int]) -> None:
 
 
 def fail_stream(engine: Engine, stream_id: int, error: str) -> None:
-    """A RUNNING stream stops with an error it cannot get past (X refused one of its rules)."""
+    """A RUNNING stream stops with an error it cannot get past (X refused one of its rules, or
+    its credits are spent)."""
     streams = Stream.table()
     with engine.begin() as connection:
         connection.execute(

@@ -30,8 +30,8 @@ from typing import Any
 import httpx
 import orjson
 
-from tagpulse_collector.metrics import SOURCE_REQUESTS
-from tagpulse_collector.sources.api_client import describe
+from tagpulse_collector.metrics import CREDITS_DEPLETED, SOURCE_REQUESTS
+from tagpulse_collector.sources.api_client import describe, is_credits_depleted
 from tagpulse_collector.sources.x_api import EXPANSIONS, PLACE_FIELDS, TWEET_FIELDS, USER_FIELDS, XAccess
 from tagpulse_collector.streams import metrics
 from tagpulse_collector.streams.backoff import (
@@ -53,6 +53,10 @@ log = logging.getLogger("tagpulse.streams")
 SOURCE = "x"
 STREAM_PATH = "/2/tweets/search/stream"
 RULES_PATH = "/2/tweets/search/stream/rules"
+
+
+class CreditsDepletedOnStream(Exception):
+    """X answered the stream connection with 402: its pay-per-use credits are spent."""
 
 
 @dataclass(frozen=True)
@@ -294,6 +298,9 @@ class XStreamReader:
                     cause, description = ENDED, "X closed the stream"
                 except Disconnect as disconnect:
                     cause, description = disconnect.cause, str(disconnect)
+                except CreditsDepletedOnStream as depleted:
+                    self._stop_streams_for_credits(str(depleted))
+                    break
                 if stop.is_set() or self.closed.is_set():
                     break
                 wait = backoff.wait_for(cause)
@@ -311,6 +318,17 @@ class XStreamReader:
         finally:
             metrics.READERS.labels(source=SOURCE).dec()
             self.client.close()
+
+    def _stop_streams_for_credits(self, description: str) -> None:
+        """No reconnect loop against an empty account: every stream served here stops with the
+        reason (they are no longer RUNNING, so no collector starts this reader again)."""
+        CREDITS_DEPLETED.labels(source=SOURCE).inc()
+        with self._lock:
+            served = sorted(self._served)
+        log.error("x stream stopped: credits depleted", extra={"reason": description, "streams": served})
+        for stream_id in served:
+            reason = f"X credits depleted ({description}); top up the balance, then start a new stream"
+            self.on_refused(stream_id, reason)
 
     def _params(self) -> dict[str, str | int]:
         params: dict[str, str | int] = {
@@ -331,6 +349,8 @@ class XStreamReader:
                 SOURCE_REQUESTS.labels(source=SOURCE, status=str(response.status_code)).inc()
                 if response.status_code != 200:
                     response.read()
+                    if is_credits_depleted(response):
+                        raise CreditsDepletedOnStream(describe(response))
                     cause = RATE_LIMITED if response.status_code == 429 else HTTP_ERROR
                     raise Disconnect(cause, describe(response))
                 log.info("x stream connected")
