@@ -4,6 +4,7 @@ increment, or the first failed run (dead letter, server error) after a restart g
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -18,7 +19,9 @@ from tagpulse.v1 import collector_service_pb2, query_service_pb2
 from tagpulse_collector.catalog import KNOWN_SOURCES
 from tagpulse_collector.metrics import run_outcome
 from tagpulse_collector.runs.store import FINISHED_RUN_STATES
-from tests.support.processes import Process, free_port, wait_for_http
+from tests.support.processes import ROOT, Process, free_port, wait_for_http
+
+ALERT_RULES = ROOT / "charts" / "tagpulse" / "templates" / "prometheusrule.yaml"
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -115,3 +118,24 @@ def test_the_collectors_alert_series_start_at_zero(started: dict[str, Samples]) 
 def test_the_rate_limit_gauge_is_not_invented_at_zero(started: dict[str, Samples]) -> None:
     """Zero requests left would fire TagpulseSourceRateLimitExhausted: the gauge waits for a platform."""
     assert not [key for key in started["collector"] if key[0] == "tagpulse_source_rate_limit_remaining"]
+
+
+def _counters_the_alerts_increase() -> set[str]:
+    """tagpulse's counters that an alert reads through increase() or rate(), read from the chart's
+    template: a new alert on a new counter is held to the same rule without anyone listing it."""
+    return set(re.findall(r"\b(?:increase|rate)\((tagpulse_\w+_total)\{", ALERT_RULES.read_text()))
+
+
+def test_every_counter_an_alert_increases_starts_at_zero_for_every_source(
+    started: dict[str, Samples],
+) -> None:
+    counters = _counters_the_alerts_increase()
+    assert "tagpulse_collection_runs_total" in counters, f"{ALERT_RULES.name}: the pattern finds no counter"
+    samples = started["query"] | started["collector"]
+    for counter in sorted(counters):
+        series = {labels: value for (name, labels), value in samples.items() if name == counter}
+        assert series, f"{counter}: no series at start, so its first increment is no increase"
+        assert set(series.values()) == {0}, counter
+        sources = {value for labels in series for key, value in labels if key == "source"}
+        if sources:
+            assert sources == set(KNOWN_SOURCES), (counter, sources)
