@@ -758,6 +758,9 @@ def test_a_database_proxy_runs_beside_every_database_client() -> None:
         assert (proxy["name"], proxy["restartPolicy"]) == ("cloud-sql-proxy", "Always"), component
         assert "cloud-sql-credentials" in {v["name"] for v in pod["volumes"]}, component
         assert [c["name"] for c in pod["containers"]] == [component if kind == "Deployment" else "migrate"]
+        # Under the chart's default-deny policies the proxy still reaches the Admin API over HTTPS.
+        egress = one(manifests, "NetworkPolicy", name(component))["spec"]["egress"]
+        assert any({"protocol": "TCP", "port": 443} in rule["ports"] for rule in egress), component
     sidecar = {"name": "log-shipper", "image": "busybox:1.37"}
     mount = {"name": "extra", "mountPath": "/extra"}
     pod = one(
