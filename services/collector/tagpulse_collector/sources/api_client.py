@@ -83,9 +83,14 @@ def is_credits_depleted(response: httpx.Response) -> bool:
         return True
     if response.status_code < 400:
         return False
-    problem = problem_of(response)
-    text = " ".join(str(problem.get(key, "")) for key in ("type", "title", "detail")).lower()
+    text = problem_text(response)
     return "creditsdepleted" in text or "credits-depleted" in text or "credits depleted" in text
+
+
+def problem_text(response: httpx.Response) -> str:
+    """The problem's type, title and detail in lower case, for telling problems apart."""
+    problem = problem_of(response)
+    return " ".join(str(problem.get(key, "")) for key in ("type", "title", "detail")).lower()
 
 
 def problem_of(response: httpx.Response) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import httpx
 import orjson
 
-from tagpulse_collector.sources.api_client import USER_AGENT, ApiClient, HttpPolicy, HttpSearch, problem_of
+from tagpulse_collector.sources.api_client import USER_AGENT, ApiClient, HttpPolicy, HttpSearch, problem_text
 from tagpulse_collector.sources.base import Page
 from tagpulse_collector.sources.errors import MalformedResponse, RequestRejected
 from tagpulse_collector.sources.rate_limits import x_rate_limit
@@ -50,8 +50,7 @@ def search_query(hashtag: str, include_retweets: bool) -> str:
 
 def is_usage_cap(response: httpx.Response) -> bool:
     """A 429 whose problem says a usage cap is spent (type …/usage-capped, UsageCapExceeded)."""
-    problem = problem_of(response)
-    text = " ".join(str(problem.get(key, "")) for key in ("type", "title", "detail")).lower()
+    text = problem_text(response)
     return "usage-capped" in text or "usagecapexceeded" in text or "usage cap" in text
 
 
