@@ -1,7 +1,7 @@
 import pytest
 from pydantic import ValidationError
 
-from tagpulse.db.engine import create_database_engine
+from tagpulse.db.engine import database_engine
 from tagpulse.settings import DEFAULT_HASHTAGS, Settings, load_settings
 
 
@@ -48,12 +48,11 @@ def test_a_bad_value_stops_start_up_with_a_clear_message(
 
 def test_the_pool_size_reaches_the_engine(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TAGPULSE_DATABASE_POOL_SIZE", "12")
+    monkeypatch.setenv("TAGPULSE_DATABASE_URL", "postgresql+psycopg://app@127.0.0.1:1/tagpulse")
     settings = Settings()
     assert settings.database_pool_size == 12
     # Building the engine opens no connection (the unit tests' guard would refuse it).
-    engine = create_database_engine(
-        "postgresql+psycopg://app@127.0.0.1:1/tagpulse", pool_size=settings.database_pool_size
-    )
+    engine = database_engine(settings)
     assert engine.pool.size() == 12  # type: ignore[attr-defined]
     monkeypatch.setenv("TAGPULSE_DATABASE_POOL_SIZE", "0")
     with pytest.raises(ValidationError):

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from sqlalchemy import Engine
 
-from tagpulse.db.engine import create_database_engine
+from tagpulse.db.engine import database_engine
 from tagpulse.grpc_server import GrpcServer, Service
 from tagpulse.logs import configure_logging
 from tagpulse.settings import load_settings
@@ -55,9 +55,7 @@ def build_server(settings: CollectorSettings, after_commit: Callable[[], None] |
     """The collector on the shared gRPC bootstrap. `after_commit` runs after each stream writer
     commit, before the acknowledgement (tests kill the process there)."""
     metrics.create_series_at_zero(KNOWN_SOURCES, FINISHED_RUN_STATES)
-    engine = create_database_engine(
-        settings.database_url.get_secret_value(), pool_size=settings.database_pool_size
-    )
+    engine = database_engine(settings)
     api_token = settings.api_token.get_secret_value() if settings.api_token else None
     query_client = QueryClient(settings.query_address, api_token)
     invalidations = Invalidations(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tagpulse.db.engine import create_database_engine
+from tagpulse.db.engine import database_engine
 from tagpulse.grpc_server import GrpcServer, Service
 from tagpulse.logs import configure_logging
 from tagpulse.settings import load_settings
@@ -27,9 +27,7 @@ def build_cache(settings: QuerySettings) -> AnswerCache:
 
 
 def build_server(settings: QuerySettings) -> GrpcServer:
-    engine = create_database_engine(
-        settings.database_url.get_secret_value(), pool_size=settings.database_pool_size
-    )
+    engine = database_engine(settings)
     cache = build_cache(settings)
     servicer = QueryServicer(engine, cache, NearCache(settings.cache_ttl_seconds))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, Table, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
@@ -21,6 +21,16 @@ DATABASE_OUTAGES: tuple[type[Exception], ...] = (
     PoolTimeout,
     PendingRollbackError,
 )
+
+if TYPE_CHECKING:
+    from tagpulse.settings import Settings
+
+
+def database_engine(settings: Settings) -> Engine:
+    """The engine a service (or the import command) works with: its database, its pool size."""
+    return create_database_engine(
+        settings.database_url.get_secret_value(), pool_size=settings.database_pool_size
+    )
 
 
 def create_database_engine(url: str, **engine_options: Any) -> Engine:

@@ -19,7 +19,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from tagpulse.db.engine import create_database_engine
+from tagpulse.db.engine import database_engine
 from tagpulse_collector.archive.importer import ImportReport, import_archives
 from tagpulse_collector.ingestion.batches import IngestResult
 from tagpulse_collector.query_client import QueryClient
@@ -59,9 +59,7 @@ def run_import(
         print(f"no such file: {', '.join(missing)}", file=sys.stderr)
         return 2
     console = Console(stderr=True)
-    engine = create_database_engine(
-        settings.database_url.get_secret_value(), pool_size=settings.database_pool_size
-    )
+    engine = database_engine(settings)
     total = sum(f.stat().st_size for f in files)
     progress = Progress(
         TextColumn("[bold]{task.description}"),
