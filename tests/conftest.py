@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import NoReturn
 
 import pytest
-import redis
 from sqlalchemy import Engine, create_engine, text
 
 from tagpulse.db.engine import create_database_engine
@@ -27,6 +26,7 @@ from tests.support.fake_x_stream import FakeXStream
 from tests.support.private_postgres import PrivatePostgres, postgres_bindir
 from tests.support.private_redis import PrivateRedis, redis_server_binary
 from tests.support.processes import Stack
+from tests.support.redis_prefixes import delete_prefix
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 FAKE_X_TOKEN = "AAAAAAAAAAAAAAAAAAAAAFakeXBearerToken0123456789"
@@ -131,11 +131,7 @@ def redis_prefix(redis_server_url: str) -> Iterator[str]:
     """A key prefix of the test's own; its keys are deleted afterwards."""
     prefix = f"tagpulse-test-{uuid.uuid4().hex[:12]}:"
     yield prefix
-    client = redis.Redis.from_url(redis_server_url)
-    keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
-    if keys:
-        client.delete(*keys)
-    client.close()
+    delete_prefix(redis_server_url, prefix)
 
 
 @pytest.fixture
@@ -197,12 +193,8 @@ def start_stack(
     yield start
     for stack in stacks:
         stack.stop()
-    client = redis.Redis.from_url(redis_server_url)
     for prefix in prefixes:
-        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
-        if keys:
-            client.delete(*keys)
-    client.close()
+        delete_prefix(redis_server_url, prefix)
 
 
 @pytest.fixture

@@ -9,10 +9,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-import redis
 
 from tests.support import databases
 from tests.support.processes import Stack
+from tests.support.redis_prefixes import delete_prefix
 
 
 @pytest.fixture(scope="module")
@@ -40,11 +40,7 @@ def module_stack(
         return stack.start()
 
     yield start
-    client = redis.Redis.from_url(redis_server_url)
     for stack, url in started:
         stack.stop()
         databases.drop_database(postgres_server_url, url)
-        keys = list(client.scan_iter(match=f"{stack.redis_prefix}*", count=1000))
-        if keys:
-            client.delete(*keys)
-    client.close()
+        delete_prefix(redis_server_url, stack.redis_prefix)

@@ -13,6 +13,7 @@ test_stream_kills.py. Redis killed under the query service: tests/e2e/test_reads
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -34,6 +35,7 @@ from tests.support.polling import wait_until
 from tests.support.private_postgres import PrivatePostgres
 from tests.support.private_redis import PrivateRedis, redis_server_binary
 from tests.support.processes import Stack, wait_for_grpc_serving
+from tests.support.redis_prefixes import delete_prefix
 from tests.support.sample_stream import SEED_RULE, expected
 
 SEED = 4242
@@ -67,15 +69,8 @@ def private_stack(
     yield start
     for stack in stacks:
         stack.stop()
-        client = redis.Redis.from_url(stack.redis_url or redis_server_url)
-        try:
-            keys = list(client.scan_iter(match=f"{stack.redis_prefix}*", count=1000))
-            if keys:
-                client.delete(*keys)
-        except redis.RedisError:
-            pass  # a private Redis the test has stopped
-        finally:
-            client.close()
+        with contextlib.suppress(redis.RedisError):  # a private Redis the test has stopped
+            delete_prefix(stack.redis_url or redis_server_url, stack.redis_prefix)
 
 
 def originals(*names: str) -> set[str]:

@@ -18,13 +18,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-import redis
 
 from tagpulse.db.engine import create_database_engine
 from tests.support import databases
 from tests.support.polling import wait_until
 from tests.support.processes import Process, Stack, wait_for_grpc_serving
 from tests.support.random_posts import random_data
+from tests.support.redis_prefixes import delete_prefix
 
 DRAIN_SECONDS = 3
 GRACE_SECONDS = 2
@@ -63,11 +63,7 @@ def two_replicas(
     finally:
         stack.stop()
         databases.drop_database(postgres_server_url, url)
-        client = redis.Redis.from_url(redis_server_url)
-        keys = list(client.scan_iter(match=f"{stack.redis_prefix}*", count=1000))
-        if keys:
-            client.delete(*keys)
-        client.close()
+        delete_prefix(redis_server_url, stack.redis_prefix)
 
 
 class SteadyLoad:

@@ -19,7 +19,6 @@ from pathlib import Path
 import grpc
 import httpx
 import pytest
-import redis
 import yaml
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from sqlalchemy import create_engine, text
@@ -31,6 +30,7 @@ from tests.images.containers import PodmanRun, exit_code, logs, podman
 from tests.support import databases
 from tests.support.polling import wait_until
 from tests.support.processes import ROOT, free_port
+from tests.support.redis_prefixes import delete_prefix
 
 IMAGES = {"query": "localhost/tagpulse-query", "collector": "localhost/tagpulse-collector"}
 TAG = "test"
@@ -199,11 +199,7 @@ def test_the_images_run_as_the_chart_runs_them(
     finally:
         for name in names.values():
             podman("rm", "--force", "--time", "0", name, check=False)
-        client = redis.Redis.from_url(redis_server_url)
-        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
-        if keys:
-            client.delete(*keys)
-        client.close()
+        delete_prefix(redis_server_url, prefix)
 
 
 def serving(address: str, container: str) -> None:
