@@ -88,6 +88,7 @@ class FakeXStream(LoopbackServer):
         # Stream connections open now, and the most ever open at once.
         self.open_connections = 0
         self.most_open_connections = 0
+        self._open_sockets: set[socket.socket] = set()
         self._lock = threading.Lock()
         self._closing = threading.Event()
         super().__init__()
@@ -204,14 +205,20 @@ class FakeXStream(LoopbackServer):
         return json.dumps(message).encode()
 
     def _stream(self, handler: BaseHTTPRequestHandler) -> None:
+        sock = handler.connection
         with self._lock:
             self.open_connections += 1
-            self.most_open_connections = max(self.most_open_connections, self.open_connections)
+            self._open_sockets.add(sock)
+            # A connection whose client has closed it is counted open until the fake's next write
+            # fails; what matters is whether the client still held it when this one arrived.
+            held = [s for s in self._open_sockets if s is sock or not _peer_closed(s)]
+            self.most_open_connections = max(self.most_open_connections, len(held))
         try:
             self._play(handler, self._next_connection())
         finally:
             with self._lock:
                 self.open_connections -= 1
+                self._open_sockets.discard(sock)
 
     def _play(self, handler: BaseHTTPRequestHandler, connection: Connection) -> None:
         if connection.status != 200:
@@ -254,14 +261,12 @@ class FakeXStream(LoopbackServer):
 
 
 def _peer_closed(sock: socket.socket) -> bool:
+    """True once the client closed the connection. MSG_DONTWAIT leaves the socket blocking, so
+    another thread may look while the handler's thread writes to it."""
     try:
-        sock.setblocking(False)
-        try:
-            return sock.recv(1, socket.MSG_PEEK) == b""
-        except BlockingIOError:
-            return False
-        finally:
-            sock.setblocking(True)
+        return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except BlockingIOError:
+        return False
     except OSError:
         return True
 
