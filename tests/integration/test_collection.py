@@ -12,7 +12,7 @@ from tagpulse_collector.catalog import SourceCatalog
 from tagpulse_collector.runs.execute import execute_run
 from tagpulse_collector.runs.plan import plan_collection
 from tagpulse_collector.runs.store import RunRecord, get_run, list_runs, start_run
-from tagpulse_collector.sources.base import Page
+from tagpulse_collector.sources.base import BeforePage, Page, no_budget
 from tagpulse_collector.sources.sample import SampleSource
 
 ANCHOR = datetime(2026, 11, 23, tzinfo=UTC)
@@ -68,7 +68,12 @@ class BrokenForOneHashtag:
         self.inner = SampleSource(anchor=ANCHOR)
 
     def search(
-        self, hashtag: str, max_posts: int, cursor: str | None = None, since_id: str | None = None
+        self,
+        hashtag: str,
+        max_posts: int,
+        cursor: str | None = None,
+        since_id: str | None = None,
+        before_page: BeforePage = no_budget,
     ) -> Iterator[Page]:
         for number, page in enumerate(self.inner.search(hashtag, max_posts, cursor)):
             if hashtag == self.broken and number == 1:
@@ -93,7 +98,12 @@ def test_every_hashtag_failing_fails_the_run(engine: Engine) -> None:
         name = "sample"
 
         def search(
-            self, hashtag: str, max_posts: int, cursor: str | None = None, since_id: str | None = None
+            self,
+            hashtag: str,
+            max_posts: int,
+            cursor: str | None = None,
+            since_id: str | None = None,
+            before_page: BeforePage = no_budget,
         ) -> Iterator[Page]:
             raise ConnectionError("source unreachable")
 

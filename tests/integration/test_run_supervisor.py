@@ -24,7 +24,7 @@ from tagpulse_collector.runs.execute import execute_run
 from tagpulse_collector.runs.executor import RunExecutor, SupervisionPolicy
 from tagpulse_collector.runs.plan import plan_collection
 from tagpulse_collector.runs.store import get_run, interrupted_runs, start_run
-from tagpulse_collector.sources.base import Page
+from tagpulse_collector.sources.base import BeforePage, Page, no_budget
 from tagpulse_collector.sources.sample import SampleSource
 from tests.integration.test_collection import ANCHOR
 from tests.unit.test_invalidations import QueryServiceDownFor, until_delivered
@@ -83,7 +83,12 @@ class BreaksTheLockSession:
         self.broke = False
 
     def search(
-        self, hashtag: str, max_posts: int, cursor: str | None = None, since_id: str | None = None
+        self,
+        hashtag: str,
+        max_posts: int,
+        cursor: str | None = None,
+        since_id: str | None = None,
+        before_page: BeforePage = no_budget,
     ) -> Iterator[Page]:
         for number, page in enumerate(self.inner.search(hashtag, max_posts, cursor, since_id)):
             if number == 1 and not self.broke:

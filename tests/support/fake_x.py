@@ -8,8 +8,12 @@ the real endpoint, from the recorded pages of that hashtag:
 - `-is:retweet` drops retweets from `data` (and recounts `meta`);
 - `since_id` keeps only newer tweets; a page that lost any tweet ends the result, and an
   empty result is `{"meta": {"result_count": 0}}`, with no `data` key;
+- `includes` holds what the request's `expansions` ask for, for the tweets served: their
+  authors (`author_id`) and the posts they reference (`referenced_tweets.id`);
 - a wrong bearer token is a 401 with X's problem body; rate-limit headers come with every
-  answer.
+  answer;
+- `billed` adds up what X would bill for the answers: posts in `data` and `includes.tweets`,
+  user objects in `includes.users`.
 """
 
 from __future__ import annotations
@@ -84,6 +88,7 @@ class FakeXApi(FakeApi):
         # Read-only: every answer is built from a deep copy.
         self.pages = {tag: _recorded(name) for tag, name in searches.items()}
         self.remaining = 450
+        self.billed = {"posts": 0, "users": 0}
 
     def rate_limit_headers(self, remaining: int | None = None, reset_in: int = 900) -> dict[str, str]:
         return {
@@ -142,6 +147,9 @@ class FakeXApi(FakeApi):
         else:
             ids = [t["id"] for t in data]
             page["data"] = data
+            page["includes"] = expanded(page.get("includes", {}), data, request.query.get("expansions", ""))
+            self.billed["posts"] += len(data) + len(page["includes"].get("tweets", []))
+            self.billed["users"] += len(page["includes"].get("users", []))
             meta.update(
                 result_count=len(data),
                 newest_id=max(ids, key=int),
@@ -149,6 +157,18 @@ class FakeXApi(FakeApi):
             )
             body = page
         return Response(200, json.dumps(body).encode(), self.rate_limit_headers())
+
+
+def expanded(includes: Mapping[str, Any], tweets: list[dict[str, Any]], expansions: str) -> dict[str, Any]:
+    """The recorded `includes` cut down to what `expansions` bring for `tweets`."""
+    asked = set(expansions.split(","))
+    kept = dict(includes)
+    authors = {t.get("author_id") for t in tweets} if "author_id" in asked else set()
+    kept["users"] = [u for u in includes.get("users", []) if u.get("id") in authors]
+    referenced = {r["id"] for t in tweets for r in t.get("referenced_tweets", [])}
+    wanted = referenced if "referenced_tweets.id" in asked else set()
+    kept["tweets"] = [t for t in includes.get("tweets", []) if t.get("id") in wanted]
+    return {key: value for key, value in kept.items() if value}
 
 
 def rate_limited(reset_in: int = 0, **fault: Any) -> Fault:

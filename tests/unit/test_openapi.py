@@ -118,6 +118,7 @@ def test_schemas_use_the_proto3_json_mapping(document: dict[str, Any]) -> None:
         "SUCCEEDED",
         "PARTIALLY_SUCCEEDED",
         "FAILED",
+        "STOPPED_BY_BUDGET",
     ]
     figures = schemas["CollectionFigures"]["properties"]
     assert figures["postsFetched"]["type"] == "string"  # int64

@@ -49,7 +49,8 @@ def test_follows_next_token_through_every_page_with_the_documented_request(fake_
         "query": "#blacklivesmatter -is:retweet",
         "max_results": "100",
         "tweet.fields": "created_at,lang,author_id,entities,geo,public_metrics,referenced_tweets",
-        "expansions": "author_id,geo.place_id,referenced_tweets.id",
+        # Without retweets, no referenced posts: X bills every post it returns.
+        "expansions": "author_id,geo.place_id",
         "user.fields": "username,name,public_metrics,location,verified",
         "place.fields": "country_code,full_name",
     }

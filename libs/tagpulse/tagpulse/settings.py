@@ -93,6 +93,45 @@ class Settings(BaseSettings):
         default="https://api.x.com",
         description="Base URL of the X API, for the collector's search and filtered stream.",
     )
+    x_price_per_post_usd: float = Field(
+        default=0.005,
+        ge=0,
+        le=100,
+        description=(
+            "What X bills for each post it returns (pay-per-use, in US dollars). tagpulse's cost "
+            "estimates, spend figures and budgets use it; change it when X changes its prices."
+        ),
+    )
+    x_price_per_user_usd: float = Field(
+        default=0.010,
+        ge=0,
+        le=100,
+        description="What X bills for each user object it returns (the authors in `includes.users`).",
+    )
+    x_price_per_counts_request_usd: float = Field(
+        default=0.005,
+        ge=0,
+        le=100,
+        description="What X bills for one request to `/2/tweets/counts/recent`.",
+    )
+    x_bills_included_users: bool = Field(
+        default=True,
+        description=(
+            "Whether the user objects X returns beside the posts are billed. True is the cautious "
+            "reading of X's price list: estimates and budgets then count them."
+        ),
+    )
+    x_daily_budget_usd: float | None = Field(
+        default=None,
+        ge=0,
+        le=1_000_000,
+        description=(
+            "The most tagpulse may spend on X in one UTC day (the day in which X bills a resource "
+            "once), collections, counts and keyword streams together. A collection stops before a "
+            "page whose price could pass it, and resumes there on its next run; a stream stops when "
+            "it is reached. Unset: no daily budget."
+        ),
+    )
     mastodon_base_url: str | None = Field(
         default=None,
         description=(

@@ -22,6 +22,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     trigger.add_argument("--max-posts-per-hashtag", type=int, default=0)
     trigger.add_argument("--source", default="", help="x, mastodon or sample; default: the collector's")
+    trigger.add_argument(
+        "--max-cost-usd",
+        type=float,
+        default=0.0,
+        help="the most the run may spend on X, in US dollars; default: only the daily budget",
+    )
     trigger.add_argument("--timeout", type=float, default=3600, help="seconds to wait for the run")
     trigger.add_argument("--wait-ready", type=float, default=0, help="seconds to wait for the collector")
     trigger.add_argument("--poll-interval", type=float, default=2.0, help="seconds between progress checks")
@@ -50,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
             args.timeout,
             args.wait_ready,
             args.poll_interval,
+            args.max_cost_usd,
         )
     if args.command == "import":
         from tagpulse.logs import configure_logging

@@ -22,6 +22,7 @@ from tagpulse_collector.sources.mastodon import MastodonAccess, MastodonSource
 from tagpulse_collector.sources.rate_limits import WaitPolicy
 from tagpulse_collector.sources.sample import SampleSource
 from tagpulse_collector.sources.x_api import XAccess, XApiSource
+from tagpulse_collector.spending.prices import SpendPolicy, spend_policy
 from tagpulse_collector.streams.backoff import ReconnectPolicy
 from tagpulse_collector.streams.local_feed import Feed
 from tagpulse_collector.streams.mastodon_feed import mastodon_feed
@@ -66,6 +67,8 @@ class SourceCatalog:
     sample_seed: int = 42
     x_include_retweets: bool = False
     reading: StreamReading = field(default_factory=StreamReading)
+    # What reading each platform costs, and the daily budgets.
+    spend: SpendPolicy = field(default_factory=SpendPolicy)
     # Set on shutdown: a source waiting out a rate limit wakes up and stops.
     stop: threading.Event = field(default_factory=threading.Event, compare=False)
 
@@ -165,5 +168,6 @@ def catalog_from_settings(settings: CollectorSettings, stop: threading.Event | N
             x_keepalive_seconds=settings.stream_keepalive_seconds,
             x_backfill_minutes=settings.x_stream_backfill_minutes,
         ),
+        spend=spend_policy(settings),
         stop=stop or threading.Event(),
     )

@@ -45,6 +45,27 @@ CREDITS_DEPLETED = Counter(
     "HTTP 402 answers (pay-per-use credits spent) that stopped a run or a stream.",
     ("source",),
 )
+SPEND_USD = Counter(
+    "tagpulse_source_spend_usd_total",
+    "US dollars a paying platform bills for what tagpulse read (at the configured unit prices).",
+    ("source",),
+)
+BILLABLE_RESOURCES = Counter(
+    "tagpulse_source_billable_resources_total",
+    "Resources a paying platform bills, by kind: post, user, counts_request.",
+    ("source", "kind"),
+)
+# The chart's TagpulseDailyBudget* alerts divide the first by the second.
+SPENT_TODAY_USD = Gauge(
+    "tagpulse_source_spent_today_usd",
+    "US dollars spent on a paying platform in the current UTC day, as the database holds it.",
+    ("source",),
+)
+DAILY_BUDGET_USD = Gauge(
+    "tagpulse_source_daily_budget_usd",
+    "The daily budget of a paying platform (TAGPULSE_X_DAILY_BUDGET_USD); absent when unset.",
+    ("source",),
+)
 # The chart's TagpulseSourceRateLimitExhausted alert watches it.
 RATE_LIMIT_REMAINING = Gauge(
     "tagpulse_source_rate_limit_remaining",

@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 
 from tagpulse import pagination
 from tagpulse.errors import FailedPrecondition, NotFound
+from tagpulse.money import to_usd
 from tagpulse.timestamps import to_timestamp
 from tagpulse.v1 import collector_service_pb2 as pb
 from tagpulse.v1 import collector_service_pb2_grpc, resources_pb2
@@ -30,6 +31,7 @@ RUN_STATES = {
     runs.SUCCEEDED: CollectionRun.SUCCEEDED,
     runs.PARTIALLY_SUCCEEDED: CollectionRun.PARTIALLY_SUCCEEDED,
     runs.FAILED: CollectionRun.FAILED,
+    runs.STOPPED_BY_BUDGET: CollectionRun.STOPPED_BY_BUDGET,
 }
 HASHTAG_STATES = {
     runs.PENDING: HashtagCollectionFigures.PENDING,
@@ -37,6 +39,7 @@ HASHTAG_STATES = {
     runs.SUCCEEDED: HashtagCollectionFigures.SUCCEEDED,
     runs.FAILED: HashtagCollectionFigures.FAILED,
     runs.SKIPPED: HashtagCollectionFigures.SKIPPED,
+    runs.STOPPED_BY_BUDGET: HashtagCollectionFigures.STOPPED_BY_BUDGET,
 }
 STREAM_STATES = {
     streams_store.RUNNING: Stream.RUNNING,
@@ -67,7 +70,7 @@ class CollectorServicer(collector_service_pb2_grpc.CollectorServiceServicer):
         self, request: pb.StartCollectionRequest, context: grpc.aio.ServicerContext
     ) -> CollectionRun:
         record = await self.executor.start_run(
-            list(request.hashtags), request.max_posts_per_hashtag, request.source
+            list(request.hashtags), request.max_posts_per_hashtag, request.source, request.max_cost_usd
         )
         return run_to_proto(record)
 
@@ -167,16 +170,18 @@ def stream_to_proto(record: streams_store.StreamRecord, buffered: int) -> Stream
     )
 
 
-def _figures(
-    fetched: int, new: int, requests: int, errors: int, pages: int
-) -> resources_pb2.CollectionFigures:
+def _figures(figures: runs.HashtagFigures | runs.RunRecord) -> resources_pb2.CollectionFigures:
     return resources_pb2.CollectionFigures(
-        posts_fetched=fetched,
-        posts_new=new,
-        posts_duplicate=fetched - new,
-        api_requests=requests,
-        errors=errors,
-        pages=pages,
+        posts_fetched=figures.posts_fetched,
+        posts_new=figures.posts_new,
+        posts_duplicate=figures.posts_duplicate,
+        api_requests=figures.api_requests,
+        errors=figures.errors,
+        pages=figures.pages,
+        posts_billed=figures.posts_billed,
+        users_billed=figures.users_billed,
+        counts_requests=figures.counts_requests,
+        cost_usd=to_usd(figures.cost_micros),
     )
 
 
@@ -189,13 +194,11 @@ def run_to_proto(record: runs.RunRecord) -> CollectionRun:
         state=RUN_STATES[record.state],
         start_time=to_timestamp(record.started_at),
         end_time=to_timestamp(record.ended_at),
-        figures=_figures(
-            record.posts_fetched, record.posts_new, record.api_requests, record.errors, record.pages
-        ),
+        figures=_figures(record),
         hashtag_figures=[
             HashtagCollectionFigures(
                 hashtag=f.hashtag,
-                figures=_figures(f.posts_fetched, f.posts_new, f.api_requests, f.errors, f.pages),
+                figures=_figures(f),
                 error_message=f.error_message,
                 state=HASHTAG_STATES[f.state],
                 start_time=to_timestamp(f.started_at),
@@ -205,4 +208,5 @@ def run_to_proto(record: runs.RunRecord) -> CollectionRun:
         ],
         error_message=record.error_message,
         resume_count=record.resume_count,
+        max_cost_usd=to_usd(record.max_cost_micros or 0),
     )

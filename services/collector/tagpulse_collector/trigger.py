@@ -4,7 +4,8 @@ for it — what the Kubernetes CronJob runs.
 StartCollection returns the run at once; this polls GetCollection until the run is no longer
 RUNNING, riding out a collector restart in between (the run resumes on the new collector),
 then prints the run as JSON. Exit status: 0 SUCCEEDED, 1 FAILED (or not started),
-3 PARTIALLY_SUCCEEDED, 4 still RUNNING when --timeout ran out.
+3 PARTIALLY_SUCCEEDED, 4 still RUNNING when --timeout ran out, 5 STOPPED_BY_BUDGET (the daily
+budget or --max-cost-usd stopped it; the next run goes on where it stopped).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from tagpulse.v1 import collector_service_pb2, collector_service_pb2_grpc, resou
 from tagpulse_collector.settings import CollectorSettings
 
 State = resources_pb2.CollectionRun.State
-EXIT_CODES = {State.SUCCEEDED: 0, State.FAILED: 1, State.PARTIALLY_SUCCEEDED: 3}
+EXIT_CODES = {State.SUCCEEDED: 0, State.FAILED: 1, State.PARTIALLY_SUCCEEDED: 3, State.STOPPED_BY_BUDGET: 5}
 EXIT_TIMED_OUT = 4
 # Errors worth polling through: the collector restarting or briefly unreachable.
 TRANSIENT = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
@@ -55,6 +56,7 @@ def trigger(
     timeout_seconds: float,
     wait_ready_seconds: float,
     poll_seconds: float = 2.0,
+    max_cost_usd: float = 0.0,
 ) -> int:
     deadline = time.monotonic() + timeout_seconds
     with grpc.insecure_channel(settings.collector_address) as channel:
@@ -69,7 +71,10 @@ def trigger(
         try:
             run = stub.StartCollection(
                 collector_service_pb2.StartCollectionRequest(
-                    hashtags=hashtags, max_posts_per_hashtag=max_posts, source=source
+                    hashtags=hashtags,
+                    max_posts_per_hashtag=max_posts,
+                    source=source,
+                    max_cost_usd=max_cost_usd,
                 ),
                 metadata=metadata,
                 timeout=60,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy.engine import Row
@@ -64,8 +64,21 @@ class LastRunRow:
 
 
 @dataclass(frozen=True)
+class SpendRow:
+    source: str
+    day: date
+    # Today's; money in millionths of a US dollar.
+    posts_billed: int
+    users_billed: int
+    counts_requests: int
+    cost_micros: int
+    total_cost_micros: int
+
+
+@dataclass(frozen=True)
 class StatsRow:
     sources: tuple[SourceRow, ...]
     users: int
     posts: int
     last_successful_runs: tuple[LastRunRow, ...]
+    spend: tuple[SpendRow, ...] = ()

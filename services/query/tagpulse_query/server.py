@@ -29,7 +29,8 @@ def build_cache(settings: QuerySettings) -> AnswerCache:
 def build_server(settings: QuerySettings) -> GrpcServer:
     engine = database_engine(settings)
     cache = build_cache(settings)
-    servicer = QueryServicer(engine, cache, NearCache(settings.cache_ttl_seconds))
+    budgets = {} if settings.x_daily_budget_usd is None else {"x": settings.x_daily_budget_usd}
+    servicer = QueryServicer(engine, cache, NearCache(settings.cache_ttl_seconds), budgets)
 
     async def on_stop() -> None:
         await cache.close()

@@ -7,7 +7,7 @@ import functools
 import hashlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import grpc
@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 
 from tagpulse import pagination
 from tagpulse.errors import Unavailable
+from tagpulse.money import to_usd
 from tagpulse.timestamps import optional_instant, to_timestamp
 from tagpulse.v1 import query_service_pb2 as pb
 from tagpulse.v1 import query_service_pb2_grpc, resources_pb2
@@ -51,11 +52,19 @@ def _cache_counter(rpc: str, result: str) -> Any:
 
 
 class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
-    def __init__(self, engine: Engine, cache: AnswerCache, near: NearCache | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        cache: AnswerCache,
+        near: NearCache | None = None,
+        daily_budgets_usd: Mapping[str, float] | None = None,
+    ) -> None:
         self.engine = engine
         self.cache = cache
         # Answers are shared with every caller: they must never be modified once cached.
         self.near = near or NearCache(ttl_seconds=60)
+        # The daily budget of each paying source, shown beside its spend (GetStats).
+        self.daily_budgets_usd = dict(daily_budgets_usd or {})
 
     async def _answer(
         self,
@@ -234,9 +243,25 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
                     )
                     for r in figures.last_successful_runs
                 ],
+                spend=[self._spend(row) for row in figures.spend],
             )
 
         return await self._answer("GetStats", validation.StatsQuery(), pb.Stats, compute)
+
+    def _spend(self, row: records.SpendRow) -> pb.SourceSpend:
+        cost = to_usd(row.cost_micros)
+        budget = self.daily_budgets_usd.get(row.source, 0.0)
+        return pb.SourceSpend(
+            source=row.source,
+            day=row.day.isoformat(),
+            posts_billed=row.posts_billed,
+            users_billed=row.users_billed,
+            counts_requests=row.counts_requests,
+            cost_usd=cost,
+            daily_budget_usd=budget,
+            budget_left_usd=max(budget - cost, 0.0),
+            total_cost_usd=to_usd(row.total_cost_micros),
+        )
 
     async def InvalidateAggregates(
         self, request: pb.InvalidateAggregatesRequest, context: grpc.aio.ServicerContext

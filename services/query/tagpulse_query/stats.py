@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
+
 from sqlalchemy import and_, func, select
 from sqlalchemy.engine import Connection
 
-from tagpulse.db.models import CollectionRun, CollectionRunHashtag, SourceCount, User
-from tagpulse_query.records import LastRunRow, SourceRow, StatsRow
+from tagpulse.db.models import CollectionRun, CollectionRunHashtag, DailySpend, SourceCount, User
+from tagpulse_query.records import LastRunRow, SourceRow, SpendRow, StatsRow
 
 # The state a hashtag's progress row ends in when it was collected completely.
 SUCCEEDED = "SUCCEEDED"
@@ -25,6 +27,27 @@ def stats(connection: Connection) -> StatsRow:
         users=users,
         posts=sum(s.posts_stored for s in sources),
         last_successful_runs=_last_successful_runs(connection),
+        spend=_spend(connection, datetime.now(UTC).date()),
+    )
+
+
+def _spend(connection: Connection, today: date) -> tuple[SpendRow, ...]:
+    """Per source that was ever billed: today's spend, and the total over every day."""
+    spend = DailySpend.table()
+    by_source = select(spend.c.source, func.sum(spend.c.cost_micros).label("total")).group_by(spend.c.source)
+    totals = {row.source: int(row.total) for row in connection.execute(by_source)}
+    todays = {r.source: r for r in connection.execute(select(spend).where(spend.c.day == today))}
+    return tuple(
+        SpendRow(
+            source=source,
+            day=today,
+            posts_billed=todays[source].posts_billed if source in todays else 0,
+            users_billed=todays[source].users_billed if source in todays else 0,
+            counts_requests=todays[source].counts_requests if source in todays else 0,
+            cost_micros=todays[source].cost_micros if source in todays else 0,
+            total_cost_micros=int(total),
+        )
+        for source, total in sorted(totals.items())
     )
 
 

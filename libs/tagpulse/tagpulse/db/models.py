@@ -7,13 +7,14 @@ posts they count, and only for posts that were new, so reads never scan all post
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import cast
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Date,
     ForeignKeyConstraint,
     Index,
     Integer,
@@ -158,6 +159,8 @@ class CollectionRun(Base):
     error_message: Mapped[str] = mapped_column(Text, default="")
     # Times the run was picked up again after its collector stopped in the middle of it.
     resume_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The most the run may spend, in millionths of a US dollar; None: only the daily budget.
+    max_cost_micros: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
     __table_args__ = (Index("ix_collection_runs_started", started_at.desc()),)
 
@@ -186,12 +189,38 @@ class CollectionRunHashtag(Base):
     newest_id: Mapped[str | None] = mapped_column(PLATFORM_ID, nullable=True)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # After the stretch at next_page_token/since_id (a position a budget stop left), search again
+    # for posts newer than this: the ones that arrived after the stopped run began.
+    catch_up_since_id: Mapped[str | None] = mapped_column(PLATFORM_ID, nullable=True)
+    # What the platform bills for this hashtag (see `daily_spend`), written with each page.
+    posts_billed: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    users_billed: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    counts_requests: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    cost_micros: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # The most the page being read can cost: held against the budgets until the page is stored,
+    # so two runs cannot both take the last of a budget.
+    reserved_micros: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
     __table_args__ = (
         ForeignKeyConstraint(["run_id"], ["collection_runs.id"], ondelete="CASCADE"),
         # The since_id lookup: this hashtag's latest rows.
         Index("ix_collection_run_hashtags_hashtag", "hashtag", run_id.desc()),
     )
+
+
+class DailySpend(Base):
+    """What tagpulse read from a paying platform in one UTC day (the window in which X bills a
+    resource once), written in the same transaction as what was read. Money in millionths of a
+    US dollar, so sums are exact."""
+
+    __tablename__ = "daily_spend"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    source: Mapped[str] = mapped_column(SOURCE, primary_key=True)
+    posts_billed: Mapped[int] = mapped_column(BigInteger, default=0)
+    users_billed: Mapped[int] = mapped_column(BigInteger, default=0)
+    counts_requests: Mapped[int] = mapped_column(BigInteger, default=0)
+    cost_micros: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class Stream(Base):

@@ -9,14 +9,16 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class StartCollectionRequest(_message.Message):
-    __slots__ = ("hashtags", "max_posts_per_hashtag", "source")
+    __slots__ = ("hashtags", "max_posts_per_hashtag", "source", "max_cost_usd")
     HASHTAGS_FIELD_NUMBER: _ClassVar[int]
     MAX_POSTS_PER_HASHTAG_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
+    MAX_COST_USD_FIELD_NUMBER: _ClassVar[int]
     hashtags: _containers.RepeatedScalarFieldContainer[str]
     max_posts_per_hashtag: int
     source: str
-    def __init__(self, hashtags: _Optional[_Iterable[str]] = ..., max_posts_per_hashtag: _Optional[int] = ..., source: _Optional[str] = ...) -> None: ...
+    max_cost_usd: float
+    def __init__(self, hashtags: _Optional[_Iterable[str]] = ..., max_posts_per_hashtag: _Optional[int] = ..., source: _Optional[str] = ..., max_cost_usd: _Optional[float] = ...) -> None: ...
 
 class GetCollectionRequest(_message.Message):
     __slots__ = ("id",)

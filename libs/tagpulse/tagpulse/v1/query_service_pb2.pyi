@@ -191,17 +191,41 @@ class HashtagLastRun(_message.Message):
     end_time: _timestamp_pb2.Timestamp
     def __init__(self, hashtag: _Optional[str] = ..., collection_id: _Optional[str] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
+class SourceSpend(_message.Message):
+    __slots__ = ("source", "day", "posts_billed", "users_billed", "counts_requests", "cost_usd", "daily_budget_usd", "budget_left_usd", "total_cost_usd")
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    DAY_FIELD_NUMBER: _ClassVar[int]
+    POSTS_BILLED_FIELD_NUMBER: _ClassVar[int]
+    USERS_BILLED_FIELD_NUMBER: _ClassVar[int]
+    COUNTS_REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    COST_USD_FIELD_NUMBER: _ClassVar[int]
+    DAILY_BUDGET_USD_FIELD_NUMBER: _ClassVar[int]
+    BUDGET_LEFT_USD_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_COST_USD_FIELD_NUMBER: _ClassVar[int]
+    source: str
+    day: str
+    posts_billed: int
+    users_billed: int
+    counts_requests: int
+    cost_usd: float
+    daily_budget_usd: float
+    budget_left_usd: float
+    total_cost_usd: float
+    def __init__(self, source: _Optional[str] = ..., day: _Optional[str] = ..., posts_billed: _Optional[int] = ..., users_billed: _Optional[int] = ..., counts_requests: _Optional[int] = ..., cost_usd: _Optional[float] = ..., daily_budget_usd: _Optional[float] = ..., budget_left_usd: _Optional[float] = ..., total_cost_usd: _Optional[float] = ...) -> None: ...
+
 class Stats(_message.Message):
-    __slots__ = ("sources", "users", "posts", "last_successful_runs")
+    __slots__ = ("sources", "users", "posts", "last_successful_runs", "spend")
     SOURCES_FIELD_NUMBER: _ClassVar[int]
     USERS_FIELD_NUMBER: _ClassVar[int]
     POSTS_FIELD_NUMBER: _ClassVar[int]
     LAST_SUCCESSFUL_RUNS_FIELD_NUMBER: _ClassVar[int]
+    SPEND_FIELD_NUMBER: _ClassVar[int]
     sources: _containers.RepeatedCompositeFieldContainer[SourceStats]
     users: int
     posts: int
     last_successful_runs: _containers.RepeatedCompositeFieldContainer[HashtagLastRun]
-    def __init__(self, sources: _Optional[_Iterable[_Union[SourceStats, _Mapping]]] = ..., users: _Optional[int] = ..., posts: _Optional[int] = ..., last_successful_runs: _Optional[_Iterable[_Union[HashtagLastRun, _Mapping]]] = ...) -> None: ...
+    spend: _containers.RepeatedCompositeFieldContainer[SourceSpend]
+    def __init__(self, sources: _Optional[_Iterable[_Union[SourceStats, _Mapping]]] = ..., users: _Optional[int] = ..., posts: _Optional[int] = ..., last_successful_runs: _Optional[_Iterable[_Union[HashtagLastRun, _Mapping]]] = ..., spend: _Optional[_Iterable[_Union[SourceSpend, _Mapping]]] = ...) -> None: ...
 
 class InvalidateAggregatesRequest(_message.Message):
     __slots__ = ("reason",)

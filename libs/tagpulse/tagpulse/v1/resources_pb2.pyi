@@ -65,20 +65,28 @@ class Hashtag(_message.Message):
     def __init__(self, name: _Optional[str] = ..., tracked: _Optional[bool] = ..., post_count: _Optional[int] = ..., last_collect_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class CollectionFigures(_message.Message):
-    __slots__ = ("posts_fetched", "posts_new", "posts_duplicate", "api_requests", "errors", "pages")
+    __slots__ = ("posts_fetched", "posts_new", "posts_duplicate", "api_requests", "errors", "pages", "posts_billed", "users_billed", "counts_requests", "cost_usd")
     POSTS_FETCHED_FIELD_NUMBER: _ClassVar[int]
     POSTS_NEW_FIELD_NUMBER: _ClassVar[int]
     POSTS_DUPLICATE_FIELD_NUMBER: _ClassVar[int]
     API_REQUESTS_FIELD_NUMBER: _ClassVar[int]
     ERRORS_FIELD_NUMBER: _ClassVar[int]
     PAGES_FIELD_NUMBER: _ClassVar[int]
+    POSTS_BILLED_FIELD_NUMBER: _ClassVar[int]
+    USERS_BILLED_FIELD_NUMBER: _ClassVar[int]
+    COUNTS_REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    COST_USD_FIELD_NUMBER: _ClassVar[int]
     posts_fetched: int
     posts_new: int
     posts_duplicate: int
     api_requests: int
     errors: int
     pages: int
-    def __init__(self, posts_fetched: _Optional[int] = ..., posts_new: _Optional[int] = ..., posts_duplicate: _Optional[int] = ..., api_requests: _Optional[int] = ..., errors: _Optional[int] = ..., pages: _Optional[int] = ...) -> None: ...
+    posts_billed: int
+    users_billed: int
+    counts_requests: int
+    cost_usd: float
+    def __init__(self, posts_fetched: _Optional[int] = ..., posts_new: _Optional[int] = ..., posts_duplicate: _Optional[int] = ..., api_requests: _Optional[int] = ..., errors: _Optional[int] = ..., pages: _Optional[int] = ..., posts_billed: _Optional[int] = ..., users_billed: _Optional[int] = ..., counts_requests: _Optional[int] = ..., cost_usd: _Optional[float] = ...) -> None: ...
 
 class HashtagCollectionFigures(_message.Message):
     __slots__ = ("hashtag", "figures", "error_message", "state", "start_time", "end_time")
@@ -90,12 +98,14 @@ class HashtagCollectionFigures(_message.Message):
         SUCCEEDED: _ClassVar[HashtagCollectionFigures.State]
         FAILED: _ClassVar[HashtagCollectionFigures.State]
         SKIPPED: _ClassVar[HashtagCollectionFigures.State]
+        STOPPED_BY_BUDGET: _ClassVar[HashtagCollectionFigures.State]
     STATE_UNSPECIFIED: HashtagCollectionFigures.State
     PENDING: HashtagCollectionFigures.State
     RUNNING: HashtagCollectionFigures.State
     SUCCEEDED: HashtagCollectionFigures.State
     FAILED: HashtagCollectionFigures.State
     SKIPPED: HashtagCollectionFigures.State
+    STOPPED_BY_BUDGET: HashtagCollectionFigures.State
     HASHTAG_FIELD_NUMBER: _ClassVar[int]
     FIGURES_FIELD_NUMBER: _ClassVar[int]
     ERROR_MESSAGE_FIELD_NUMBER: _ClassVar[int]
@@ -111,7 +121,7 @@ class HashtagCollectionFigures(_message.Message):
     def __init__(self, hashtag: _Optional[str] = ..., figures: _Optional[_Union[CollectionFigures, _Mapping]] = ..., error_message: _Optional[str] = ..., state: _Optional[_Union[HashtagCollectionFigures.State, str]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class CollectionRun(_message.Message):
-    __slots__ = ("id", "source", "hashtags", "max_posts_per_hashtag", "state", "start_time", "end_time", "figures", "hashtag_figures", "error_message", "resume_count")
+    __slots__ = ("id", "source", "hashtags", "max_posts_per_hashtag", "state", "start_time", "end_time", "figures", "hashtag_figures", "error_message", "resume_count", "max_cost_usd")
     class State(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         STATE_UNSPECIFIED: _ClassVar[CollectionRun.State]
@@ -119,11 +129,13 @@ class CollectionRun(_message.Message):
         SUCCEEDED: _ClassVar[CollectionRun.State]
         PARTIALLY_SUCCEEDED: _ClassVar[CollectionRun.State]
         FAILED: _ClassVar[CollectionRun.State]
+        STOPPED_BY_BUDGET: _ClassVar[CollectionRun.State]
     STATE_UNSPECIFIED: CollectionRun.State
     RUNNING: CollectionRun.State
     SUCCEEDED: CollectionRun.State
     PARTIALLY_SUCCEEDED: CollectionRun.State
     FAILED: CollectionRun.State
+    STOPPED_BY_BUDGET: CollectionRun.State
     ID_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     HASHTAGS_FIELD_NUMBER: _ClassVar[int]
@@ -135,6 +147,7 @@ class CollectionRun(_message.Message):
     HASHTAG_FIGURES_FIELD_NUMBER: _ClassVar[int]
     ERROR_MESSAGE_FIELD_NUMBER: _ClassVar[int]
     RESUME_COUNT_FIELD_NUMBER: _ClassVar[int]
+    MAX_COST_USD_FIELD_NUMBER: _ClassVar[int]
     id: str
     source: str
     hashtags: _containers.RepeatedScalarFieldContainer[str]
@@ -146,7 +159,8 @@ class CollectionRun(_message.Message):
     hashtag_figures: _containers.RepeatedCompositeFieldContainer[HashtagCollectionFigures]
     error_message: str
     resume_count: int
-    def __init__(self, id: _Optional[str] = ..., source: _Optional[str] = ..., hashtags: _Optional[_Iterable[str]] = ..., max_posts_per_hashtag: _Optional[int] = ..., state: _Optional[_Union[CollectionRun.State, str]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., figures: _Optional[_Union[CollectionFigures, _Mapping]] = ..., hashtag_figures: _Optional[_Iterable[_Union[HashtagCollectionFigures, _Mapping]]] = ..., error_message: _Optional[str] = ..., resume_count: _Optional[int] = ...) -> None: ...
+    max_cost_usd: float
+    def __init__(self, id: _Optional[str] = ..., source: _Optional[str] = ..., hashtags: _Optional[_Iterable[str]] = ..., max_posts_per_hashtag: _Optional[int] = ..., state: _Optional[_Union[CollectionRun.State, str]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., figures: _Optional[_Union[CollectionFigures, _Mapping]] = ..., hashtag_figures: _Optional[_Iterable[_Union[HashtagCollectionFigures, _Mapping]]] = ..., error_message: _Optional[str] = ..., resume_count: _Optional[int] = ..., max_cost_usd: _Optional[float] = ...) -> None: ...
 
 class StreamRule(_message.Message):
     __slots__ = ("value", "tag")

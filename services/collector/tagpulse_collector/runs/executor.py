@@ -72,9 +72,13 @@ class RunExecutor:
         self._background: set[asyncio.Task[None]] = set()
         self._supervisor: asyncio.Task[None] | None = None
 
-    async def start_run(self, hashtags: Sequence[str], max_posts_per_hashtag: int, source: str) -> RunRecord:
+    async def start_run(
+        self, hashtags: Sequence[str], max_posts_per_hashtag: int, source: str, max_cost_usd: float = 0.0
+    ) -> RunRecord:
         """Check the request, record the run RUNNING and execute it in the background."""
-        plan = plan_collection(hashtags, max_posts_per_hashtag, source, self.tracked_hashtags, self.catalog)
+        plan = plan_collection(
+            hashtags, max_posts_per_hashtag, source, self.tracked_hashtags, self.catalog, max_cost_usd
+        )
         run_id = await asyncio.to_thread(store.start_run, self.engine, plan, self.tracked_hashtags)
         record = await asyncio.to_thread(store.get_run, self.engine, run_id)
         assert record is not None
@@ -130,6 +134,7 @@ class RunExecutor:
             self.stop,
             resumed,
             self.supervision.max_resumes,
+            self.catalog.spend,
         )
         try:
             record = await asyncio.get_running_loop().run_in_executor(self._threads, work)

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tagpulse.errors import InvalidArgument
 from tagpulse.hashtags import InvalidHashtag, normalize_hashtag
+from tagpulse.money import to_micros
 from tagpulse_collector.catalog import SourceCatalog
 
 DEFAULT_MAX_POSTS_PER_HASHTAG = 100
 MAX_POSTS_PER_HASHTAG = 10_000
+
+
+# The largest per-run budget a request may set, in US dollars.
+MAX_COST_USD = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -18,6 +24,8 @@ class CollectionPlan:
     source: str
     hashtags: tuple[str, ...]
     max_posts_per_hashtag: int
+    # The run's own budget, in millionths of a US dollar; None: only the daily budget applies.
+    max_cost_micros: int | None = None
 
 
 def plan_collection(
@@ -26,9 +34,10 @@ def plan_collection(
     source: str,
     tracked: Sequence[str],
     catalog: SourceCatalog,
+    max_cost_usd: float = 0.0,
 ) -> CollectionPlan:
     """Check a request; empty hashtags mean the tracked ones, 0 posts means the default,
-    an empty source means the catalog's default source."""
+    an empty source means the catalog's default source, a max cost of 0 means none."""
     problems: dict[str, str] = {}
     normalized: list[str] = []
     for index, raw in enumerate(hashtags):
@@ -44,7 +53,14 @@ def plan_collection(
     source, source_problem = catalog.choose(source)
     if source_problem:
         problems["source"] = source_problem
+    if not (math.isfinite(max_cost_usd) and 0 <= max_cost_usd <= MAX_COST_USD):
+        problems["max_cost_usd"] = f"must be between 0 (no limit) and {MAX_COST_USD} US dollars"
     if problems:
         raise InvalidArgument(problems)
     chosen = tuple(dict.fromkeys(normalized)) or tuple(tracked)
-    return CollectionPlan(source=source, hashtags=chosen, max_posts_per_hashtag=limit)
+    return CollectionPlan(
+        source=source,
+        hashtags=chosen,
+        max_posts_per_hashtag=limit,
+        max_cost_micros=to_micros(max_cost_usd) if max_cost_usd else None,
+    )

@@ -18,12 +18,15 @@ from tagpulse_collector.runs.plan import CollectionPlan
 
 # Run states.
 RUNNING, SUCCEEDED, PARTIALLY_SUCCEEDED, FAILED = "RUNNING", "SUCCEEDED", "PARTIALLY_SUCCEEDED", "FAILED"
-# Hashtag states: RUNNING, SUCCEEDED and FAILED, plus these two.
+# A budget (daily or the run's own) stopped the run, or a hashtag, before a page that could pass
+# it; the next run resumes at that page.
+STOPPED_BY_BUDGET = "STOPPED_BY_BUDGET"
+# Hashtag states: RUNNING, SUCCEEDED, FAILED and STOPPED_BY_BUDGET, plus these two.
 PENDING, SKIPPED = "PENDING", "SKIPPED"
-RUN_STATES = (RUNNING, SUCCEEDED, PARTIALLY_SUCCEEDED, FAILED)
-FINISHED_RUN_STATES = (SUCCEEDED, PARTIALLY_SUCCEEDED, FAILED)
-HASHTAG_STATES = (PENDING, RUNNING, SUCCEEDED, FAILED, SKIPPED)
-FINISHED_HASHTAG_STATES = frozenset({SUCCEEDED, FAILED, SKIPPED})
+RUN_STATES = (RUNNING, SUCCEEDED, PARTIALLY_SUCCEEDED, FAILED, STOPPED_BY_BUDGET)
+FINISHED_RUN_STATES = (SUCCEEDED, PARTIALLY_SUCCEEDED, FAILED, STOPPED_BY_BUDGET)
+HASHTAG_STATES = (PENDING, RUNNING, SUCCEEDED, FAILED, SKIPPED, STOPPED_BY_BUDGET)
+FINISHED_HASHTAG_STATES = frozenset({SUCCEEDED, FAILED, SKIPPED, STOPPED_BY_BUDGET})
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,11 @@ class HashtagFigures:
     pages: int = 0
     started_at: datetime | None = None
     ended_at: datetime | None = None
+    # What the platform billed (`spending`), money in millionths of a US dollar.
+    posts_billed: int = 0
+    users_billed: int = 0
+    counts_requests: int = 0
+    cost_micros: int = 0
 
     @property
     def posts_duplicate(self) -> int:
@@ -58,6 +66,7 @@ class RunRecord:
     error_message: str
     hashtag_figures: tuple[HashtagFigures, ...]
     resume_count: int = 0
+    max_cost_micros: int | None = None
 
     @property
     def posts_duplicate(self) -> int:
@@ -74,6 +83,22 @@ class RunRecord:
     @property
     def pages(self) -> int:
         return sum(f.pages for f in self.hashtag_figures)
+
+    @property
+    def posts_billed(self) -> int:
+        return sum(f.posts_billed for f in self.hashtag_figures)
+
+    @property
+    def users_billed(self) -> int:
+        return sum(f.users_billed for f in self.hashtag_figures)
+
+    @property
+    def counts_requests(self) -> int:
+        return sum(f.counts_requests for f in self.hashtag_figures)
+
+    @property
+    def cost_micros(self) -> int:
+        return sum(f.cost_micros for f in self.hashtag_figures)
 
 
 def get_run(engine: Engine, run_id: int) -> RunRecord | None:
@@ -132,6 +157,7 @@ def start_run(engine: Engine, plan: CollectionPlan, tracked: Sequence[str]) -> i
                 posts_new=0,
                 error_message="",
                 resume_count=0,
+                max_cost_micros=plan.max_cost_micros,
             )
             .returning(CollectionRun.table().c.id)
         ).scalar_one()

@@ -30,7 +30,7 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait
 from tagpulse.redaction import Redactor
 from tagpulse.text import bounded
 from tagpulse_collector.metrics import CREDITS_DEPLETED, RATE_LIMIT_REMAINING, SOURCE_REQUESTS
-from tagpulse_collector.sources.base import Page
+from tagpulse_collector.sources.base import BeforePage, Page, no_budget
 from tagpulse_collector.sources.errors import (
     AuthenticationFailed,
     CreditsDepleted,
@@ -318,12 +318,23 @@ class HttpSearch:
         self.transport = transport
 
     def search(
-        self, hashtag: str, max_posts: int, cursor: str | None = None, since_id: str | None = None
+        self,
+        hashtag: str,
+        max_posts: int,
+        cursor: str | None = None,
+        since_id: str | None = None,
+        before_page: BeforePage = no_budget,
     ) -> Iterator[Page]:
         with self.access.client(self.stop, self.transport) as client:
-            yield from self._pages(client, hashtag, max_posts, cursor, since_id)
+            yield from self._pages(client, hashtag, max_posts, cursor, since_id, before_page)
 
     def _pages(
-        self, client: ApiClient, hashtag: str, max_posts: int, cursor: str | None, since_id: str | None
+        self,
+        client: ApiClient,
+        hashtag: str,
+        max_posts: int,
+        cursor: str | None,
+        since_id: str | None,
+        before_page: BeforePage,
     ) -> Iterator[Page]:
         raise NotImplementedError

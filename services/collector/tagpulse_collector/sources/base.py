@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -35,6 +35,25 @@ class CollectedPost:
 
 
 @dataclass(frozen=True)
+class BillableReads:
+    """Resources a platform bills for (X pay-per-use): posts returned (included ones too), user
+    objects returned, and requests to the counts endpoint."""
+
+    posts: int = 0
+    users: int = 0
+    counts_requests: int = 0
+
+
+# What a source calls before each request, with the most its answer can bill: it raises (a
+# `SourceError`) to stop the search before the request is sent.
+BeforePage = Callable[[BillableReads], None]
+
+
+def no_budget(_most: BillableReads) -> None:
+    return None
+
+
+@dataclass(frozen=True)
 class Page:
     """One response page: stored in one transaction, so a crash loses at most this page."""
 
@@ -50,6 +69,8 @@ class Page:
     # Problems the platform reported without failing the request (X's partial errors in a 200)
     # and failed attempts that a retry recovered from, one line each.
     errors: Sequence[str] = field(default_factory=tuple)
+    # What the platform bills for the response(s) of this page.
+    billed: BillableReads = field(default_factory=BillableReads)
 
 
 class Source(Protocol):
@@ -58,9 +79,15 @@ class Source(Protocol):
     name: str
 
     def search(
-        self, hashtag: str, max_posts: int, cursor: str | None = None, since_id: str | None = None
+        self,
+        hashtag: str,
+        max_posts: int,
+        cursor: str | None = None,
+        since_id: str | None = None,
+        before_page: BeforePage = no_budget,
     ) -> Iterator[Page]:
         """Pages of the newest posts with `hashtag`, at most `max_posts` in all, starting at
         `cursor` (a page's `next_cursor`) when resuming, and only posts newer than `since_id`
-        when given. Raises `sources.errors.SourceError` when it cannot go on."""
+        when given. Before each request to a platform it calls `before_page` with the most the
+        answer can bill. Raises `sources.errors.SourceError` when it cannot go on."""
         ...

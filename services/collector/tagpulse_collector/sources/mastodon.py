@@ -22,7 +22,7 @@ import httpx
 import orjson
 
 from tagpulse_collector.sources.api_client import USER_AGENT, ApiClient, HttpPolicy, HttpSearch
-from tagpulse_collector.sources.base import Author, CollectedPost, Page
+from tagpulse_collector.sources.base import Author, BeforePage, BillableReads, CollectedPost, Page
 from tagpulse_collector.sources.errors import MalformedResponse
 from tagpulse_collector.sources.rate_limits import mastodon_rate_limit
 from tagpulse_collector.sources.x_payloads import newest_of, normalize_tags
@@ -141,12 +141,20 @@ class MastodonSource(HttpSearch):
     name = SOURCE_NAME
 
     def _pages(
-        self, client: ApiClient, hashtag: str, max_posts: int, cursor: str | None, since_id: str | None
+        self,
+        client: ApiClient,
+        hashtag: str,
+        max_posts: int,
+        cursor: str | None,
+        since_id: str | None,
+        before_page: BeforePage,
     ) -> Iterator[Page]:
         remaining, max_id = max_posts, cursor
         path = f"/api/v1/timelines/tag/{quote(hashtag, safe='')}"
         while remaining > 0:
-            params: dict[str, str | int] = {"limit": min(remaining, PAGE_SIZE)}
+            limit = min(remaining, PAGE_SIZE)
+            before_page(BillableReads(posts=limit, users=limit))
+            params: dict[str, str | int] = {"limit": limit}
             if max_id:
                 params["max_id"] = max_id
             # The Link header's next URL drops since_id: ask with it on every page.

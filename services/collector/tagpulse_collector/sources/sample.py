@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
 from tagpulse.settings import DEFAULT_HASHTAGS
-from tagpulse_collector.sources.base import Author, CollectedPost, Page
+from tagpulse_collector.sources.base import Author, BeforePage, CollectedPost, Page, no_budget
 
 SOURCE_NAME = "sample"
 USERS = 400
@@ -136,10 +136,15 @@ class SampleSource:
         self.anchor = anchor or now.replace(hour=0, minute=0, second=0, microsecond=0)
 
     def search(
-        self, hashtag: str, max_posts: int, cursor: str | None = None, since_id: str | None = None
+        self,
+        hashtag: str,
+        max_posts: int,
+        cursor: str | None = None,
+        since_id: str | None = None,
+        before_page: BeforePage = no_budget,
     ) -> Iterator[Page]:
         # The sample has no notion of newer posts: since_id is ignored, and the ids it
-        # reports are never used as one.
+        # reports are never used as one. It sends no requests, so nothing is billed.
         matches = sorted(self._posts_with(hashtag), key=lambda p: p.post.created_at, reverse=True)
         matches = matches[:max_posts]
         start = int(cursor) if cursor else 0

@@ -16,7 +16,7 @@ import httpx
 import orjson
 
 from tagpulse_collector.sources.api_client import USER_AGENT, ApiClient, HttpPolicy, HttpSearch, problem_text
-from tagpulse_collector.sources.base import Page
+from tagpulse_collector.sources.base import BeforePage, BillableReads, Page
 from tagpulse_collector.sources.errors import MalformedResponse, RequestRejected
 from tagpulse_collector.sources.rate_limits import x_rate_limit
 from tagpulse_collector.sources.x_payloads import SOURCE_NAME, parse_page
@@ -25,7 +25,13 @@ log = logging.getLogger("tagpulse.sources")
 
 SEARCH_PATH = "/2/tweets/search/recent"
 TWEET_FIELDS = "created_at,lang,author_id,entities,geo,public_metrics,referenced_tweets"
+# `referenced_tweets.id` brings the retweeted posts (a retweet's hashtags are in them), and X
+# bills every post it returns: ask for them only when retweets are collected.
 EXPANSIONS = "author_id,geo.place_id,referenced_tweets.id"
+EXPANSIONS_WITHOUT_RETWEETS = "author_id,geo.place_id"
+# Posts `includes.tweets` can hold per post of `data` with the expansion: a post can quote one
+# post and reply to another.
+MAX_REFERENCED_PER_POST = 2
 USER_FIELDS = "username,name,public_metrics,location,verified"
 PLACE_FIELDS = "country_code,full_name"
 # The endpoint accepts 10–100 results per request.
@@ -108,16 +114,29 @@ class XApiSource(HttpSearch):
         super().__init__(access, stop, transport)
         self.include_retweets = include_retweets
 
+    def most_billed(self, max_results: int) -> BillableReads:
+        """The most one search request asking for `max_results` posts can bill."""
+        referenced = max_results * MAX_REFERENCED_PER_POST if self.include_retweets else 0
+        return BillableReads(posts=max_results + referenced, users=max_results)
+
     def _pages(
-        self, client: ApiClient, hashtag: str, max_posts: int, cursor: str | None, since_id: str | None
+        self,
+        client: ApiClient,
+        hashtag: str,
+        max_posts: int,
+        cursor: str | None,
+        since_id: str | None,
+        before_page: BeforePage,
     ) -> Iterator[Page]:
         remaining, token, empty_pages = max_posts, cursor, 0
         while remaining > 0:
+            max_results = min(max(remaining, MIN_RESULTS), MAX_RESULTS)
+            before_page(self.most_billed(max_results))
             params: dict[str, str | int] = {
                 "query": search_query(hashtag, self.include_retweets),
-                "max_results": min(max(remaining, MIN_RESULTS), MAX_RESULTS),
+                "max_results": max_results,
                 "tweet.fields": TWEET_FIELDS,
-                "expansions": EXPANSIONS,
+                "expansions": EXPANSIONS if self.include_retweets else EXPANSIONS_WITHOUT_RETWEETS,
                 "user.fields": USER_FIELDS,
                 "place.fields": PLACE_FIELDS,
             }
@@ -161,6 +180,7 @@ class XApiSource(HttpSearch):
                 newest_id=parsed.newest_id,
                 requests=requests,
                 errors=(*errors, *parsed.errors),
+                billed=parsed.billed,
             )
             if next_token is None:
                 return

@@ -13,13 +13,13 @@ inlined by flatten).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
 from tagpulse.hashtags import InvalidHashtag, normalize_hashtag
-from tagpulse_collector.sources.base import Author, CollectedPost
+from tagpulse_collector.sources.base import Author, BillableReads, CollectedPost
 from tagpulse_collector.sources.errors import MalformedResponse
 
 SOURCE_NAME = "x"
@@ -33,6 +33,9 @@ class XPage:
     newest_id: str | None
     # X's partial errors (suspended or protected users of expansions), one line each.
     errors: list[str]
+    # What X bills for the response: every post in `data` and `includes.tweets`, every user
+    # object in `includes.users`, whether tagpulse keeps them or not.
+    billed: BillableReads = field(default_factory=BillableReads)
 
 
 def _id(value: object) -> str | None:
@@ -200,6 +203,10 @@ def parse_page(payload: object) -> XPage:
         next_token=next_token if isinstance(next_token, str) and next_token else None,
         newest_id=_id(meta.get("newest_id")) or newest_of(p.id for p in posts),
         errors=errors,
+        billed=BillableReads(
+            posts=len(_dicts(data)) + len(_dicts(includes.get("tweets"))),
+            users=len(_dicts(includes.get("users"))),
+        ),
     )
 
 
