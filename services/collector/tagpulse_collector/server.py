@@ -21,6 +21,7 @@ from tagpulse_collector.runs.executor import RunExecutor, SupervisionPolicy
 from tagpulse_collector.runs.store import FINISHED_RUN_STATES
 from tagpulse_collector.servicer import CollectorServicer
 from tagpulse_collector.settings import CollectorSettings
+from tagpulse_collector.spending.ledger import export_spend_gauges
 from tagpulse_collector.streams.buffer import MemoryBuffer, RedisBuffer, StreamBuffer
 from tagpulse_collector.streams.manager import Invalidator, StreamManager, StreamsConfig
 from tagpulse_collector.streams.writer import WriterPolicy
@@ -65,6 +66,7 @@ def build_server(settings: CollectorSettings, after_commit: Callable[[], None] |
     # one invalidation at start costs the query service a recount and makes sure they are not.
     invalidations.request("collector started")
     catalog = catalog_from_settings(settings)
+    export_spend_gauges(engine, catalog.spend)
     supervision = SupervisionPolicy(settings.run_supervise_seconds, settings.run_max_resumes)
     executor = RunExecutor(engine, catalog, settings.hashtags, invalidations, supervision)
     buffer, unavailable = stream_buffer(settings, engine)

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import logging
+import math
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.engine import Connection
 
 from tagpulse.db.engine import upsert
 from tagpulse.db.models import DailySpend
 from tagpulse.money import to_usd
-from tagpulse_collector.metrics import BILLABLE_RESOURCES, SPEND_USD
+from tagpulse_collector.metrics import BILLABLE_RESOURCES, DAILY_BUDGET_USD, SPEND_USD, SPENT_TODAY_USD
 from tagpulse_collector.sources.base import BillableReads
+from tagpulse_collector.spending.prices import SpendPolicy
+
+log = logging.getLogger("tagpulse.spending")
 
 
 def utc_today() -> date:
@@ -57,3 +63,27 @@ def spent_on(connection: Connection, source: str, day: date) -> int:
         select(table.c.cost_micros).where(table.c.day == day, table.c.source == source)
     ).scalar()
     return int(spent or 0)
+
+
+def export_spend_gauges(engine: Engine, policy: SpendPolicy) -> None:
+    """tagpulse_source_spent_today_usd read from the database at each scrape (every replica
+    reports the same figure, whoever spent it; the alerts take the max), and the daily budgets."""
+    for source, prices in policy.prices.items():
+        if prices.free:
+            continue
+        budget = policy.daily_budget_micros.get(source)
+        if budget is not None:
+            DAILY_BUDGET_USD.labels(source=source).set(to_usd(budget))
+        SPENT_TODAY_USD.labels(source=source).set_function(_spent_today_reader(engine, source))
+
+
+def _spent_today_reader(engine: Engine, source: str) -> Callable[[], float]:
+    def read() -> float:
+        try:
+            with engine.connect() as connection:
+                return to_usd(spent_on(connection, source, utc_today()))
+        except Exception as error:  # noqa: BLE001 - a scrape must not fail with the database
+            log.warning("could not read today's spend", extra={"source": source, "reason": str(error)})
+            return math.nan
+
+    return read
