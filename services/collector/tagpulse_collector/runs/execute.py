@@ -34,6 +34,7 @@ from tagpulse.db.engine import DATABASE_OUTAGES, upsert
 from tagpulse.db.models import CollectionRun, CollectionRunHashtag, Hashtag
 from tagpulse_collector import locks
 from tagpulse_collector.catalog import SourceNotConfigured
+from tagpulse_collector.counts import refresh_x_counts
 from tagpulse_collector.ingestion.batches import IngestResult, in_transaction, ingest_page
 from tagpulse_collector.metrics import (
     COLLECTION_RUNS,
@@ -246,6 +247,7 @@ def _collect_hashtag(
                     state=RUNNING, since_id=since_id, started_at=func.coalesce(progress.c.started_at, _now())
                 )
             )
+    refresh_x_counts(engine, source, run.id, row.hashtag)
     budget = run.max_posts_per_hashtag - row.posts_fetched
     number = row.pages
     for page in source.search(row.hashtag, budget, cursor=cursor, since_id=since_id):
