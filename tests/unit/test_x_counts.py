@@ -39,7 +39,8 @@ def test_the_recorded_responses_parse_to_their_buckets_and_total(name: str) -> N
     assert [(b.start, b.end, b.count) for b in buckets] == [
         (parse_instant(d["start"]), parse_instant(d["end"]), d["tweet_count"]) for d in body["data"]
     ]
-    assert buckets[0].start.minute != 0 and buckets[-1].end.minute != 0
+    assert buckets[0].start.minute != 0
+    assert buckets[-1].end.minute != 0
     assert all(b.start.tzinfo == UTC for b in buckets)
 
 
@@ -127,7 +128,8 @@ def test_spent_credits_and_a_truncated_body_are_the_sources_errors(fake_x: FakeX
     fake_x.add_fault(credits_depleted())
     with pytest.raises(CreditsDepleted) as depleted:
         count_recent(access(fake_x), "brexit", False)
-    assert depleted.value.stops_run and depleted.value.requests == 1
+    assert depleted.value.stops_run
+    assert depleted.value.requests == 1
     fake_x.add_fault(Fault(truncate=True))
     with pytest.raises(MalformedResponse, match="malformed counts response") as malformed:
         count_recent(access(fake_x), "brexit", False)
