@@ -4,7 +4,6 @@ failure never costs the hashtag its posts (but spent credits stop the run)."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, select, update
@@ -12,7 +11,7 @@ from sqlalchemy import Engine, select, update
 from tagpulse.db.models import Post, XHourlyPostCount, XPostCountFetch
 from tests.integration.test_x_collection import run_x
 from tests.support.fake_http import Fault
-from tests.support.fake_x import COUNTS_PATH, FIXTURES, FakeXApi, credits_depleted
+from tests.support.fake_x import COUNTS_PATH, FakeXApi, bucket_instant, credits_depleted, load_counts
 
 REFRESH = {"counts_refresh_minutes": 60}
 
@@ -22,13 +21,9 @@ def is_counts(request: object) -> bool:
 
 
 def recorded_buckets() -> list[tuple[datetime, datetime, int]]:
-    """The twarc-csv recording (served as #brexit's counts), read with plain json."""
-    body = json.loads((FIXTURES / "counts.jsonl").read_text().splitlines()[0])
-
-    def instant(text: str) -> datetime:
-        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.000Z").replace(tzinfo=UTC)
-
-    return [(instant(d["start"]), instant(d["end"]), d["tweet_count"]) for d in body["data"]]
+    """The twarc-csv recording, served as #brexit's counts."""
+    data = load_counts("counts.jsonl")["data"]
+    return [(bucket_instant(d["start"]), bucket_instant(d["end"]), d["tweet_count"]) for d in data]
 
 
 def stored_counts(

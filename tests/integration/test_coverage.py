@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -22,21 +21,14 @@ from tagpulse_collector.sources.base import Author, CollectedPost, Page
 from tagpulse_collector.sources.x_counts import RecentCounts, parse_counts
 from tagpulse_query.cache import LocalAnswerCache
 from tagpulse_query.servicer import QueryServicer
-from tests.support.fake_x import FIXTURES, load_counts
+from tests.support.fake_x import bucket_instant, load_counts
 
 FETCHED_AT = datetime(2021, 10, 23, 18, 21, 44, tzinfo=UTC)
 
 
 def recorded(name: str) -> list[dict[str, Any]]:
-    """The buckets of a recorded counts response, read with plain json."""
-    text = (FIXTURES / name).read_text()
-    body = json.loads(text.splitlines()[0]) if name.endswith(".jsonl") else json.loads(text)["body"]
-    data: list[dict[str, Any]] = body["data"]
+    data: list[dict[str, Any]] = load_counts(name)["data"]
     return data
-
-
-def instant(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.000Z").replace(tzinfo=UTC)
 
 
 def store_recorded_counts(engine: Engine, hashtag: str, name: str) -> None:
@@ -70,7 +62,7 @@ def brexit(engine: Engine) -> list[CollectedPost]:
     with #brexit (inside, on the edges, outside), from X with another tag, from the sample source."""
     store_recorded_counts(engine, "brexit", "counts.jsonl")
     data = recorded("counts.jsonl")
-    first, last = instant(data[0]["start"]), instant(data[-1]["end"])
+    first, last = bucket_instant(data[0]["start"]), bucket_instant(data[-1]["end"])
     rng = random.Random(13)
     posts = [
         post("x", i, first + timedelta(seconds=rng.randrange(int((last - first).total_seconds()))), "brexit")
@@ -78,7 +70,7 @@ def brexit(engine: Engine) -> list[CollectedPost]:
     ]
     posts += [
         post("x", 1000, first, "brexit"),  # a bucket's start is inside it
-        post("x", 1001, instant(data[1]["start"]), "brexit"),  # the first bucket's end is not
+        post("x", 1001, bucket_instant(data[1]["start"]), "brexit"),  # the first bucket's end is not
         post("x", 1002, last, "brexit"),  # after the fetch
         post("x", 1003, first - timedelta(seconds=1), "brexit"),
         post("x", 1004, first + timedelta(hours=3), "kpop"),
@@ -101,11 +93,11 @@ def test_every_bucket_holds_xs_count_beside_the_posts_stored_from_x(
     assert answer.query == "#brexit -is:retweet"
     assert answer.counts_fetch_time.ToDatetime(UTC) == FETCHED_AT
     assert [(h.start_time.ToDatetime(UTC), h.end_time.ToDatetime(UTC)) for h in answer.hours] == [
-        (instant(d["start"]), instant(d["end"])) for d in data
+        (bucket_instant(d["start"]), bucket_instant(d["end"])) for d in data
     ]
     assert [h.x_post_count for h in answer.hours] == [d["tweet_count"] for d in data]
     assert answer.x_post_count == 771665 == sum(d["tweet_count"] for d in data)
-    want = [stored_in(brexit, instant(d["start"]), instant(d["end"])) for d in data]
+    want = [stored_in(brexit, bucket_instant(d["start"]), bucket_instant(d["end"])) for d in data]
     assert [h.stored_post_count for h in answer.hours] == want
     assert answer.stored_post_count == sum(want) == 402  # the 400 inside, and two on the edges
     assert [h.coverage for h in answer.hours] == [

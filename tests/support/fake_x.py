@@ -28,7 +28,7 @@ import functools
 import json
 import time
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +86,11 @@ def _recorded_counts(name: str) -> dict[str, Any]:
     # A response the shared fixture set decoded from a tweepy cassette: {uri, status, headers, body}.
     recorded: dict[str, Any] = json.loads((FIXTURES / name).read_text())["body"]
     return recorded
+
+
+def bucket_instant(text: str) -> datetime:
+    """A recorded bucket's start or end ("2021-10-16T18:21:34.000Z") as an aware UTC datetime."""
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.000Z").replace(tzinfo=UTC)
 
 
 def invalid_request(parameter: str, value: str, message: str) -> bytes:

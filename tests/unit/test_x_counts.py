@@ -14,7 +14,7 @@ from tagpulse_collector.sources.x_api import XAccess
 from tagpulse_collector.sources.x_counts import count_recent, parse_counts
 from tests.conftest import FAKE_X_TOKEN
 from tests.support.fake_http import Fault
-from tests.support.fake_x import FIXTURES, FakeXApi, credits_depleted, load_counts
+from tests.support.fake_x import FIXTURES, FakeXApi, bucket_instant, credits_depleted, load_counts
 from tests.support.policies import FAST
 
 
@@ -37,15 +37,11 @@ def test_the_recorded_responses_parse_to_their_buckets_and_total(name: str) -> N
     assert len(buckets) == len(body["data"]) == 169  # 7 days, the two ends cut at the request
     assert sum(b.count for b in buckets) == body["meta"]["total_tweet_count"]
     assert [(b.start, b.end, b.count) for b in buckets] == [
-        (parse_instant(d["start"]), parse_instant(d["end"]), d["tweet_count"]) for d in body["data"]
+        (bucket_instant(d["start"]), bucket_instant(d["end"]), d["tweet_count"]) for d in body["data"]
     ]
     assert buckets[0].start.minute != 0
     assert buckets[-1].end.minute != 0
     assert all(b.start.tzinfo == UTC for b in buckets)
-
-
-def parse_instant(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.000Z").replace(tzinfo=UTC)
 
 
 def test_the_twarc_recording_is_the_counts_response_of_its_query() -> None:
@@ -108,9 +104,9 @@ def test_since_id_and_start_time_are_sent_and_pages_are_followed(fake_x: FakeXAp
     start = datetime(2021, 9, 17, 0, 0, tzinfo=UTC)
     counts = count_recent(access(fake_x), "kpop", False, since_id="1439000000000000000", start_time=start)
     body = load_counts("tweepy_counts_recent.json")
-    kept = [d for d in body["data"] if parse_instant(d["end"]) > start]
+    kept = [d for d in body["data"] if bucket_instant(d["end"]) > start]
     assert counts.total == sum(d["tweet_count"] for d in kept)
-    assert [b.start for b in counts.buckets] == [parse_instant(d["start"]) for d in kept]
+    assert [b.start for b in counts.buckets] == [bucket_instant(d["start"]) for d in kept]
     requests = fake_x.counts_requests("kpop")
     assert len(kept) == 92
     assert counts.requests == len(requests) == 3  # 40 buckets a page
