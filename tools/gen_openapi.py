@@ -292,17 +292,18 @@ class Builder:
 
     def mark_required(self) -> None:
         """Responses print every field without presence (Envoy's always_print_primitive_fields):
-        scalars, enums and lists are always there, messages only when set. Messages that requests
-        carry too are left without `required`, since a client may leave those fields out."""
+        scalars, enums and lists are always there, messages and `optional` scalars only when set.
+        Messages that requests carry too are left without `required`, since a client may leave
+        those fields out."""
         for full_name, message in self.contract.messages.items():
             name = component_name(full_name)
             if name not in self.schemas or full_name in self.request_side:
                 continue
-            # A message (a Timestamp too) is printed only when set.
+            # A message (a Timestamp too) and an `optional` scalar are printed only when set.
             required = [
                 f.json_name
                 for f in message.field
-                if f.label == Field.LABEL_REPEATED or f.type != Field.TYPE_MESSAGE
+                if f.label == Field.LABEL_REPEATED or (f.type != Field.TYPE_MESSAGE and not f.proto3_optional)
             ]
             if required:
                 self.schemas[name]["required"] = required

@@ -39,7 +39,10 @@ def test_a_runs_spend_is_in_its_figures_and_the_days_spend_in_the_stats(
     figures = run["figures"]
     served = fake_x.billed
     assert (figures["postsBilled"], figures["usersBilled"]) == (str(served["posts"]), str(served["users"]))
-    cost = served["posts"] * 0.005 + served["users"] * 0.010
+    counts = len(fake_x.counts_requests())
+    assert counts == 2  # one per hashtag, refreshed before its pages
+    assert figures["countsRequests"] == str(counts)
+    cost = served["posts"] * 0.005 + served["users"] * 0.010 + counts * 0.005
     assert figures["costUsd"] == pytest.approx(cost)
     assert sum(h["figures"]["costUsd"] for h in run["hashtagFigures"]) == pytest.approx(cost)
 
@@ -47,6 +50,7 @@ def test_a_runs_spend_is_in_its_figures_and_the_days_spend_in_the_stats(
     (spend,) = stats["spend"]
     assert spend["source"] == "x"
     assert (spend["postsBilled"], spend["usersBilled"]) == (str(served["posts"]), str(served["users"]))
+    assert spend["countsRequests"] == str(counts)
     assert spend["costUsd"] == pytest.approx(cost)
     assert spend["totalCostUsd"] == pytest.approx(cost)
     assert spend["dailyBudgetUsd"] == DAILY_BUDGET
@@ -70,5 +74,7 @@ def test_the_trigger_takes_a_budget_and_says_the_budget_stopped_the_run(
     code, run = trigger(stack, "--hashtag", "blacklivesmatter", "--max-cost-usd", "0.5")
     assert (code, run["state"]) == (5, "STOPPED_BY_BUDGET")
     assert "maxCostUsd of $0.5 would be passed" in run["errorMessage"]
-    assert fake_x.search_requests("blacklivesmatter") == []  # a page may cost up to $1.50
+    # Its counts request ($0.005) fitted; a page may cost up to $1.50 and did not.
+    assert len(fake_x.counts_requests("blacklivesmatter")) == 1
+    assert fake_x.search_requests("blacklivesmatter") == []
     assert run["maxCostUsd"] == 0.5

@@ -16,7 +16,7 @@ import pytest
 from tests.conftest import FAKE_X_TOKEN
 from tests.support.collections import start_and_wait
 from tests.support.fake_http import Fault
-from tests.support.fake_x import FakeXApi, is_retweet, load_pages
+from tests.support.fake_x import FakeXApi, is_retweet, load_counts, load_pages
 from tests.support.policies import FAST_ENV
 from tests.support.processes import Stack
 
@@ -70,7 +70,9 @@ def test_an_x_collection_is_stored_exactly_and_the_next_one_asks_only_for_newer_
     assert request.query["since_id"] == max((t["id"] for t in originals("brexit.jsonl")), key=int)
 
     metrics = httpx.get(f"http://127.0.0.1:{stack.collector_metrics_port}/metrics", timeout=10).text
-    assert 'tagpulse_source_requests_total{source="x",status="200"} 3.0' in metrics
+    # Three search pages and X's counts of the two hashtags, fetched once within the hour.
+    assert len(fake_x.counts_requests()) == 2
+    assert 'tagpulse_source_requests_total{source="x",status="200"} 5.0' in metrics
     assert (
         f'tagpulse_posts_new_total{{hashtag="brexit",source="x"}} {len(originals("brexit.jsonl"))}.0'
         in metrics
@@ -85,6 +87,48 @@ def test_an_x_collection_is_stored_exactly_and_the_next_one_asks_only_for_newer_
     finished = [json.loads(line) for line in log.splitlines() if '"collection finished"' in line]
     assert finished[0]["run_id"] == int(run["id"])
     assert finished[0]["api_requests"] == 2
+
+
+def test_the_coverage_route_answers_xs_recorded_counts_beside_the_stored_posts(
+    stack: Stack, fake_x: FakeXApi
+) -> None:
+    _, run = start_and_wait(stack.rest_url, stack.api_token, {"hashtags": ["brexit", "kpop"]})
+    assert run["state"] == "SUCCEEDED", run
+    for hashtag, name in (("brexit", "counts.jsonl"), ("kpop", "tweepy_counts_recent.json")):
+        answer = httpx.get(f"{stack.rest_url}/v1/hashtags/%23{hashtag.upper()}/coverage", timeout=30).json()
+        recorded = load_counts(name)["data"]
+        assert (answer["hashtag"], answer["countsAvailable"], answer["timeZone"]) == (hashtag, True, "UTC")
+        assert answer["query"] == f"#{hashtag} -is:retweet"
+        assert int(answer["xPostCount"]) == sum(d["tweet_count"] for d in recorded)
+        assert [int(h["xPostCount"]) for h in answer["hours"]] == [d["tweet_count"] for d in recorded]
+        assert [h["startTime"] for h in answer["hours"]] == [
+            d["start"].replace(".000Z", "Z") for d in recorded
+        ]
+        # The recorded searches were made weeks away from the recorded counts: nothing in them.
+        assert answer["storedPostCount"] == "0"
+        assert answer["coverage"] == 0
+
+    kolkata = httpx.get(
+        f"{stack.rest_url}/v1/hashtags/brexit/coverage", params={"timeZone": "Asia/Kolkata"}, timeout=30
+    ).json()
+    assert kolkata["hours"][1]["localStart"] == "2021-10-17T00:30:00+05:30"
+
+    bad = httpx.get(f"{stack.rest_url}/v1/hashtags/brexit/coverage?timeZone=Mars/Olympus", timeout=30)
+    assert bad.status_code == 400
+    [violation] = bad.json()["details"][0]["fieldViolations"]
+    assert violation["field"] == "time_zone"
+
+    unknown = httpx.get(f"{stack.rest_url}/v1/hashtags/neverseen/coverage", timeout=30)
+    assert (unknown.status_code, unknown.json()["code"]) == (404, 5)
+
+    # A hashtag collected from the sample source only: no counts, and no figure made up.
+    _, sampled = start_and_wait(stack.rest_url, stack.api_token, {"hashtags": ["devops"], "source": "sample"})
+    assert sampled["state"] == "SUCCEEDED"
+    answer = httpx.get(f"{stack.rest_url}/v1/hashtags/devops/coverage", timeout=30).json()
+    assert answer["countsAvailable"] is False
+    assert "no counts endpoint" in answer["message"]
+    assert answer["hours"] == []
+    assert not {"xPostCount", "storedPostCount", "coverage", "countsFetchTime"} & set(answer)
 
 
 def trigger(stack: Stack, *args: str) -> tuple[int, dict[str, Any]]:

@@ -170,3 +170,29 @@ def test_two_runs_cannot_both_take_the_last_of_a_daily_budget(engine: Engine) ->
         progress = CollectionRunHashtag.table()
         connection.execute(update(progress).where(progress.c.hashtag == "one").values(state="SUCCEEDED"))
     budgets[1].before_page(page)  # a finished hashtag holds nothing
+
+
+def test_a_counts_request_is_billed_and_passes_the_budget_first(engine: Engine, fake_x: FakeXApi) -> None:
+    prices = spend_policy(Settings())
+    plan = plan_collection(["brexit"], 1000, "x", [], WITH_X)
+    with_counts = x_source(fake_x, counts_refresh_minutes=60)
+    record = execute_run(engine, start_run(engine, plan, []), lambda _name: with_counts, spend=prices)
+    assert record is not None
+    (brexit,) = record.hashtag_figures
+    assert (brexit.state, brexit.counts_requests) == ("SUCCEEDED", len(fake_x.counts_requests("brexit")))
+    assert brexit.counts_requests == 1
+    served = fake_x.billed
+    assert brexit.cost_micros == 5_000 + served["posts"] * 5_000 + served["users"] * 10_000
+    assert brexit.api_requests == 2  # the counts request and the one search page
+    with engine.connect() as connection:
+        (row,) = connection.execute(select(DailySpend.table())).all()
+    assert (row.counts_requests, row.cost_micros) == (1, brexit.cost_micros)
+
+    # A budget that cannot hold even a counts request stops the run before it is sent.
+    budget = SpendPolicy(prices=prices.prices, daily_budget_micros={"x": row.cost_micros + 4_999})
+    plan = plan_collection(["kpop"], 1000, "x", [], WITH_X)
+    stopped = execute_run(engine, start_run(engine, plan, []), lambda _name: with_counts, spend=budget)
+    assert stopped is not None
+    assert (stopped.state, stopped.counts_requests) == ("STOPPED_BY_BUDGET", 0)
+    assert fake_x.counts_requests("kpop") == []
+    assert fake_x.search_requests("kpop") == []

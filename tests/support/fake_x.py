@@ -14,6 +14,16 @@ the real endpoint, from the recorded pages of that hashtag:
   answer;
 - `billed` adds up what X would bill for the answers: posts in `data` and `includes.tweets`,
   user objects in `includes.users`.
+
+GET /2/tweets/counts/recent?query=#tag[ -is:retweet]&granularity=hour answers with the recorded
+counts served for that hashtag (`RECORDED_COUNTS`; a hashtag without one counts nothing):
+
+- any other query or granularity is X's 400 invalid-request, so a test learns that the
+  collector asked for something else than the search's own query by the hour;
+- `start_time` drops the buckets that end before it (a `since_id` cannot be applied to recorded
+  buckets: it is only recorded with the request);
+- `counts_page_size` splits the buckets into pages linked by `meta.next_token`, as X may.
+>>>>>>> coverage
 """
 
 from __future__ import annotations
@@ -23,6 +33,7 @@ import functools
 import json
 import time
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +46,11 @@ RECORDED_SEARCHES = {
     "kpop": "kpop.jsonl",
     "blacklivesmatter": "blacklivesmatter.jsonl",
 }
+# The recorded counts served per hashtag: the recordings counted `dogs` (twarc-csv) and `Tweepy`
+# (tweepy's cassette), served as the counts of these tags.
+RECORDED_COUNTS = {"brexit": "counts.jsonl", "kpop": "tweepy_counts_recent.json"}
 SEARCH_PATH = "/2/tweets/search/recent"
+COUNTS_PATH = "/2/tweets/counts/recent"
 UNAUTHORIZED = {"title": "Unauthorized", "type": "about:blank", "status": 401, "detail": "Unauthorized"}
 TOO_MANY_REQUESTS = {
     "title": "Too Many Requests",
@@ -62,6 +77,39 @@ def _recorded(name: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in (FIXTURES / name).read_text().splitlines() if line.strip()]
 
 
+def load_counts(name: str) -> dict[str, Any]:
+    """The recorded counts response of a fixture file (its body, without `__twarc`), a fresh copy."""
+    return copy.deepcopy(_recorded_counts(name))
+
+
+@functools.cache
+def _recorded_counts(name: str) -> dict[str, Any]:
+    if name.endswith(".jsonl"):
+        body = dict(_recorded(name)[0])
+        body.pop("__twarc", None)
+        return body
+    # A response the shared fixture set decoded from a tweepy cassette: {uri, status, headers, body}.
+    recorded: dict[str, Any] = json.loads((FIXTURES / name).read_text())["body"]
+    return recorded
+
+
+def bucket_instant(text: str) -> datetime:
+    """A recorded bucket's start or end ("2021-10-16T18:21:34.000Z") as an aware UTC datetime."""
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.000Z").replace(tzinfo=UTC)
+
+
+def invalid_request(parameter: str, value: str, message: str) -> bytes:
+    """X's 400 for a bad parameter (the shape of the recorded delete_error.json)."""
+    return json.dumps(
+        {
+            "errors": [{"parameters": {parameter: [value]}, "message": message}],
+            "title": "Invalid Request",
+            "detail": "One or more parameters to your request was invalid.",
+            "type": "https://api.twitter.com/2/problems/invalid-request",
+        }
+    ).encode()
+
+
 def is_retweet(tweet: Mapping[str, Any]) -> bool:
     return any(r.get("type") == "retweeted" for r in tweet.get("referenced_tweets", ()))
 
@@ -82,11 +130,19 @@ def page_number(request: Request, pages: list[dict[str, Any]]) -> int:
 
 
 class FakeXApi(FakeApi):
-    def __init__(self, bearer_token: str, searches: Mapping[str, str] = RECORDED_SEARCHES) -> None:
+    def __init__(
+        self,
+        bearer_token: str,
+        searches: Mapping[str, str] = RECORDED_SEARCHES,
+        counts: Mapping[str, str] = RECORDED_COUNTS,
+    ) -> None:
         super().__init__()
         self.bearer_token = bearer_token
         # Read-only: every answer is built from a deep copy.
         self.pages = {tag: _recorded(name) for tag, name in searches.items()}
+        self.counts = {tag: _recorded_counts(name) for tag, name in counts.items()}
+        # Buckets per counts page (None: all of them in one, as recorded).
+        self.counts_page_size: int | None = None
         self.remaining = 450
         self.billed = {"posts": 0, "users": 0}
 
@@ -104,6 +160,13 @@ class FakeXApi(FakeApi):
             if r.path == SEARCH_PATH and (hashtag is None or hashtag_of(r.query.get("query", "")) == hashtag)
         ]
 
+    def counts_requests(self, hashtag: str | None = None) -> list[Request]:
+        return [
+            r
+            for r in self.requests
+            if r.path == COUNTS_PATH and (hashtag is None or hashtag_of(r.query.get("query", "")) == hashtag)
+        ]
+
     def on_page(self, number: int, hashtag: str) -> Callable[[Request], bool]:
         """A fault match: the requests for page `number` of `hashtag`."""
 
@@ -117,11 +180,13 @@ class FakeXApi(FakeApi):
         return match
 
     def handle(self, request: Request) -> Response:
-        if request.path != SEARCH_PATH:
+        if request.path not in (SEARCH_PATH, COUNTS_PATH):
             return Response(404, b'{"title": "Not Found Error", "type": "about:blank", "status": 404}')
         if request.headers.get("authorization") != f"Bearer {self.bearer_token}":
             return Response(401, json.dumps(UNAUTHORIZED).encode(), self.rate_limit_headers())
         self.remaining = max(self.remaining - 1, 0)
+        if request.path == COUNTS_PATH:
+            return self.handle_counts(request)
         query = request.query.get("query", "")
         pages = self.pages.get(hashtag_of(query), [])
         number = page_number(request, pages)
@@ -156,6 +221,35 @@ class FakeXApi(FakeApi):
                 oldest_id=min(ids, key=int),
             )
             body = page
+        return Response(200, json.dumps(body).encode(), self.rate_limit_headers())
+
+    def handle_counts(self, request: Request) -> Response:
+        query = request.query.get("query", "")
+        hashtag = hashtag_of(query)
+        if not hashtag or query not in (f"#{hashtag}", f"#{hashtag} -is:retweet"):
+            return Response(
+                400, invalid_request("query", query, "not the search's query"), self.rate_limit_headers()
+            )
+        granularity = request.query.get("granularity", "hour")
+        if granularity != "hour":
+            message = "the collector asks for hours"
+            return Response(
+                400, invalid_request("granularity", granularity, message), self.rate_limit_headers()
+            )
+        recorded = self.counts.get(hashtag)
+        buckets = list(recorded["data"]) if recorded is not None else []
+        start_time = request.query.get("start_time")
+        if start_time:
+            since = datetime.fromisoformat(start_time)
+            buckets = [b for b in buckets if datetime.fromisoformat(b["end"]) > since]
+        size = self.counts_page_size or max(len(buckets), 1)
+        token = request.query.get("next_token", "")
+        first = int(token.removeprefix("counts-")) if token.startswith("counts-") else 0
+        page = buckets[first : first + size]
+        meta: dict[str, Any] = {"total_tweet_count": sum(b["tweet_count"] for b in page)}
+        if first + size < len(buckets):
+            meta["next_token"] = f"counts-{first + size}"
+        body: dict[str, Any] = {"data": page, "meta": meta} if page else {"meta": meta}
         return Response(200, json.dumps(body).encode(), self.rate_limit_headers())
 
 

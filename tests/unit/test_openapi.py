@@ -167,8 +167,12 @@ def test_postman_imports_every_operation(tmp_path: Path, document: dict[str, Any
             found += requests(item["item"]) if "item" in item else [item["request"]]
         return found
 
+    def template(segment: str) -> str:
+        """Postman's `:name` path variable as OpenAPI's `{name}`."""
+        return "{" + segment[1:] + "}" if segment.startswith(":") else segment
+
     imported = {
-        (request["method"], "/" + "/".join(request["url"]["path"]).replace(":id", "{id}"))
+        (request["method"], "/" + "/".join(template(segment) for segment in request["url"]["path"]))
         for request in requests(collection["item"])
     }
     assert imported == {(route.split()[0], route.split()[1]) for route in operations(document)}

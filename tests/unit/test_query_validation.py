@@ -6,8 +6,10 @@ from tagpulse import pagination
 from tagpulse.errors import InvalidArgument
 from tagpulse.pagination import HashtagCursor, PostCursor, UserCursor
 from tagpulse_query.validation import (
+    CoverageQuery,
     HashtagsQuery,
     PostQuery,
+    coverage_query,
     hashtag_count_query,
     hashtags_query,
     hour_count_query,
@@ -72,6 +74,24 @@ def test_hashtag_counts() -> None:
     assert hashtag_count_query("").hashtag is None
     with pytest.raises(InvalidArgument):
         hashtag_count_query("#")
+
+
+def test_coverage_normalizes_the_hashtag_and_defaults_to_utc() -> None:
+    assert coverage_query("#DevOps", "") == CoverageQuery(hashtag="devops", time_zone="UTC")
+    assert coverage_query("sre", "Asia/Kathmandu").time_zone == "Asia/Kathmandu"
+
+
+@pytest.mark.parametrize(("hashtag", "time_zone", "fields"), [
+    ("", "", {"hashtag"}),
+    ("bad tag", "", {"hashtag"}),
+    ("devops", "Mars/Olympus", {"time_zone"}),
+    ("devops", "x" * 20_000, {"time_zone"}),
+    ("", "Nowhere", {"hashtag", "time_zone"}),
+])  # fmt: skip
+def test_coverage_violations(hashtag: str, time_zone: str, fields: set[str]) -> None:
+    with pytest.raises(InvalidArgument) as error:
+        coverage_query(hashtag, time_zone)
+    assert set(error.value.violations) == fields
 
 
 # --- lists and lookups ---------------------------------------------------------------------

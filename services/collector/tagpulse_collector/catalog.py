@@ -66,6 +66,8 @@ class SourceCatalog:
     mastodon: MastodonAccess | None = None
     sample_seed: int = 42
     x_include_retweets: bool = False
+    # How old X's stored hourly counts of a hashtag may get before a run fetches them again; 0: never.
+    x_counts_refresh_minutes: int = 0
     reading: StreamReading = field(default_factory=StreamReading)
     # What reading each platform costs, and the daily budgets.
     spend: SpendPolicy = field(default_factory=SpendPolicy)
@@ -102,7 +104,12 @@ class SourceCatalog:
         if name == "sample":
             return SampleSource(seed=self.sample_seed)
         if name == "x" and self.x is not None:
-            return XApiSource(self.x, self.x_include_retweets, self.stop)
+            return XApiSource(
+                self.x,
+                self.x_include_retweets,
+                self.stop,
+                counts_refresh_minutes=self.x_counts_refresh_minutes,
+            )
         if name == "mastodon" and self.mastodon is not None:
             return MastodonSource(self.mastodon, self.stop)
         raise SourceNotConfigured(not_configured_message(name))
@@ -160,6 +167,7 @@ def catalog_from_settings(settings: CollectorSettings, stop: threading.Event | N
         else None,
         sample_seed=settings.sample_seed,
         x_include_retweets=settings.x_include_retweets,
+        x_counts_refresh_minutes=settings.x_counts_refresh_minutes,
         reading=StreamReading(
             sample_rate=settings.stream_sample_rate,
             mastodon_poll_seconds=settings.stream_mastodon_poll_seconds,

@@ -143,3 +143,13 @@ class CollectorSettings(Settings):
             "(Pro and Enterprise access only)."
         ),
     )
+    x_counts_refresh_minutes: int = Field(
+        default=60,
+        ge=0,
+        le=7 * 24 * 60,
+        description=(
+            "A collection from X fetches X's hourly counts of a hashtag's posts over the last 7 days "
+            "(GET /2/tweets/counts/recent, one billed request) when the stored ones are older than "
+            "this; the coverage route compares them with the posts stored. 0: never fetch counts."
+        ),
+    )

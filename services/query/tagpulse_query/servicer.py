@@ -22,7 +22,7 @@ from tagpulse.money import to_usd
 from tagpulse.timestamps import optional_instant, to_timestamp
 from tagpulse.v1 import query_service_pb2 as pb
 from tagpulse.v1 import query_service_pb2_grpc, resources_pb2
-from tagpulse_query import listings, records, stats, summaries, validation
+from tagpulse_query import coverage, listings, records, stats, summaries, validation
 from tagpulse_query.cache import CACHE_NEAR_HITS, CACHE_REQUESTS, AnswerCache, CacheUnavailable, NearCache
 
 log = logging.getLogger("tagpulse.query")
@@ -225,6 +225,16 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
 
         return await self._answer("ListHashtags", query, pb.ListHashtagsResponse, compute)
 
+    async def GetHashtagCoverage(
+        self, request: pb.GetHashtagCoverageRequest, context: grpc.aio.ServicerContext
+    ) -> pb.HashtagCoverage:
+        query = validation.coverage_query(request.hashtag, request.time_zone)
+
+        def compute(connection: Connection) -> pb.HashtagCoverage:
+            return _coverage(coverage.hashtag_coverage(connection, query))
+
+        return await self._answer("GetHashtagCoverage", query, pb.HashtagCoverage, compute)
+
     async def GetStats(self, request: pb.GetStatsRequest, context: grpc.aio.ServicerContext) -> pb.Stats:
         def compute(connection: Connection) -> pb.Stats:
             figures = stats.stats(connection)
@@ -295,6 +305,32 @@ def _hour(row: summaries.HourRow) -> pb.HourCount:
         hour_start_time=to_timestamp(row.local_start),
         local_hour_start=row.local_start.isoformat(),
         post_count=row.post_count,
+    )
+
+
+def _coverage(row: coverage.CoverageRow) -> pb.HashtagCoverage:
+    # Without counts, every figure stays unset: zeros would read as "X counted nothing".
+    return pb.HashtagCoverage(
+        hashtag=row.hashtag,
+        time_zone=row.time_zone,
+        counts_available=row.counts_available,
+        message=row.message,
+        query=row.query or "",
+        counts_fetch_time=to_timestamp(row.fetched_at),
+        hours=[
+            pb.CoverageHour(
+                start_time=to_timestamp(hour.start),
+                end_time=to_timestamp(hour.end),
+                local_start=hour.local_start.isoformat(),
+                x_post_count=hour.x_posts,
+                stored_post_count=hour.stored_posts,
+                coverage=hour.coverage,
+            )
+            for hour in row.hours
+        ],
+        x_post_count=row.x_posts if row.counts_available else None,
+        stored_post_count=row.stored_posts if row.counts_available else None,
+        coverage=row.coverage,
     )
 
 

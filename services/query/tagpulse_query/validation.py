@@ -56,6 +56,12 @@ class HashtagCountQuery:
     hashtag: str | None
 
 
+@dataclass(frozen=True)
+class CoverageQuery:
+    hashtag: str
+    time_zone: str
+
+
 def _hashtag(raw: str, problems: dict[str, str]) -> str | None:
     if not raw:
         return None
@@ -81,6 +87,16 @@ def _value(raw: str, field: str, max_length: int, problems: dict[str, str]) -> s
     elif has_control_characters(value):
         problems[field] = "must not contain control characters"
     return value
+
+
+def _time_zone(raw: str, problems: dict[str, str]) -> str:
+    """An IANA time zone name; "UTC" when empty."""
+    zone = raw or "UTC"
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        problems["time_zone"] = f"{quoted(raw)} is not an IANA time zone name (e.g. Europe/Madrid)"
+    return zone
 
 
 def _time_range(start: datetime | None, end: datetime | None, problems: dict[str, str]) -> None:
@@ -115,11 +131,7 @@ def hour_count_query(
     mode = mode or HOUR_OF_DAY
     if mode not in HOUR_MODES:
         problems["mode"] = "must be HOUR_OF_DAY or TIMELINE"
-    zone = time_zone or "UTC"
-    try:
-        ZoneInfo(zone)
-    except (ZoneInfoNotFoundError, ValueError):
-        problems["time_zone"] = f"{quoted(time_zone)} is not an IANA time zone name (e.g. Europe/Madrid)"
+    zone = _time_zone(time_zone, problems)
     _time_range(start, end, problems)
     if (
         start is not None
@@ -139,6 +151,17 @@ def hashtag_count_query(hashtag: str) -> HashtagCountQuery:
     tag = _hashtag(hashtag, problems)
     _raise_if(problems)
     return HashtagCountQuery(hashtag=tag)
+
+
+def coverage_query(hashtag: str, time_zone: str) -> CoverageQuery:
+    problems: dict[str, str] = {}
+    tag = _hashtag(hashtag, problems)
+    if tag is None and "hashtag" not in problems:
+        problems["hashtag"] = "is required"
+    zone = _time_zone(time_zone, problems)
+    _raise_if(problems)
+    assert tag is not None
+    return CoverageQuery(hashtag=tag, time_zone=zone)
 
 
 # --- lists and lookups ---------------------------------------------------------------------

@@ -376,3 +376,36 @@ class SourceCount(Base):
     source: Mapped[str] = mapped_column(SOURCE, primary_key=True)
     posts_fetched: Mapped[int] = mapped_column(BigInteger, default=0)
     posts_stored: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+# --- X's counts ----------------------------------------------------------------------
+
+
+class XPostCountFetch(Base):
+    """When X's hourly counts of a hashtag were last fetched (`x_hourly_post_counts` holds them),
+    and the search query they count. Written by the collector, read by the coverage route."""
+
+    __tablename__ = "x_post_count_fetches"
+
+    hashtag: Mapped[str] = mapped_column(HASHTAG, primary_key=True)
+    # "#devops -is:retweet": the query of the collector's search, so the counts are of the posts
+    # a collection can store.
+    query: Mapped[str] = mapped_column(Text)
+    fetched_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class XHourlyPostCount(Base):
+    """X's count of the posts matching a hashtag's search in one of its buckets: UTC hours over the
+    7 days before the last fetch, the first and last cut at the instant of the fetch. A fetch
+    replaces the hashtag's buckets."""
+
+    __tablename__ = "x_hourly_post_counts"
+
+    hashtag: Mapped[str] = mapped_column(HASHTAG, primary_key=True)
+    bucket_start: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    bucket_end: Mapped[datetime] = mapped_column(UTCDateTime)
+    post_count: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (
+        ForeignKeyConstraint(["hashtag"], ["x_post_count_fetches.hashtag"], ondelete="CASCADE"),
+    )

@@ -167,6 +167,54 @@ class ListHashtagsResponse(_message.Message):
     next_page_token: str
     def __init__(self, hashtags: _Optional[_Iterable[_Union[_resources_pb2.Hashtag, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
+class GetHashtagCoverageRequest(_message.Message):
+    __slots__ = ("hashtag", "time_zone")
+    HASHTAG_FIELD_NUMBER: _ClassVar[int]
+    TIME_ZONE_FIELD_NUMBER: _ClassVar[int]
+    hashtag: str
+    time_zone: str
+    def __init__(self, hashtag: _Optional[str] = ..., time_zone: _Optional[str] = ...) -> None: ...
+
+class CoverageHour(_message.Message):
+    __slots__ = ("start_time", "end_time", "local_start", "x_post_count", "stored_post_count", "coverage")
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    LOCAL_START_FIELD_NUMBER: _ClassVar[int]
+    X_POST_COUNT_FIELD_NUMBER: _ClassVar[int]
+    STORED_POST_COUNT_FIELD_NUMBER: _ClassVar[int]
+    COVERAGE_FIELD_NUMBER: _ClassVar[int]
+    start_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    local_start: str
+    x_post_count: int
+    stored_post_count: int
+    coverage: float
+    def __init__(self, start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., local_start: _Optional[str] = ..., x_post_count: _Optional[int] = ..., stored_post_count: _Optional[int] = ..., coverage: _Optional[float] = ...) -> None: ...
+
+class HashtagCoverage(_message.Message):
+    __slots__ = ("hashtag", "time_zone", "counts_available", "message", "query", "counts_fetch_time", "hours", "x_post_count", "stored_post_count", "coverage")
+    HASHTAG_FIELD_NUMBER: _ClassVar[int]
+    TIME_ZONE_FIELD_NUMBER: _ClassVar[int]
+    COUNTS_AVAILABLE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    QUERY_FIELD_NUMBER: _ClassVar[int]
+    COUNTS_FETCH_TIME_FIELD_NUMBER: _ClassVar[int]
+    HOURS_FIELD_NUMBER: _ClassVar[int]
+    X_POST_COUNT_FIELD_NUMBER: _ClassVar[int]
+    STORED_POST_COUNT_FIELD_NUMBER: _ClassVar[int]
+    COVERAGE_FIELD_NUMBER: _ClassVar[int]
+    hashtag: str
+    time_zone: str
+    counts_available: bool
+    message: str
+    query: str
+    counts_fetch_time: _timestamp_pb2.Timestamp
+    hours: _containers.RepeatedCompositeFieldContainer[CoverageHour]
+    x_post_count: int
+    stored_post_count: int
+    coverage: float
+    def __init__(self, hashtag: _Optional[str] = ..., time_zone: _Optional[str] = ..., counts_available: _Optional[bool] = ..., message: _Optional[str] = ..., query: _Optional[str] = ..., counts_fetch_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., hours: _Optional[_Iterable[_Union[CoverageHour, _Mapping]]] = ..., x_post_count: _Optional[int] = ..., stored_post_count: _Optional[int] = ..., coverage: _Optional[float] = ...) -> None: ...
+
 class GetStatsRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...

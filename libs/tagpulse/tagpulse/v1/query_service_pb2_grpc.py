@@ -72,6 +72,11 @@ class QueryServiceStub:
                 request_serializer=tagpulse_dot_v1_dot_query__service__pb2.ListHashtagsRequest.SerializeToString,
                 response_deserializer=tagpulse_dot_v1_dot_query__service__pb2.ListHashtagsResponse.FromString,
                 _registered_method=True)
+        self.GetHashtagCoverage = channel.unary_unary(
+                '/tagpulse.v1.QueryService/GetHashtagCoverage',
+                request_serializer=tagpulse_dot_v1_dot_query__service__pb2.GetHashtagCoverageRequest.SerializeToString,
+                response_deserializer=tagpulse_dot_v1_dot_query__service__pb2.HashtagCoverage.FromString,
+                _registered_method=True)
         self.GetStats = channel.unary_unary(
                 '/tagpulse.v1.QueryService/GetStats',
                 request_serializer=tagpulse_dot_v1_dot_query__service__pb2.GetStatsRequest.SerializeToString,
@@ -138,6 +143,14 @@ class QueryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetHashtagCoverage(self, request, context):
+        """X's hourly counts of a hashtag's posts (the true volume) beside the posts tagpulse stored
+        from X in each of those hours, and the coverage ratio.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetStats(self, request, context):
         """Figures over everything stored.
         """
@@ -190,6 +203,11 @@ def add_QueryServiceServicer_to_server(servicer, server):
                     servicer.ListHashtags,
                     request_deserializer=tagpulse_dot_v1_dot_query__service__pb2.ListHashtagsRequest.FromString,
                     response_serializer=tagpulse_dot_v1_dot_query__service__pb2.ListHashtagsResponse.SerializeToString,
+            ),
+            'GetHashtagCoverage': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetHashtagCoverage,
+                    request_deserializer=tagpulse_dot_v1_dot_query__service__pb2.GetHashtagCoverageRequest.FromString,
+                    response_serializer=tagpulse_dot_v1_dot_query__service__pb2.HashtagCoverage.SerializeToString,
             ),
             'GetStats': grpc.unary_unary_rpc_method_handler(
                     servicer.GetStats,
@@ -393,6 +411,33 @@ class QueryService:
             '/tagpulse.v1.QueryService/ListHashtags',
             tagpulse_dot_v1_dot_query__service__pb2.ListHashtagsRequest.SerializeToString,
             tagpulse_dot_v1_dot_query__service__pb2.ListHashtagsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetHashtagCoverage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tagpulse.v1.QueryService/GetHashtagCoverage',
+            tagpulse_dot_v1_dot_query__service__pb2.GetHashtagCoverageRequest.SerializeToString,
+            tagpulse_dot_v1_dot_query__service__pb2.HashtagCoverage.FromString,
             options,
             channel_credentials,
             insecure,

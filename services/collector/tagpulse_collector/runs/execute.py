@@ -41,6 +41,7 @@ from tagpulse.db.models import CollectionRun, CollectionRunHashtag, Hashtag
 from tagpulse.money import to_usd
 from tagpulse_collector import locks
 from tagpulse_collector.catalog import SourceNotConfigured
+from tagpulse_collector.counts import refresh_x_counts
 from tagpulse_collector.ingestion.batches import IngestResult, in_transaction, ingest_page
 from tagpulse_collector.metrics import (
     COLLECTION_RUNS,
@@ -318,6 +319,7 @@ def _collect_hashtag(
                 "hashtag goes on where a budget stopped an earlier run",
                 extra={"run_id": run.id, "hashtag": row.hashtag},
             )
+    refresh_x_counts(engine, source, run.id, row.hashtag, prices, budget.before_page)
     # The stretch at the saved position (or the newest posts), then the catch-up, if any.
     stretches = []
     if cursor is not None or catch_up is None:

@@ -110,9 +110,14 @@ class XApiSource(HttpSearch):
         include_retweets: bool = False,
         stop: threading.Event | None = None,
         transport: httpx.BaseTransport | None = None,
+        counts_refresh_minutes: int = 0,
     ) -> None:
         super().__init__(access, stop, transport)
+        self.x_access = access
         self.include_retweets = include_retweets
+        # How old a hashtag's stored hourly counts may get before a run that collects it fetches
+        # them again (`counts.refresh_x_counts`); 0: never fetched.
+        self.counts_refresh_minutes = counts_refresh_minutes
 
     def most_billed(self, max_results: int) -> BillableReads:
         """The most one search request asking for `max_results` posts can bill."""
