@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from psycopg.errors import InsufficientPrivilege, ReadOnlySqlTransaction
 from sqlalchemy import Engine, text
-from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.exc import InternalError as SqlInternalError
+from sqlalchemy.exc import ProgrammingError
 
 from tagpulse.db.engine import create_database_engine
 from tagpulse.db.insights import INSIGHTS_ROLE
@@ -133,13 +133,17 @@ def test_the_variables_offer_what_the_api_lists(stored: Engine, dashboard: dict[
 
 @pytest.mark.parametrize("zone", ZONES)
 @pytest.mark.parametrize("hashtag", [None, "sre", "भारत"])
-def test_posts_per_hour_is_the_timeline(stored: Engine, dashboard: dict[str, Any], zone: str, hashtag: str | None) -> None:
+def test_posts_per_hour_is_the_timeline(
+    stored: Engine, dashboard: dict[str, Any], zone: str, hashtag: str | None
+) -> None:
     rows = run_panel(stored, dashboard, "Posts per hour", hashtag=hashtag or ALL, timezone=zone)
     rest = rest_hours(stored, "TIMELINE", zone, hashtag)
     # Grafana draws the rows it gets; the timeline also lists the empty hours of the frame. In
     # UTC: aware datetimes of one zone compare by wall time, which would merge a repeated hour.
-    assert {time: posts for time, posts in rows} == {
-        r.local_start.astimezone(UTC): r.post_count for r in rest if r.post_count and r.local_start is not None
+    assert dict(rows) == {
+        r.local_start.astimezone(UTC): r.post_count
+        for r in rest
+        if r.post_count and r.local_start is not None
     }
     assert [time for time, _ in rows] == sorted(time for time, _ in rows)
     assert sum(posts for _, posts in rows) > 100
@@ -156,7 +160,9 @@ def test_posts_by_hour_of_day_is_the_profile(
     assert len(rows) == 24
 
 
-def test_the_new_york_timeline_keeps_the_repeated_hour_apart(stored: Engine, dashboard: dict[str, Any]) -> None:
+def test_the_new_york_timeline_keeps_the_repeated_hour_apart(
+    stored: Engine, dashboard: dict[str, Any]
+) -> None:
     """1:00 happens twice on 2026-11-01 in New York: two bars, as the API answers."""
     rows = run_panel(stored, dashboard, "Posts per hour", timezone="America/New_York")
     one_am = {datetime(2026, 11, 1, 5, tzinfo=UTC), datetime(2026, 11, 1, 6, tzinfo=UTC)}  # EDT, EST
@@ -169,7 +175,9 @@ def top_user(row: Any) -> tuple[Any, ...]:
 
 @pytest.mark.parametrize("hashtag", [None, "sre", "भारत"])
 @pytest.mark.parametrize("limit", ["5", "20"])
-def test_top_users_are_the_api_top_users(stored: Engine, dashboard: dict[str, Any], hashtag: str | None, limit: str) -> None:
+def test_top_users_are_the_api_top_users(
+    stored: Engine, dashboard: dict[str, Any], hashtag: str | None, limit: str
+) -> None:
     rows = run_panel(stored, dashboard, "Top users by followers", hashtag=hashtag or ALL, limit=limit)
     with stored.connect() as connection:
         rest = summaries.top_users(connection, top_users_query(int(limit), hashtag or ""))
@@ -184,12 +192,16 @@ def test_top_users_of_one_source_are_the_api_top_users_of_that_source(
     stored: Engine, dashboard: dict[str, Any], hashtag: str | None
 ) -> None:
     """The API has no source filter: its whole ranking, filtered, must give the same users."""
-    rows = run_panel(stored, dashboard, "Top users by followers", hashtag=hashtag or ALL, source=["x"], limit="10")
+    rows = run_panel(
+        stored, dashboard, "Top users by followers", hashtag=hashtag or ALL, source=["x"], limit="10"
+    )
     with stored.connect() as connection:
         everyone = summaries.top_users(connection, top_users_query(MAX_TOP_USERS, hashtag or ""))
     assert len(everyone) < MAX_TOP_USERS, "the whole ranking fits in one answer"
     assert [(r[5], r[6]) for r in rows] == [(u.source, u.id) for u in everyone if u.source == "x"][:10]
-    both = run_panel(stored, dashboard, "Top users by followers", hashtag=hashtag or ALL, source=["sample", "x"])
+    both = run_panel(
+        stored, dashboard, "Top users by followers", hashtag=hashtag or ALL, source=["sample", "x"]
+    )
     assert both == run_panel(stored, dashboard, "Top users by followers", hashtag=hashtag or ALL)
 
 
@@ -223,7 +235,8 @@ def test_posts_per_language_and_country_are_the_api_counts(
     assert dict(by_country) == counted(rest, languages, "country_code")
     assert dict(on_map) == counted(rest, languages, "country_code", known_only=True)
     # Geomap's lookup mode reads ISO 3166 alpha-2 codes.
-    assert on_map and all(len(code) == 2 and code.isupper() for code, _ in on_map)
+    assert on_map
+    assert all(len(code) == 2 and code.isupper() for code, _ in on_map)
     assert "unknown" in dict(by_country)
     for rows in (by_language, by_country, on_map):
         assert [posts for _, posts in rows] == sorted((posts for _, posts in rows), reverse=True)
