@@ -121,6 +121,12 @@ def test_grafana_sidecars_pick_up_the_charts_configmaps() -> None:
         values["lokiDatasource"]["label"],
         values["lokiDatasource"]["labelValue"],
     )
+    assert (datasources["label"], datasources["labelValue"]) == (
+        values["insights"]["datasource"]["label"],
+        values["insights"]["datasource"]["labelValue"],
+    )
+    # The insights datasource is a Secret.
+    assert datasources["resource"] == "both"
     assert dashboards["searchNamespace"] == datasources["searchNamespace"] == "ALL"
 
 

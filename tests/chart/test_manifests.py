@@ -439,7 +439,8 @@ def test_secrets_never_reach_a_configmap_or_a_plain_env_value(external: bool) ->
 
 def test_an_existing_secret_replaces_the_charts() -> None:
     manifests = render(EXISTING_SECRET)
-    assert not of_kind(manifests, "Secret")
+    # Only Grafana's insights datasource, which its sidecar reads (tests/chart/test_insights_chart.py).
+    assert [s["metadata"]["name"] for s in of_kind(manifests, "Secret")] == [f"{RELEASE}-insights-datasource"]
     for _, template in pod_templates(manifests):
         for container in containers(template):
             for item in container.get("env", []):
@@ -632,6 +633,7 @@ def pod(component: str) -> Pod:
 
 
 PROMETHEUS = Pod({"app.kubernetes.io/name": "prometheus"}, "monitoring")
+GRAFANA = Pod({"app.kubernetes.io/name": "grafana"}, "monitoring")
 CLIENT = Pod({"app.kubernetes.io/name": "ingress-nginx"}, "ingress")
 KUBE_DNS = Pod({"k8s-app": "kube-dns"}, "kube-system")
 X_API = External("104.244.42.1")
@@ -667,6 +669,7 @@ def test_network_policies_allow_exactly_the_flows_tagpulse_needs() -> None:
         (PROMETHEUS, pod("collector"), 9102),
         (PROMETHEUS, pod("postgresql"), 9187),
         (PROMETHEUS, pod("redis"), 9121),
+        (GRAFANA, pod("postgresql"), 5432),
     ]
     flows_denied = [
         (CLIENT, pod("envoy"), 9901),
@@ -683,6 +686,9 @@ def test_network_policies_allow_exactly_the_flows_tagpulse_needs() -> None:
         (pod("collector"), External("10.1.2.3"), 443),
         (PROMETHEUS, pod("query"), 50051),
         (Pod({"app.kubernetes.io/name": "prometheus"}, "default"), pod("query"), 9101),
+        (GRAFANA, pod("query"), 50051),
+        (GRAFANA, pod("redis"), 6379),
+        (Pod({"app.kubernetes.io/name": "grafana"}, "default"), pod("postgresql"), 5432),
     ]
     for source, destination, port in flows_allowed:
         assert allowed(policies, source, destination, port), (

@@ -197,16 +197,23 @@ def test_dashboards_are_grafana_json_with_described_panels() -> None:
         assert dashboard["title"]
         ids = [panel["id"] for panel in panels(dashboard)]
         assert len(ids) == len(set(ids)), "panel ids must be unique"
-        names = {v["name"] for v in dashboard["templating"]["list"]}
-        assert {"datasource", "loki", "namespace"} <= names
         for panel in panels(dashboard):
             grid = panel["gridPos"]
             assert grid["x"] + grid["w"] <= 24, panel["title"]
             if panel["type"] == "row":
                 continue
             assert panel["description"], f"{panel['title']}: say what the panel answers"
-            assert panel["datasource"]["uid"] in ("${datasource}", "${loki}"), panel["title"]
             assert panel["targets"], panel["title"]
+
+
+def test_the_operations_dashboard_selects_its_datasources_by_variable() -> None:
+    """The insights dashboard (tests/chart/test_insights_chart.py) reads PostgreSQL instead."""
+    (dashboard,) = [d for d in dashboards() if d["uid"] == "tagpulse-overview"]
+    names = {v["name"] for v in dashboard["templating"]["list"]}
+    assert {"datasource", "loki", "namespace"} <= names
+    for panel in panels(dashboard):
+        if panel["type"] != "row":
+            assert panel["datasource"]["uid"] in ("${datasource}", "${loki}"), panel["title"]
 
 
 @pytest.mark.parametrize(("where", "expression"), all_promql(), ids=[w for w, _ in all_promql()])
@@ -320,18 +327,18 @@ def test_the_operations_guide_describes_every_panel() -> None:
 
 def test_the_dashboards_configmap_carries_the_sidecar_label() -> None:
     manifests = render()
-    (config_map,) = [
-        m for m in manifests if m["kind"] == "ConfigMap" and "dashboard" in m["metadata"]["name"]
-    ]
+    config_map = one(manifests, "ConfigMap", f"{RELEASE}-dashboard-tagpulse")
     assert config_map["metadata"]["labels"]["grafana_dashboard"] == "1"
-    assert json.loads(config_map["data"]["tagpulse.json"]) == dashboards()[0]
+    (overview,) = [d for d in dashboards() if d["uid"] == "tagpulse-overview"]
+    assert json.loads(config_map["data"]["tagpulse.json"]) == overview
     datasource = one(manifests, "ConfigMap", f"{RELEASE}-loki-datasource")
     assert datasource["metadata"]["labels"]["grafana_datasource"] == "1"
     provisioning = yaml.safe_load(datasource["data"]["loki-datasource.yaml"])
     assert provisioning["datasources"][0]["type"] == "loki"
     relabelled = render(None, "dashboards.label=my_dashboards", "dashboards.labelValue=yes")
-    (custom,) = [m for m in relabelled if m["kind"] == "ConfigMap" and "dashboard" in m["metadata"]["name"]]
-    assert custom["metadata"]["labels"]["my_dashboards"] == "yes"
+    custom = [m for m in relabelled if m["kind"] == "ConfigMap" and "dashboard" in m["metadata"]["name"]]
+    assert len(custom) == len(DASHBOARDS)
+    assert all(m["metadata"]["labels"]["my_dashboards"] == "yes" for m in custom)
 
 
 def test_dashboard_files_are_the_ones_in_the_chart() -> None:

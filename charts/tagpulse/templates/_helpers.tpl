@@ -107,6 +107,37 @@ A password that goes into a URL ("inUrl") may hold letters, digits and . _ ~ - o
 {{- include "tagpulse.generatedSecret" (dict "root" . "key" "api-token" "value" .Values.secrets.apiToken "length" 40 "name" "secrets.apiToken") }}
 {{- end }}
 
+{{/* Whether the insights dashboard and its datasource ship: "true" or "". */}}
+{{- define "tagpulse.insights" -}}
+{{- if and .Values.insights.enabled .Values.dashboards.enabled }}true{{ end }}
+{{- end }}
+
+{{/*
+The insights role's password: insights.password, else the one the Secret holds (the chart's, or
+secrets.existingSecret's key insights-password, by helm lookup), else a new random one (chart's
+Secret only). Worked out once per render and kept in .Values, because several templates need the
+very same value: the Secret (and the migrations' hook Secret) that the migrations Job reads, and
+the Grafana datasource.
+*/}}
+{{- define "tagpulse.insightsPassword" -}}
+{{- if not (hasKey .Values.insights "generatedPassword") }}
+{{- $value := .Values.insights.password }}
+{{- if .Values.secrets.existingSecret }}
+{{- if not $value }}
+{{- $secret := lookup "v1" "Secret" .Release.Namespace .Values.secrets.existingSecret }}
+{{- $value = index ($secret.data | default dict) "insights-password" | default "" | b64dec }}
+{{- end }}
+{{- if not $value }}
+{{- fail (printf "insights: the Secret %s must hold insights-password (helm template cannot read it: set insights.password to the same value, or insights.enabled=false)" .Values.secrets.existingSecret) }}
+{{- end }}
+{{- else }}
+{{- $value = include "tagpulse.generatedSecret" (dict "root" . "key" "insights-password" "value" $value "length" 32 "name" "insights.password") }}
+{{- end }}
+{{- $_ := set .Values.insights "generatedPassword" $value }}
+{{- end }}
+{{- .Values.insights.generatedPassword }}
+{{- end }}
+
 {{/* The most query replicas there may be: the autoscaler's maximum, or replicaCount. */}}
 {{- define "tagpulse.queryMaxReplicas" -}}
 {{- ternary .Values.query.autoscaling.maxReplicas .Values.query.replicaCount .Values.query.autoscaling.enabled | int }}

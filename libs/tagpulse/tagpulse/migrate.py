@@ -12,6 +12,8 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
+from tagpulse.db.engine import create_database_engine
+from tagpulse.db.insights import INSIGHTS_ROLE, set_insights_password
 from tagpulse.logs import configure_logging
 from tagpulse.settings import Settings, load_settings
 
@@ -56,6 +58,22 @@ def main(argv: list[str] | None = None) -> None:
     else:
         command.upgrade(config, "head")
         log.info("database schema is up to date")
+        _set_insights_password(settings)
+
+
+def _set_insights_password(settings: Settings) -> None:
+    """Every run, so that a password changed in the Secret takes effect at the next upgrade."""
+    if settings.insights_password is None:
+        return
+    engine = create_database_engine(settings.database_url.get_secret_value())
+    try:
+        if engine.dialect.name != "postgresql":
+            log.info("TAGPULSE_INSIGHTS_PASSWORD ignored: the insights role exists on PostgreSQL only")
+            return
+        set_insights_password(engine, settings.insights_password.get_secret_value())
+        log.info("insights role can log in", extra={"role": INSIGHTS_ROLE})
+    finally:
+        engine.dispose()
 
 
 if __name__ == "__main__":

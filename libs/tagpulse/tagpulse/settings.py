@@ -152,6 +152,16 @@ class Settings(BaseSettings):
             "from `var/dev-api-token`."
         ),
     )
+    insights_password: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Read by `python -m tagpulse.migrate` only, on PostgreSQL: the password of the read-only "
+            "role `tagpulse_insights` that Grafana's insights dashboard connects as. Set, every "
+            "migration run gives the role LOGIN and this password (sent as a SCRAM verifier, never "
+            "in clear); unset, the role is left as it is (created without LOGIN). The Helm chart "
+            "sets it from its Secret."
+        ),
+    )
     log_level: str = Field(default="INFO", description="`DEBUG`, `INFO`, `WARNING` or `ERROR`.")
     grpc_host: str = Field(default="127.0.0.1", description="gRPC listen address (`0.0.0.0` in a container).")
     grpc_port: int = Field(default=0, ge=0, le=65535, description=GRPC_PORT_DESCRIPTION)
@@ -226,6 +236,7 @@ class Settings(BaseSettings):
             self.mastodon_access_token,
             self.api_token,
             self.redis_url,
+            self.insights_password,
         ]
         values = [secret.get_secret_value() for secret in secrets if secret is not None]
         values.extend(_url_passwords(self.database_url.get_secret_value()))
