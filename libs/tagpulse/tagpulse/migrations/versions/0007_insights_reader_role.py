@@ -1,7 +1,7 @@
 """insights reader role: a PostgreSQL role that may read the rollups, hashtags and users, nothing else
 
 Revision ID: 0007
-Revises: 0004
+Revises: 0006
 Create Date: 2026-12-10 09:00:00.000000
 
 Grafana's insights dashboard connects as this role (docs/operations.md, "The insights
@@ -23,7 +23,7 @@ from alembic import op
 
 
 revision = "0007"
-down_revision = "0004"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
