@@ -12,17 +12,21 @@ from pathlib import Path
 
 import pytest
 from prometheus_client import REGISTRY
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from tagpulse.db.engine import create_database_engine
+from tagpulse.db.models import DailySpend
 from tagpulse_collector.sources.api_client import HttpPolicy
 from tagpulse_collector.sources.x_api import XAccess
+from tagpulse_collector.sources.x_payloads import billable_of
+from tagpulse_collector.spending.prices import SpendPolicy, UnitPrices
+from tagpulse_collector.spending.stream_meter import StreamMeter
 from tagpulse_collector.streams import store
 from tagpulse_collector.streams.backoff import ReconnectPolicy
 from tagpulse_collector.streams.buffer import RedisBuffer
 from tagpulse_collector.streams.store import StreamRecord
 from tagpulse_collector.streams.writer import StreamWriter
-from tagpulse_collector.streams.x_stream import XStreamConfig, XStreamReader
+from tagpulse_collector.streams.x_stream import MOST_PER_MESSAGE, XStreamConfig, XStreamReader
 from tests.conftest import FAKE_X_TOKEN
 from tests.integration.stream_helpers import (
     FAST_WRITER,
@@ -246,3 +250,63 @@ def test_spent_credits_stop_the_streams_instead_of_a_reconnect_loop(
         assert record.last_error.startswith("X credits depleted (402")
     assert len(fake_x_stream.stream_requests()) == 1
     assert (REGISTRY.get_sample_value("tagpulse_source_credits_depleted_total", {"source": "x"}) or 0) >= 1
+
+
+def test_a_stream_that_reaches_the_daily_budget_stops_with_that_reason(
+    fake_x_stream: FakeXStream, redis_buffer: RedisBuffer, redis_prefix: str, engine: Engine
+) -> None:
+    """Each message X delivers is counted against the daily budget as it arrives; once the budget
+    cannot hold one more message at its most, the streams stop (FAILED, with the reason), the
+    reader does not reconnect, and the day's spend holds exactly what was read."""
+    prices = UnitPrices(post_micros=5_000, users_billed=False)
+    messages = [m for m in map(json_or_none, TWARC) if isinstance(m, dict) and "data" in m]
+    costs = [prices.cost(billable_of(m)) for m in messages]
+    assert len(costs) > 3
+    most = prices.cost(MOST_PER_MESSAGE)
+    # Room for exactly three messages: after the third, a fourth at its most would pass it.
+    budget = SpendPolicy(prices={"x": prices}, daily_budget_micros={"x": sum(costs[:3]) + most - 1})
+    fake_x_stream.queue = [Connection(lines=TWARC)]
+    dogs = new_stream(engine, "x", "dog")
+    reader = XStreamReader(
+        config(fake_x_stream, redis_prefix),
+        redis_buffer,
+        on_refused=lambda stream_id, error: store.fail_stream(engine, stream_id, error),
+        meter=StreamMeter(engine, budget, "x", MOST_PER_MESSAGE, flush_seconds=0.0),
+    )
+    stop = threading.Event()
+    reader.serve([dogs], now=0.0)
+    thread = threading.Thread(target=reader.run, args=(stop,), daemon=True)
+    thread.start()
+    thread.join(30)
+    try:
+        assert not thread.is_alive(), "the reader went on past the budget"
+    finally:
+        stop.set()
+        reader.close()
+    record = stream(engine, dogs.id)
+    assert record.state == store.FAILED
+    assert record.last_error.startswith("the daily budget of $")
+    assert len(fake_x_stream.stream_requests()) == 1
+    with engine.connect() as connection:
+        (spent,) = connection.execute(select(DailySpend.table())).all()
+    assert (spent.posts_billed, spent.cost_micros) == (sum(costs[:3]) // 5_000, sum(costs[:3]))
+
+    # A new stream on a spent day stops before connecting.
+    cats = new_stream(engine, "x", "cat")
+    again = XStreamReader(
+        config(fake_x_stream, redis_prefix),
+        redis_buffer,
+        on_refused=lambda stream_id, error: store.fail_stream(engine, stream_id, error),
+        meter=StreamMeter(engine, budget, "x", MOST_PER_MESSAGE),
+    )
+    again.serve([cats], now=0.0)
+    again.run(threading.Event())
+    assert stream(engine, cats.id).state == store.FAILED
+    assert len(fake_x_stream.stream_requests()) == 1
+
+
+def json_or_none(line: bytes) -> object:
+    try:
+        return json.loads(line)
+    except ValueError:
+        return None

@@ -203,10 +203,18 @@ def parse_page(payload: object) -> XPage:
         next_token=next_token if isinstance(next_token, str) and next_token else None,
         newest_id=_id(meta.get("newest_id")) or newest_of(p.id for p in posts),
         errors=errors,
-        billed=BillableReads(
-            posts=len(_dicts(data)) + len(_dicts(includes.get("tweets"))),
-            users=len(_dicts(includes.get("users"))),
-        ),
+        billed=billable_of(payload),
+    )
+
+
+def billable_of(payload: Mapping[str, Any]) -> BillableReads:
+    """What X bills for a response page or a stream message: every post in `data` and
+    `includes.tweets`, every user object in `includes.users`, whether tagpulse keeps them or not."""
+    includes = payload.get("includes")
+    includes = includes if isinstance(includes, dict) else {}
+    return BillableReads(
+        posts=len(_dicts(payload.get("data"))) + len(_dicts(includes.get("tweets"))),
+        users=len(_dicts(includes.get("users"))),
     )
 
 

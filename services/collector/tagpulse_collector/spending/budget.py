@@ -81,7 +81,7 @@ class RunBudget:
     def _problem(self, connection: Connection, cost: int) -> str:
         if self.daily_micros is not None:
             spent = _lock_today(connection, self.source)
-            reserved = _reserved_by_others(connection, self.source, self.run_id, self.hashtag)
+            reserved = reserved_by_others(connection, self.source, (self.run_id, self.hashtag))
             if spent + reserved + cost > self.daily_micros:
                 return (
                     f"the daily budget of {usd_text(self.daily_micros)} for {self.source} would be passed: "
@@ -120,16 +120,14 @@ def _lock_today(connection: Connection, source: str) -> int:
     )
 
 
-def _reserved_by_others(connection: Connection, source: str, run_id: int, hashtag: str) -> int:
+def reserved_by_others(connection: Connection, source: str, mine: tuple[int, str] | None = None) -> int:
+    """What the pages being read from `source` hold, but for the hashtag `mine` (run id, hashtag)."""
     progress, runs = CollectionRunHashtag.table(), CollectionRun.table()
-    reserved = connection.execute(
+    statement = (
         select(func.coalesce(func.sum(progress.c.reserved_micros), 0))
         .select_from(progress.join(runs, runs.c.id == progress.c.run_id))
-        .where(
-            runs.c.source == source,
-            runs.c.state == RUNNING,
-            progress.c.state == RUNNING,
-            ~and_(progress.c.run_id == run_id, progress.c.hashtag == hashtag),
-        )
-    ).scalar_one()
-    return int(reserved)
+        .where(runs.c.source == source, runs.c.state == RUNNING, progress.c.state == RUNNING)
+    )
+    if mine is not None:
+        statement = statement.where(~and_(progress.c.run_id == mine[0], progress.c.hashtag == mine[1]))
+    return int(connection.execute(statement).scalar_one())

@@ -28,12 +28,13 @@ from sqlalchemy import Engine
 from tagpulse_collector import locks
 from tagpulse_collector.catalog import SourceCatalog
 from tagpulse_collector.query_client import Invalidations
+from tagpulse_collector.spending.stream_meter import StreamMeter
 from tagpulse_collector.streams import metrics, store
 from tagpulse_collector.streams.buffer import StreamBuffer
 from tagpulse_collector.streams.local_feed import Feed, LocalReader
 from tagpulse_collector.streams.store import StreamRecord
 from tagpulse_collector.streams.writer import StreamWriter, WriterPolicy
-from tagpulse_collector.streams.x_stream import XStreamReader
+from tagpulse_collector.streams.x_stream import MOST_PER_MESSAGE, XStreamReader
 
 log = logging.getLogger("tagpulse.streams")
 
@@ -302,6 +303,7 @@ class StreamManager:
             self.buffer,
             on_error=lambda ids, error: store.set_last_error(self.engine, ids, error),
             on_refused=lambda stream_id, error: store.fail_stream(self.engine, stream_id, error),
+            meter=StreamMeter(self.engine, self.catalog.spend, "x", MOST_PER_MESSAGE),
         )
         reader.serve(streams, now)
         self.x = reader

@@ -32,7 +32,17 @@ import orjson
 
 from tagpulse_collector.metrics import CREDITS_DEPLETED, SOURCE_REQUESTS
 from tagpulse_collector.sources.api_client import describe, is_credits_depleted
-from tagpulse_collector.sources.x_api import EXPANSIONS, PLACE_FIELDS, TWEET_FIELDS, USER_FIELDS, XAccess
+from tagpulse_collector.sources.base import BillableReads
+from tagpulse_collector.sources.x_api import (
+    EXPANSIONS,
+    MAX_REFERENCED_PER_POST,
+    PLACE_FIELDS,
+    TWEET_FIELDS,
+    USER_FIELDS,
+    XAccess,
+)
+from tagpulse_collector.sources.x_payloads import billable_of
+from tagpulse_collector.spending.stream_meter import StreamMeter
 from tagpulse_collector.streams import metrics
 from tagpulse_collector.streams.backoff import (
     ENDED,
@@ -53,10 +63,16 @@ log = logging.getLogger("tagpulse.streams")
 SOURCE = "x"
 STREAM_PATH = "/2/tweets/search/stream"
 RULES_PATH = "/2/tweets/search/stream/rules"
+# The most one message can bill: its post, the posts it references, its author.
+MOST_PER_MESSAGE = BillableReads(posts=1 + MAX_REFERENCED_PER_POST, users=1)
 
 
 class CreditsDepletedOnStream(Exception):
     """X answered the stream connection with 402: its pay-per-use credits are spent."""
+
+
+class BudgetReachedOnStream(Exception):
+    """The daily budget cannot hold another message: the streams stop instead of reading on."""
 
 
 @dataclass(frozen=True)
@@ -178,8 +194,11 @@ class XStreamReader:
         on_error: Callable[[list[int], str], None] = lambda _ids, _error: None,
         on_refused: Callable[[int, str], None] = lambda _id, _error: None,
         transport: httpx.BaseTransport | None = None,
+        meter: StreamMeter | None = None,
     ) -> None:
         self.config = config
+        # Counts what X bills for each message against the daily budget; None: not counted.
+        self.meter = meter
         self.buffer = buffer
         self.on_error = on_error
         self.on_refused = on_refused
@@ -294,12 +313,20 @@ class XStreamReader:
         try:
             while not (stop.is_set() or self.closed.is_set()):
                 try:
+                    self._check_budget()
                     self._connect(backoff, stop)
                     cause, description = ENDED, "X closed the stream"
                 except Disconnect as disconnect:
                     cause, description = disconnect.cause, str(disconnect)
                 except CreditsDepletedOnStream as depleted:
-                    self._stop_streams_for_credits(str(depleted))
+                    CREDITS_DEPLETED.labels(source=SOURCE).inc()
+                    self._stop_served(
+                        "x stream stopped: credits depleted",
+                        f"X credits depleted ({depleted}); top up the balance, then start a new stream",
+                    )
+                    break
+                except BudgetReachedOnStream as reached:
+                    self._stop_served("x stream stopped: the daily budget is spent", str(reached))
                     break
                 if stop.is_set() or self.closed.is_set():
                     break
@@ -318,17 +345,22 @@ class XStreamReader:
         finally:
             metrics.READERS.labels(source=SOURCE).dec()
             self.client.close()
+            if self.meter is not None:
+                self.meter.close()
 
-    def _stop_streams_for_credits(self, description: str) -> None:
-        """No reconnect loop against an empty account: every stream served here stops with the
-        reason (they are no longer RUNNING, so no collector starts this reader again)."""
-        CREDITS_DEPLETED.labels(source=SOURCE).inc()
+    def _stop_served(self, event: str, reason: str) -> None:
+        """No reconnect loop against an empty account or a spent budget: every stream served here
+        stops with the reason (they are no longer RUNNING, so no collector starts this reader again)."""
         with self._lock:
             served = sorted(self._served)
-        log.error("x stream stopped: credits depleted", extra={"reason": description, "streams": served})
+        log.error(event, extra={"reason": reason, "streams": served})
         for stream_id in served:
-            reason = f"X credits depleted ({description}); top up the balance, then start a new stream"
             self.on_refused(stream_id, reason)
+
+    def _check_budget(self) -> None:
+        problem = self.meter.budget_problem() if self.meter is not None else ""
+        if problem:
+            raise BudgetReachedOnStream(problem)
 
     def _params(self) -> dict[str, str | int]:
         params: dict[str, str | int] = {
@@ -390,6 +422,13 @@ class XStreamReader:
             )
             return
         metrics.MESSAGES_RECEIVED.labels(source=SOURCE).inc()
+        if self.meter is not None:
+            # X bills what it delivered, matched here or not: counted before anything else.
+            self.meter.read(billable_of(payload))
+        self._route(payload, line, stop)
+        self._check_budget()
+
+    def _route(self, payload: dict[str, Any], line: bytes, stop: threading.Event) -> None:
         with self._lock:
             targets: dict[int, set[int]] = {}
             for rule_id in matched_rule_ids(payload):
