@@ -16,7 +16,69 @@
   Chart.register(ChartGeo.ChoroplethController, ChartGeo.GeoFeature, ChartGeo.ColorScale, ChartGeo.ProjectionScale);
   Chart.defaults.animation = false; // figures must be readable at once, and motion helps nobody here
   Chart.defaults.maintainAspectRatio = false;
+  Chart.defaults.datasets.bar.maxBarThickness = 48; // one run or one stream is not a wall
   Chart.defaults.font.family = getComputedStyle(document.documentElement).fontFamily;
+
+  // The chart sections, in the page's order: each one's chart descriptions (one canvas each, the
+  // extra class sizing it), its table's caption and columns ("#" marks a number), and the words
+  // for "nothing yet". The figure's layout: "wide" puts the table under the chart.
+  const SECTIONS = [
+    {
+      id: "hour-of-day", title: "Posts by hour of the day",
+      note: "Hours of the day in the chosen time zone; each post counted once, whatever its hashtags.",
+      charts: [["Bar chart of posts per hour of the day, 0 to 23"]],
+      caption: "Posts by hour of the day", columns: ["Hour", "#Posts"],
+      empty: "No posts yet: start a collection below (make run collects the sample).",
+    },
+    {
+      id: "timeline", title: "Posts per hour",
+      note: "Every hour from the oldest stored post to the newest (at most a year), in the chosen time zone;",
+      charts: [["Line chart of posts per hour over time; the table lists the hours with posts"]],
+      caption: "Hours with posts (hours without any are left out)", columns: ["Hour starting", "#Posts"],
+      empty: "No posts yet.",
+    },
+    {
+      id: "top-users", title: "Top users by followers", layout: "wide",
+      note: "Distinct users of the sample, most followers first, with their latest follower count.",
+      charts: [["Bar chart of the top users' followers"]],
+      caption: "Top users", columns: ["##", "User", "Name", "#Followers", "#Posts", "Country"],
+      empty: "No users yet.",
+    },
+    {
+      id: "languages", title: "Posts per language",
+      note: "As the platform reports it; a post with two of the hashtags counts once under each.",
+      charts: [["Bar chart of posts per language, largest first (at most 15 bars); the table has every language"]],
+      caption: "Posts per language", columns: ["Language", "#Posts"],
+      empty: "No posts yet.",
+    },
+    {
+      id: "countries", title: "Posts per country", layout: "countries",
+      note: "From the post's place, else the author's profile location; unknown when neither says. " +
+        "A post with two of the hashtags counts once under each.",
+      charts: [
+        ["World map, each country shaded by its number of posts, grey for none", "map"],
+        ["Bar chart of posts per country, unknown included, largest first (at most 15 bars); the table has every country", "bars"],
+      ],
+      caption: "Posts per country", columns: ["Country", "#Posts"],
+      empty: "No posts yet.",
+    },
+    {
+      id: "collections", title: "Last collection runs", layout: "wide",
+      note: "All hashtags, newest first; a run that is still running updates here.",
+      charts: [["Stacked bar chart of each run's new and duplicate posts, oldest run first"]],
+      caption: "Collection runs",
+      columns: ["Run", "State", "Source", "Started", "#Took", "#Fetched", "#New", "#Duplicate", "#Errors"],
+      empty: "No collection runs yet.",
+    },
+    {
+      id: "streams", title: "Keyword streams", layout: "wide",
+      note: "Newest first; the figures of a running stream update every two seconds. Matched = unique + duplicate.",
+      charts: [["Bar chart of each stream's received, matched and unique posts"]],
+      caption: "Keyword streams",
+      columns: ["Stream", "State", "Source", "Rules", "#Received", "#Matched", "#Unique", "#New", "Stop"],
+      empty: "No keyword streams yet: start one below.",
+    },
+  ];
 
   // The API token lives in this variable (and its input field) only: never in storage or the URL.
   let token = "";
@@ -95,23 +157,17 @@
     }
   }
 
-  function languageName(code) {
-    if (code === "und" || code === "") return "undetermined";
+  /** A language's or country's English name; the code itself where the browser knows none. */
+  function nameOf(names, code) {
     try {
-      return languageNames ? languageNames.of(code) : code;
+      return (names && names.of(code)) || code;
     } catch {
       return code;
     }
   }
 
-  function countryName(code) {
-    if (code === "unknown" || code === "") return "unknown";
-    try {
-      return regionNames ? regionNames.of(code) : code;
-    } catch {
-      return code;
-    }
-  }
+  const languageName = (code) => (code === "und" || code === "" ? "undetermined" : nameOf(languageNames, code));
+  const countryName = (code) => (code === "unknown" || code === "" ? "unknown" : nameOf(regionNames, code));
 
   const count = (value) => Number(value || 0); // int64 figures arrive as strings
   const formatted = (value) => number.format(count(value));
@@ -448,6 +504,48 @@
     schedulePoll();
   }
 
+  // ---- the page --------------------------------------------------------------------------------
+
+  function buildSections() {
+    const template = document.getElementById("chart-section");
+    document.getElementById("sections").replaceChildren(
+      ...SECTIONS.map(({ id, title, note, charts: descriptions, caption, columns, empty, layout }) => {
+        const section = template.content.firstElementChild.cloneNode(true);
+        section.id = id;
+        section.setAttribute("aria-labelledby", `${id}-title`);
+        Object.assign(section.querySelector("h2"), { id: `${id}-title`, textContent: title });
+        section.querySelector(".note").textContent = note;
+        if (id === "timeline") section.querySelector(".note").append(" ", Object.assign(document.createElement("span"), { className: "total" }));
+        section.querySelector(".empty").textContent = empty;
+        const figure = section.querySelector(".figure");
+        if (layout) figure.classList.add(layout);
+        figure.prepend(
+          ...descriptions.map(([description, size]) => {
+            const holder = document.createElement("div");
+            holder.className = size ? `chart ${size}` : "chart";
+            const canvas = document.createElement("canvas");
+            canvas.setAttribute("role", "img");
+            canvas.setAttribute("aria-label", `${description}; the table beside it has the numbers.`);
+            holder.append(canvas);
+            return holder;
+          }),
+        );
+        section.querySelector(".table").setAttribute("aria-labelledby", `${id}-caption`);
+        Object.assign(section.querySelector("caption"), { id: `${id}-caption`, textContent: caption });
+        section.querySelector("thead tr").append(
+          ...columns.map((column) => {
+            const th = document.createElement("th");
+            th.scope = "col";
+            th.textContent = column.startsWith("#") ? column.slice(1) : column;
+            if (column.startsWith("#")) th.className = "num";
+            return th;
+          }),
+        );
+        return section;
+      }),
+    );
+  }
+
   // ---- the controls ----------------------------------------------------------------------------
 
   function readView() {
@@ -497,7 +595,16 @@
     }
   }
 
+  /** The sources a collection or a stream can read (docs/sources.md); empty: the collector's choice. */
+  function fillSources() {
+    for (const select of document.querySelectorAll("select.sources")) {
+      select.replaceChildren(new Option("the collector's default", ""), ...["sample", "x", "mastodon"].map((source) => new Option(source)));
+    }
+  }
+
   function start() {
+    buildSections();
+    fillSources();
     readView();
     fillTimeZones();
     document.getElementById("token").addEventListener("input", (event) => {
