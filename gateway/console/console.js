@@ -627,8 +627,8 @@
       const body = { hashtags, maxPostsPerHashtag: Number(form.maxPostsPerHashtag.value || 0), source: form.source.value };
       act(form.querySelector("button"), async () => {
         const run = await send("POST", "/v1/collections", body);
-        await load("collections", collections);
-        schedulePoll();
+        runsRunning = true; // so that poll() loads every section again once the run has ended
+        poll();
         return `Collection run ${run.id} started (${run.source}); it shows under “Last collection runs”.`;
       });
     });

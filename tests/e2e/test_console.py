@@ -259,6 +259,36 @@ def test_a_stream_started_from_the_page_updates_while_it_runs(open_console: Call
     assert console.errors == []
 
 
+def test_a_collection_started_from_the_page_shows_its_figures(open_console: Callable[..., Console]) -> None:
+    console = open_console()
+    page = console.page
+    page.get_by_label("API token").fill(console.stack.api_token)
+    form = page.locator("#start-collection")
+    form.get_by_label("Hashtags, comma-separated").fill("sre, devops")
+    form.get_by_label("Posts per hashtag, at most").fill("20")
+    form.get_by_label("Source").select_option("sample")
+    form.get_by_role("button", name="Start the collection").click()
+    done = page.locator("#collect .done")
+    expect(done).to_contain_text("started (sample)")
+    started = re.search(r"Collection run (\d+) started", done.inner_text())
+    assert started
+    run_id = started.group(1)
+
+    # The page follows the run until it ends, then shows its final figures.
+    first_row = page.get_by_role("table", name="Collection runs").locator("tbody tr").first
+    expect(first_row).to_contain_text("SUCCEEDED", timeout=30_000)
+    run = console.api(f"/v1/collections/{run_id}")
+    assert run["hashtags"] == ["sre", "devops"]
+    assert run["maxPostsPerHashtag"] == 20
+    row = console.table("Collection runs")[0]
+    assert row[:3] == [run_id, "SUCCEEDED", "sample"]
+    assert [count(cell) for cell in row[5:8]] == [
+        int(run["figures"][key]) for key in ("postsFetched", "postsNew", "postsDuplicate")
+    ]
+    assert console.refused == []
+    assert console.errors == []
+
+
 def test_a_wrong_token_shows_the_401_message(open_console: Callable[..., Console]) -> None:
     console = open_console()
     page = console.page
