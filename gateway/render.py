@@ -58,6 +58,8 @@ DEFAULTS = {
     "COLLECTOR_ENDPOINTS": "",
     "DESCRIPTOR_SET": str(HERE / "tagpulse.pb"),
     "OPENAPI_DOCUMENT": str(HERE / "openapi.json"),
+    # The web console's files (index.html, console.js, vendor/…), which Envoy serves at /.
+    "CONSOLE_DIR": str(HERE / "console"),
     **{name: default for name, (default, _) in LIMITS.items()},
 }
 
@@ -110,6 +112,9 @@ def main() -> None:
         "--openapi-document", default=DEFAULTS["OPENAPI_DOCUMENT"], help="path of openapi.json"
     )
     parser.add_argument(
+        "--console-dir", default=DEFAULTS["CONSOLE_DIR"], help="folder of the web console's files"
+    )
+    parser.add_argument(
         "--query", action="append", help=f"HOST:PORT, once per replica (default {DEFAULT_QUERY})"
     )
     parser.add_argument(
@@ -132,6 +137,7 @@ def main() -> None:
             ADMIN_API_PORT=args.admin_api_port,
             DESCRIPTOR_SET=args.descriptor_set,
             OPENAPI_DOCUMENT=args.openapi_document,
+            CONSOLE_DIR=args.console_dir,
             QUERY_ENDPOINTS=endpoints(*(args.query or [DEFAULT_QUERY])),
             COLLECTOR_ENDPOINTS=endpoints(*(args.collector or [DEFAULT_COLLECTOR])),
             **{name: getattr(args, name) for name in LIMITS},

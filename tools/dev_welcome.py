@@ -56,6 +56,7 @@ def main() -> None:
     figures = wait_for_run(response.json()["id"])["figures"]
 
     table = Table(title="tagpulse is running", show_header=False)
+    table.add_row("web console", f"{REST}/   (paste the dev API token there to start a collection)")
     table.add_row("REST (Envoy)", f"{REST}   e.g. curl {REST}/v1/users:top")
     table.add_row("Envoy ready / metrics", f"{ADMIN}/ready   {ADMIN}/stats/prometheus")
     table.add_row("Envoy admin API", f"{ADMIN_API}   (loopback only)")
@@ -69,6 +70,7 @@ def main() -> None:
     )
     table.add_row("stop", "Ctrl-C")
     console.print(table)
+    console.print(f"Open the web console: {REST}/\n", soft_wrap=True)
     console.print("Start another collection:", soft_wrap=True)
     console.print(
         f"\n  curl -X POST {REST}/v1/collections "

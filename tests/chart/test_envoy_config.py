@@ -22,6 +22,7 @@ from tests.support.processes import BIN
 EXTERNAL_DB = CHART / "ci" / "external-db-values.yaml"
 DESCRIPTOR_SET = ROOT / "gateway" / "tagpulse.pb"
 OPENAPI_DOCUMENT = ROOT / "gateway" / "openapi.json"
+CONSOLE_DIR = ROOT / "gateway" / "console"
 ALL_INTERFACES = "0.0.0.0"  # noqa: S104 - what Envoy must listen on in a pod
 
 
@@ -34,6 +35,7 @@ def test_the_chart_links_the_gateway_files() -> None:
     assert (files / "envoy.yaml.template").resolve() == ROOT / "gateway" / "envoy.yaml.template"
     assert (files / "tagpulse.pb").resolve() == DESCRIPTOR_SET
     assert (files / "openapi.json").resolve() == OPENAPI_DOCUMENT
+    assert (files / "console").resolve() == CONSOLE_DIR
 
 
 # --set value → the placeholder it fills (the limits' names follow render.py's LIMITS).
@@ -80,6 +82,7 @@ def test_the_chart_fills_the_template_as_render_py_does(settings: tuple[str, ...
         ),
         DESCRIPTOR_SET="/etc/envoy/tagpulse.pb",
         OPENAPI_DOCUMENT="/etc/envoy/openapi.json",
+        CONSOLE_DIR="/etc/envoy-console",
         **limits,
     )
     assert config_map["data"]["envoy.yaml"] == expected
@@ -161,16 +164,20 @@ def envoy_config_values_tag() -> str:
 
 @pytest.mark.parametrize("values", [None, EXTERNAL_DB], ids=["defaults", "external-db"])
 def test_envoy_validates_the_chart_config(values: Path | None, tmp_path: Path) -> None:
-    config_map = envoy_config_map(values)
+    manifests = render(values)
+    config_map = one(manifests, "ConfigMap", f"{RELEASE}-envoy")
     descriptor = tmp_path / "tagpulse.pb"
     descriptor.write_bytes(base64.b64decode(config_map["binaryData"]["tagpulse.pb"]))
     document = tmp_path / "openapi.json"
     document.write_text(config_map["data"]["openapi.json"])
-    # The only change: where the descriptor set and the document are on this machine instead of in the pod.
+    console = mount_console(manifests, tmp_path / "console")
+    # The only change: where the descriptor set, the document and the console's files are on this
+    # machine instead of in the pod.
     config = (
         config_map["data"]["envoy.yaml"]
         .replace("/etc/envoy/tagpulse.pb", str(descriptor))
         .replace("/etc/envoy/openapi.json", str(document))
+        .replace("/etc/envoy-console", str(console))
     )
     path = tmp_path / "envoy.yaml"
     path.write_text(config)
@@ -182,6 +189,57 @@ def test_envoy_validates_the_chart_config(values: Path | None, tmp_path: Path) -
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def mount_console(manifests: list[dict[str, Any]], folder: Path) -> Path:
+    """The console's files as the Envoy pod sees them at /etc/envoy-console: the ConfigMap's keys
+    at the paths the Deployment's volume gives them."""
+    config_map = one(manifests, "ConfigMap", f"{RELEASE}-envoy-console")
+    spec = one(manifests, "Deployment", f"{RELEASE}-envoy")["spec"]["template"]["spec"]
+    (container,) = spec["containers"]
+    (mount,) = [m for m in container["volumeMounts"] if m["name"] == "console"]
+    (volume,) = [v for v in spec["volumes"] if v["name"] == "console"]
+    assert mount["mountPath"] == "/etc/envoy-console"
+    assert volume["configMap"]["name"] == config_map["metadata"]["name"]
+    for item in volume["configMap"]["items"]:
+        path = folder / item["path"]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(config_map["data"][item["key"]], encoding="utf-8")
+    return folder
+
+
+def _files(folder: Path) -> dict[Path, bytes]:
+    return {path.relative_to(folder): path.read_bytes() for path in folder.rglob("*") if path.is_file()}
+
+
+def test_the_envoy_pod_serves_gateway_console_unchanged(tmp_path: Path) -> None:
+    """Every file of gateway/console/ reaches the pod at its path, byte for byte; the ConfigMap stays
+    well under the 1 MiB a ConfigMap may hold."""
+    manifests = render()
+    mounted = mount_console(manifests, tmp_path)
+    assert _files(mounted) == _files(CONSOLE_DIR)
+    size = len(json.dumps(one(manifests, "ConfigMap", f"{RELEASE}-envoy-console")["data"]).encode())
+    assert size < 900 * 1024, f"the console's ConfigMap holds {size} bytes"
+
+
+def test_envoy_serves_every_console_file_and_nothing_else() -> None:
+    """Each file of gateway/console/ has its route (/ for index.html, /console/PATH for the others),
+    small enough for a direct response, and each console route names one of them."""
+    config = yaml.safe_load(gateway_render.render(CONSOLE_DIR="/console-dir"))
+    files_served = {
+        route["match"].get("path"): route.get("direct_response", {}).get("body", {}).get("filename", "")
+        for route in _virtual_host(config)["routes"]
+    }
+    served = {
+        path: filename.removeprefix("/console-dir/")
+        for path, filename in files_served.items()
+        if filename.startswith("/console-dir/")
+    }
+    files = {str(path) for path in _files(CONSOLE_DIR)}
+    assert served == {("/" if name == "index.html" else f"/console/{name}"): name for name in files}
+    manager = config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+    limit = manager["route_config"]["max_direct_response_body_size_bytes"]
+    assert max((CONSOLE_DIR / name).stat().st_size for name in files) < limit
 
 
 # --- Per-route stats follow the contract ------------------------------------------------------
