@@ -597,6 +597,8 @@ def test_prometheusrule_carries_the_release_label_and_the_expected_alerts() -> N
         "TagpulseCollectionRunFailed",
         "TagpulseSourceRateLimitExhausted",
         "TagpulseSourceCreditsDepleted",
+        "TagpulseDailyBudgetNearlySpent",
+        "TagpulseDailyBudgetReached",
         "TagpulseStreamDeadLetters",
         "TagpulseStreamBacklog",
         "TagpulsePostgresqlDown",

@@ -78,3 +78,33 @@ def test_the_trigger_takes_a_budget_and_says_the_budget_stopped_the_run(
     assert len(fake_x.counts_requests("blacklivesmatter")) == 1
     assert fake_x.search_requests("blacklivesmatter") == []
     assert run["maxCostUsd"] == 0.5
+
+
+def test_the_estimate_through_rest_takes_the_start_body_and_needs_the_token(
+    stack: Stack, fake_x: FakeXApi
+) -> None:
+    body = {"hashtags": ["#Brexit"], "maxPostsPerHashtag": 20}
+    url = f"{stack.rest_url}/v1/collections:estimate"
+    assert httpx.post(url, json=body, timeout=10).status_code == 401  # it spends money
+    assert fake_x.counts_requests() == []
+    response = httpx.post(url, json=body, headers={"Authorization": f"Bearer {stack.api_token}"}, timeout=30)
+    assert response.status_code == 200, response.text
+    estimate = response.json()
+    (brexit,) = estimate["hashtags"]
+    assert (brexit["hashtag"], brexit["countsAvailable"], brexit["postsToRead"]) == ("brexit", True, "20")
+    assert estimate["postsToRead"] == "20"
+    assert estimate["estimateCostUsd"] == pytest.approx(0.005)
+    assert estimate["spentTodayUsd"] == pytest.approx(0.005)
+    assert estimate["dailyBudgetUsd"] == DAILY_BUDGET
+    assert estimate["budgetLeftUsd"] == pytest.approx(DAILY_BUDGET - 0.005)
+    assert fake_x.search_requests() == []
+
+    bad = httpx.post(
+        url,
+        json={"hashtags": ["no spaces allowed"], "maxCostUsd": -2},
+        headers={"Authorization": f"Bearer {stack.api_token}"},
+        timeout=10,
+    )
+    assert bad.status_code == 400, bad.text
+    fields = {v["field"] for d in bad.json()["details"] for v in d.get("fieldViolations", [])}
+    assert fields == {"hashtags[0]", "max_cost_usd"}

@@ -4,22 +4,29 @@ goes on at that page without reading again what was paid for."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, func, select, update
 
 from tagpulse.db.models import CollectionRunHashtag, DailySpend, Post
 from tagpulse.settings import Settings
+from tagpulse_collector.catalog import SourceCatalog
+from tagpulse_collector.counts import last_fetch_time
 from tagpulse_collector.runs.execute import execute_run
 from tagpulse_collector.runs.plan import plan_collection
 from tagpulse_collector.runs.store import RunRecord, start_run
 from tagpulse_collector.sources.base import BillableReads
+from tagpulse_collector.sources.x_api import XAccess
 from tagpulse_collector.spending.budget import BudgetReached, RunBudget
+from tagpulse_collector.spending.estimate import estimate_collection
 from tagpulse_collector.spending.prices import SpendPolicy, UnitPrices, spend_policy
+from tests.conftest import FAKE_X_TOKEN
 from tests.integration.test_ingest import assert_rollups_match_a_recount
 from tests.integration.test_x_collection import HASHTAGS, WITH_X, x_source
 from tests.support.fake_x import FakeXApi, credits_depleted, load_pages, page_number
+from tests.support.policies import FAST
 
 POST = 5_000  # $0.005, in millionths of a dollar
 # Full pages of 100 posts and no user objects billed: a page costs exactly its most, 100 posts.
@@ -196,3 +203,66 @@ def test_a_counts_request_is_billed_and_passes_the_budget_first(engine: Engine, 
     assert (stopped.state, stopped.counts_requests) == ("STOPPED_BY_BUDGET", 0)
     assert fake_x.counts_requests("kpop") == []
     assert fake_x.search_requests("kpop") == []
+
+
+def x_catalog(fake_x: FakeXApi, prices: UnitPrices, daily: int | None = None) -> SourceCatalog:
+    return SourceCatalog(
+        x=XAccess(FAKE_X_TOKEN, fake_x.base_url, FAST),
+        x_counts_refresh_minutes=60,
+        spend=SpendPolicy(prices={"x": prices}, daily_budget_micros={} if daily is None else {"x": daily}),
+    )
+
+
+@pytest.mark.parametrize("users_billed", [False, True])
+def test_the_estimate_is_what_the_run_then_reads_and_spends(
+    engine: Engine, fake_x: FakeXApi, users_billed: bool
+) -> None:
+    prices = replace(spend_policy(Settings()).prices_of("x"), users_billed=users_billed)
+    catalog = x_catalog(fake_x, prices)
+    plan = plan_collection(["brexit"], 20, "x", [], catalog)
+    estimate = estimate_collection(engine, plan, catalog)
+    # It read no posts and stored nothing but its spend: one counts request, since nothing stored.
+    assert fake_x.search_requests() == []
+    (asked,) = fake_x.counts_requests("brexit")
+    assert asked.query.get("since_id") is None
+    with engine.connect() as connection:
+        assert connection.execute(select(func.count()).select_from(Post.table())).scalar_one() == 0
+        assert last_fetch_time(connection, "brexit") is None
+    (brexit,) = estimate.hashtags
+    recorded = sum(bucket["tweet_count"] for bucket in fake_x.counts["brexit"]["data"])
+    assert (brexit.counts_available, brexit.posts_available, brexit.posts_to_read) == (True, recorded, 20)
+    assert (brexit.search_requests, brexit.counts_requests) == (1, 1)
+    users = 20 * 10_000 if users_billed else 0
+    assert brexit.cost_micros == 20 * 5_000 + users + 5_000
+    assert estimate.estimate_cost_micros == estimate.spent_today_micros == 5_000
+
+    record = execute_run(engine, start_run(engine, plan, []), catalog.search_source, spend=catalog.spend)
+    assert record is not None
+    assert record.state == "SUCCEEDED", record
+    assert record.posts_fetched == brexit.posts_to_read
+    assert len(fake_x.search_requests("brexit")) == brexit.search_requests
+    assert len(fake_x.counts_requests("brexit")) - 1 == brexit.counts_requests == record.counts_requests
+    if users_billed:  # the authors were priced at one per post: the most they can cost
+        assert record.cost_micros <= brexit.cost_micros
+        assert record.cost_micros - record.users_billed * 10_000 == brexit.cost_micros - users
+    else:
+        assert record.cost_micros == brexit.cost_micros
+
+
+def test_an_estimate_the_daily_budget_cannot_pay_for_says_so(engine: Engine, fake_x: FakeXApi) -> None:
+    catalog = x_catalog(fake_x, POSTS_ONLY, daily=4_999)
+    estimate = estimate_collection(engine, plan_collection(["brexit"], 20, "x", [], catalog), catalog)
+    (brexit,) = estimate.hashtags
+    assert not brexit.counts_available
+    assert "the daily budget of $0.005 leaves $0.005 and a counts request costs $0.005" in brexit.note
+    assert fake_x.counts_requests() == []
+    assert (estimate.estimate_cost_micros, estimate.spent_today_micros) == (0, 0)
+
+
+def test_sources_without_counts_say_so_in_the_estimate(engine: Engine) -> None:
+    catalog = SourceCatalog()
+    estimate = estimate_collection(engine, plan_collection(["devops"], 20, "sample", [], catalog), catalog)
+    assert estimate.message.startswith("sample has no counts endpoint")
+    assert [(h.hashtag, h.counts_available, h.cost_micros) for h in estimate.hashtags] == [
+        ("devops", False, 0)
+    ]

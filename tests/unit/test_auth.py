@@ -11,6 +11,8 @@ def test_the_contract_says_which_calls_change_data() -> None:
     assert mutating_methods(SERVICES) == {
         "/tagpulse.v1.QueryService/InvalidateAggregates",
         "/tagpulse.v1.CollectorService/StartCollection",
+        # It reads no posts, but its counts requests cost money.
+        "/tagpulse.v1.CollectorService/EstimateCollection",
         "/tagpulse.v1.CollectorService/CreateStream",
         "/tagpulse.v1.CollectorService/DeleteStream",
     }

@@ -55,6 +55,12 @@ BILLABLE_RESOURCES = Counter(
     "Resources a paying platform bills, by kind: post, user, counts_request.",
     ("source", "kind"),
 )
+# The chart's TagpulseDailyBudgetReached alert watches its daily series.
+BUDGET_STOPS = Counter(
+    "tagpulse_source_budget_stops_total",
+    "Collections and streams a budget stopped before a read that could pass it, by budget: daily, run.",
+    ("source", "budget"),
+)
 # The chart's TagpulseDailyBudget* alerts divide the first by the second.
 SPENT_TODAY_USD = Gauge(
     "tagpulse_source_spent_today_usd",
@@ -89,6 +95,7 @@ def create_series_at_zero(sources: Iterable[str], finished_run_states: Iterable[
     create_at_zero(RUN_SECONDS, source=sources)
     create_at_zero(CACHE_INVALIDATIONS, result=[INVALIDATION_DELIVERED, INVALIDATION_FAILED])
     create_at_zero(CREDITS_DEPLETED, source=sources)
+    create_at_zero(BUDGET_STOPS, source=sources, budget=["daily", "run"])
     for counter in (
         stream_metrics.MESSAGES_RECEIVED,
         stream_metrics.MESSAGES_MATCHED,

@@ -17,6 +17,8 @@ from tagpulse_collector import validation
 from tagpulse_collector.catalog import SourceCatalog
 from tagpulse_collector.runs import store as runs
 from tagpulse_collector.runs.executor import RunExecutor
+from tagpulse_collector.runs.plan import plan_collection
+from tagpulse_collector.spending.estimate import CollectionEstimate, estimate_collection
 from tagpulse_collector.streams import store as streams_store
 from tagpulse_collector.streams.buffer import StreamBuffer, buffered_messages
 
@@ -73,6 +75,22 @@ class CollectorServicer(collector_service_pb2_grpc.CollectorServiceServicer):
             list(request.hashtags), request.max_posts_per_hashtag, request.source, request.max_cost_usd
         )
         return run_to_proto(record)
+
+    async def EstimateCollection(
+        self, request: pb.EstimateCollectionRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CollectionEstimate:
+        plan = plan_collection(
+            list(request.hashtags),
+            request.max_posts_per_hashtag,
+            request.source,
+            self.executor.tracked_hashtags,
+            self.catalog,
+            request.max_cost_usd,
+        )
+        estimate = await asyncio.to_thread(
+            estimate_collection, self.engine, plan, self.catalog, self.catalog.stop
+        )
+        return estimate_to_proto(estimate)
 
     async def GetCollection(
         self, request: pb.GetCollectionRequest, context: grpc.aio.ServicerContext
@@ -209,4 +227,34 @@ def run_to_proto(record: runs.RunRecord) -> CollectionRun:
         error_message=record.error_message,
         resume_count=record.resume_count,
         max_cost_usd=to_usd(record.max_cost_micros or 0),
+    )
+
+
+def estimate_to_proto(estimate: CollectionEstimate) -> pb.CollectionEstimate:
+    hashtags = [
+        pb.HashtagEstimate(
+            hashtag=h.hashtag,
+            counts_available=h.counts_available,
+            posts_available=h.posts_available,
+            posts_to_read=h.posts_to_read,
+            search_requests=h.search_requests,
+            counts_requests=h.counts_requests,
+            cost_usd=to_usd(h.cost_micros),
+            note=h.note,
+        )
+        for h in estimate.hashtags
+    ]
+    budget = estimate.daily_budget_micros
+    return pb.CollectionEstimate(
+        source=estimate.source,
+        hashtags=hashtags,
+        posts_available=sum(h.posts_available for h in estimate.hashtags),
+        posts_to_read=sum(h.posts_to_read for h in estimate.hashtags),
+        api_requests=estimate.api_requests,
+        cost_usd=to_usd(sum(h.cost_micros for h in estimate.hashtags)),
+        estimate_cost_usd=to_usd(estimate.estimate_cost_micros),
+        spent_today_usd=to_usd(estimate.spent_today_micros),
+        daily_budget_usd=to_usd(budget or 0),
+        budget_left_usd=to_usd(max(budget - estimate.spent_today_micros, 0)) if budget is not None else 0.0,
+        message=estimate.message,
     )

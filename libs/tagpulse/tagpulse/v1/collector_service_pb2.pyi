@@ -20,6 +20,64 @@ class StartCollectionRequest(_message.Message):
     max_cost_usd: float
     def __init__(self, hashtags: _Optional[_Iterable[str]] = ..., max_posts_per_hashtag: _Optional[int] = ..., source: _Optional[str] = ..., max_cost_usd: _Optional[float] = ...) -> None: ...
 
+class EstimateCollectionRequest(_message.Message):
+    __slots__ = ("hashtags", "max_posts_per_hashtag", "source", "max_cost_usd")
+    HASHTAGS_FIELD_NUMBER: _ClassVar[int]
+    MAX_POSTS_PER_HASHTAG_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    MAX_COST_USD_FIELD_NUMBER: _ClassVar[int]
+    hashtags: _containers.RepeatedScalarFieldContainer[str]
+    max_posts_per_hashtag: int
+    source: str
+    max_cost_usd: float
+    def __init__(self, hashtags: _Optional[_Iterable[str]] = ..., max_posts_per_hashtag: _Optional[int] = ..., source: _Optional[str] = ..., max_cost_usd: _Optional[float] = ...) -> None: ...
+
+class HashtagEstimate(_message.Message):
+    __slots__ = ("hashtag", "counts_available", "posts_available", "posts_to_read", "search_requests", "counts_requests", "cost_usd", "note")
+    HASHTAG_FIELD_NUMBER: _ClassVar[int]
+    COUNTS_AVAILABLE_FIELD_NUMBER: _ClassVar[int]
+    POSTS_AVAILABLE_FIELD_NUMBER: _ClassVar[int]
+    POSTS_TO_READ_FIELD_NUMBER: _ClassVar[int]
+    SEARCH_REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    COUNTS_REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    COST_USD_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    hashtag: str
+    counts_available: bool
+    posts_available: int
+    posts_to_read: int
+    search_requests: int
+    counts_requests: int
+    cost_usd: float
+    note: str
+    def __init__(self, hashtag: _Optional[str] = ..., counts_available: _Optional[bool] = ..., posts_available: _Optional[int] = ..., posts_to_read: _Optional[int] = ..., search_requests: _Optional[int] = ..., counts_requests: _Optional[int] = ..., cost_usd: _Optional[float] = ..., note: _Optional[str] = ...) -> None: ...
+
+class CollectionEstimate(_message.Message):
+    __slots__ = ("source", "hashtags", "posts_available", "posts_to_read", "api_requests", "cost_usd", "estimate_cost_usd", "spent_today_usd", "daily_budget_usd", "budget_left_usd", "message")
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    HASHTAGS_FIELD_NUMBER: _ClassVar[int]
+    POSTS_AVAILABLE_FIELD_NUMBER: _ClassVar[int]
+    POSTS_TO_READ_FIELD_NUMBER: _ClassVar[int]
+    API_REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    COST_USD_FIELD_NUMBER: _ClassVar[int]
+    ESTIMATE_COST_USD_FIELD_NUMBER: _ClassVar[int]
+    SPENT_TODAY_USD_FIELD_NUMBER: _ClassVar[int]
+    DAILY_BUDGET_USD_FIELD_NUMBER: _ClassVar[int]
+    BUDGET_LEFT_USD_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    source: str
+    hashtags: _containers.RepeatedCompositeFieldContainer[HashtagEstimate]
+    posts_available: int
+    posts_to_read: int
+    api_requests: int
+    cost_usd: float
+    estimate_cost_usd: float
+    spent_today_usd: float
+    daily_budget_usd: float
+    budget_left_usd: float
+    message: str
+    def __init__(self, source: _Optional[str] = ..., hashtags: _Optional[_Iterable[_Union[HashtagEstimate, _Mapping]]] = ..., posts_available: _Optional[int] = ..., posts_to_read: _Optional[int] = ..., api_requests: _Optional[int] = ..., cost_usd: _Optional[float] = ..., estimate_cost_usd: _Optional[float] = ..., spent_today_usd: _Optional[float] = ..., daily_budget_usd: _Optional[float] = ..., budget_left_usd: _Optional[float] = ..., message: _Optional[str] = ...) -> None: ...
+
 class GetCollectionRequest(_message.Message):
     __slots__ = ("id",)
     ID_FIELD_NUMBER: _ClassVar[int]

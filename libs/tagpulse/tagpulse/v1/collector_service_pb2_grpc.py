@@ -42,6 +42,11 @@ class CollectorServiceStub:
                 request_serializer=tagpulse_dot_v1_dot_collector__service__pb2.StartCollectionRequest.SerializeToString,
                 response_deserializer=tagpulse_dot_v1_dot_resources__pb2.CollectionRun.FromString,
                 _registered_method=True)
+        self.EstimateCollection = channel.unary_unary(
+                '/tagpulse.v1.CollectorService/EstimateCollection',
+                request_serializer=tagpulse_dot_v1_dot_collector__service__pb2.EstimateCollectionRequest.SerializeToString,
+                response_deserializer=tagpulse_dot_v1_dot_collector__service__pb2.CollectionEstimate.FromString,
+                _registered_method=True)
         self.GetCollection = channel.unary_unary(
                 '/tagpulse.v1.CollectorService/GetCollection',
                 request_serializer=tagpulse_dot_v1_dot_collector__service__pb2.GetCollectionRequest.SerializeToString,
@@ -82,6 +87,16 @@ class CollectorServiceServicer:
     def StartCollection(self, request, context):
         """Starts a collection run for the hashtags and returns it at once, RUNNING; the run goes
         on in the background. Poll GetCollection until its state is no longer RUNNING.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EstimateCollection(self, request, context):
+        """What a collection with this body would read and cost, per hashtag and in total, before
+        paying for it: X's counts since the newest stored post (one counts request per hashtag,
+        billed), the posts the run would read under its limit, its requests and their price, beside
+        today's spend and the daily budget. Reads no posts and stores nothing.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -138,6 +153,11 @@ def add_CollectorServiceServicer_to_server(servicer, server):
                     servicer.StartCollection,
                     request_deserializer=tagpulse_dot_v1_dot_collector__service__pb2.StartCollectionRequest.FromString,
                     response_serializer=tagpulse_dot_v1_dot_resources__pb2.CollectionRun.SerializeToString,
+            ),
+            'EstimateCollection': grpc.unary_unary_rpc_method_handler(
+                    servicer.EstimateCollection,
+                    request_deserializer=tagpulse_dot_v1_dot_collector__service__pb2.EstimateCollectionRequest.FromString,
+                    response_serializer=tagpulse_dot_v1_dot_collector__service__pb2.CollectionEstimate.SerializeToString,
             ),
             'GetCollection': grpc.unary_unary_rpc_method_handler(
                     servicer.GetCollection,
@@ -199,6 +219,33 @@ class CollectorService:
             '/tagpulse.v1.CollectorService/StartCollection',
             tagpulse_dot_v1_dot_collector__service__pb2.StartCollectionRequest.SerializeToString,
             tagpulse_dot_v1_dot_resources__pb2.CollectionRun.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EstimateCollection(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tagpulse.v1.CollectorService/EstimateCollection',
+            tagpulse_dot_v1_dot_collector__service__pb2.EstimateCollectionRequest.SerializeToString,
+            tagpulse_dot_v1_dot_collector__service__pb2.CollectionEstimate.FromString,
             options,
             channel_credentials,
             insecure,

@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection
 from tagpulse.db.engine import upsert
 from tagpulse.db.models import CollectionRun, CollectionRunHashtag, DailySpend
 from tagpulse.money import to_usd
+from tagpulse_collector.metrics import BUDGET_STOPS
 from tagpulse_collector.sources.base import BillableReads
 from tagpulse_collector.sources.errors import SourceError
 from tagpulse_collector.spending.ledger import utc_today
@@ -31,11 +32,20 @@ RUNNING = "RUNNING"
 _process_lock = threading.Lock()
 
 
+# Which budget stopped a run: the label of tagpulse_source_budget_stops_total.
+DAILY, RUN = "daily", "run"
+
+
 class BudgetReached(SourceError):
     """The next page could cost more than a budget leaves: the run stops before reading it, and
     the next run resumes at that page."""
 
     stops_run = True
+
+    def __init__(self, message: str, budget: str) -> None:
+        super().__init__(message, requests=0, errors=0)
+        # DAILY or RUN.
+        self.budget = budget
 
 
 def usd_text(micros: int) -> str:
@@ -68,9 +78,10 @@ class RunBudget:
         if cost == 0 or (self.daily_micros is None and self.max_cost_micros is None):
             return
         with _process_lock, self.engine.begin() as connection:
-            problem = self._problem(connection, cost)
+            budget, problem = self._problem(connection, cost)
             if problem:
-                raise BudgetReached(problem, requests=0, errors=0)
+                BUDGET_STOPS.labels(source=self.source, budget=budget).inc()
+                raise BudgetReached(problem, budget)
             progress = CollectionRunHashtag.table()
             connection.execute(
                 update(progress)
@@ -78,12 +89,13 @@ class RunBudget:
                 .values(reserved_micros=cost)
             )
 
-    def _problem(self, connection: Connection, cost: int) -> str:
+    def _problem(self, connection: Connection, cost: int) -> tuple[str, str]:
+        """Which budget cannot hold `cost`, and why; ("", "") when both can."""
         if self.daily_micros is not None:
-            spent = _lock_today(connection, self.source)
+            spent = lock_today(connection, self.source)
             reserved = reserved_by_others(connection, self.source, (self.run_id, self.hashtag))
             if spent + reserved + cost > self.daily_micros:
-                return (
+                return DAILY, (
                     f"the daily budget of {usd_text(self.daily_micros)} for {self.source} would be passed: "
                     f"{usd_text(spent)} spent today, {usd_text(reserved)} held by other runs' pages, and "
                     f"the next page may cost up to {usd_text(cost)}; the next run resumes at that page"
@@ -96,15 +108,15 @@ class RunBudget:
                 )
             ).scalar_one()
             if int(spent) + cost > self.max_cost_micros:
-                return (
+                return RUN, (
                     f"the run's maxCostUsd of {usd_text(self.max_cost_micros)} would be passed: it spent "
                     f"{usd_text(int(spent))} and the next page may cost up to {usd_text(cost)}; "
                     "the next run resumes at that page"
                 )
-        return ""
+        return "", ""
 
 
-def _lock_today(connection: Connection, source: str) -> int:
+def lock_today(connection: Connection, source: str) -> int:
     """Today's spend of `source`, its row locked until the transaction ends."""
     table = DailySpend.table()
     day = utc_today()

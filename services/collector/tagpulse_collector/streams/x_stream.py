@@ -30,7 +30,7 @@ from typing import Any
 import httpx
 import orjson
 
-from tagpulse_collector.metrics import CREDITS_DEPLETED, SOURCE_REQUESTS
+from tagpulse_collector.metrics import BUDGET_STOPS, CREDITS_DEPLETED, SOURCE_REQUESTS
 from tagpulse_collector.sources.api_client import describe, is_credits_depleted
 from tagpulse_collector.sources.base import BillableReads
 from tagpulse_collector.sources.x_api import (
@@ -326,6 +326,7 @@ class XStreamReader:
                     )
                     break
                 except BudgetReachedOnStream as reached:
+                    BUDGET_STOPS.labels(source=SOURCE, budget="daily").inc()
                     self._stop_served("x stream stopped: the daily budget is spent", str(reached))
                     break
                 if stop.is_set() or self.closed.is_set():
