@@ -54,7 +54,8 @@ def test_an_x_collection_is_stored_exactly_and_the_next_one_asks_only_for_newer_
     for hashtag, name in (("brexit", "brexit.jsonl"), ("kpop", "kpop.jsonl")):
         f = figures[hashtag]["figures"]
         assert int(f["postsFetched"]) == len(originals(name))
-        assert (f["apiRequests"], f["pages"]) == ("1", "1")
+        # One search page, and the counts refresh before it.
+        assert (f["apiRequests"], f["pages"], f["countsRequests"]) == ("2", "1", "1")
         assert figures[hashtag]["state"] == "SUCCEEDED"
     # kpop's recorded page carries one partial error (a suspended user): counted, not fatal.
     assert (figures["brexit"]["figures"]["errors"], figures["kpop"]["figures"]["errors"]) == ("0", "1")
@@ -86,7 +87,7 @@ def test_an_x_collection_is_stored_exactly_and_the_next_one_asks_only_for_newer_
     assert {(p["hashtag"], p["posts_fetched"]) for p in pages} >= {("kpop", len(originals("kpop.jsonl")))}
     finished = [json.loads(line) for line in log.splitlines() if '"collection finished"' in line]
     assert finished[0]["run_id"] == int(run["id"])
-    assert finished[0]["api_requests"] == 2
+    assert finished[0]["api_requests"] == 4  # two search pages, two counts requests
 
 
 def test_the_coverage_route_answers_xs_recorded_counts_beside_the_stored_posts(

@@ -141,6 +141,8 @@ def test_the_images_run_as_the_chart_runs_them(
             "metricsPort": ports["collector_metrics"],
         },
         "cronjob": {"hashtags": ["devops"], "maxPostsPerHashtag": 50, "source": "sample"},
+        # No Grafana here, and it could not reach a database on 127.0.0.1 anyway.
+        "insights": {"enabled": False},
     }
     values_file = tmp_path / "values.yaml"
     values_file.write_text(yaml.safe_dump(values))
