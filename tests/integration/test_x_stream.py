@@ -252,6 +252,27 @@ def test_spent_credits_stop_the_streams_instead_of_a_reconnect_loop(
     assert (REGISTRY.get_sample_value("tagpulse_source_credits_depleted_total", {"source": "x"}) or 0) >= 1
 
 
+def test_spent_credits_on_the_rules_stop_the_streams_without_retrying(
+    fake_x_stream: FakeXStream, redis_buffer: RedisBuffer, redis_prefix: str, engine: Engine
+) -> None:
+    fake_x_stream.rules_answer = (402, CREDITS_DEPLETED)
+    dogs = new_stream(engine, "x", "dog")
+    reader = XStreamReader(
+        config(fake_x_stream, redis_prefix),
+        redis_buffer,
+        on_refused=lambda stream_id, error: store.fail_stream(engine, stream_id, error),
+    )
+    try:
+        reader.serve([dogs], now=0.0)
+    finally:
+        reader.close()
+    record = stream(engine, dogs.id)
+    assert record.state == store.FAILED
+    assert record.last_error.startswith("X credits depleted (402")
+    # Not retried: the stream is no longer RUNNING, so no collector serves it again.
+    assert len(fake_x_stream.rule_requests()) == 1
+
+
 def test_a_stream_that_reaches_the_daily_budget_stops_with_that_reason(
     fake_x_stream: FakeXStream, redis_buffer: RedisBuffer, redis_prefix: str, engine: Engine
 ) -> None:

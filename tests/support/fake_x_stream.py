@@ -85,6 +85,8 @@ class FakeXStream(LoopbackServer):
             lambda _message, rules: rules
         )
         self.numeric_rule_ids = True
+        # (status, body) every rules request gets instead of the usual answer, when set.
+        self.rules_answer: tuple[int, dict[str, Any]] | None = None
         # Stream connections open now, and the most ever open at once.
         self.open_connections = 0
         self.most_open_connections = 0
@@ -122,6 +124,8 @@ class FakeXStream(LoopbackServer):
             self.requests.append(request)
         if handler.headers.get("Authorization") != f"Bearer {self.bearer_token}":
             self._json(handler, 401, UNAUTHORIZED)
+        elif url.path == RULES_PATH and self.rules_answer is not None:
+            self._json(handler, *self.rules_answer)
         elif url.path == RULES_PATH and handler.command == "GET":
             self._json(handler, 200, self._rules_body())
         elif url.path == RULES_PATH:

@@ -228,6 +228,9 @@ class XStreamReader:
             return
         try:
             current = self._sync_rules(desired)
+        except CreditsDepletedOnStream as depleted:
+            self._credits_depleted(str(depleted))
+            return
         except RulesError as error:
             wait = self.rules_backoff.wait_for(error.cause)
             self._rules_due = now + wait
@@ -257,6 +260,8 @@ class XStreamReader:
         except httpx.HTTPError as error:
             raise RulesError(NETWORK, f"{type(error).__name__}: {error}") from None
         SOURCE_REQUESTS.labels(source=SOURCE, status=str(response.status_code)).inc()
+        if is_credits_depleted(response):
+            raise CreditsDepletedOnStream(describe(response))
         if response.status_code == 429:
             raise RulesError(RATE_LIMITED, describe(response))
         if response.status_code >= 300:
@@ -319,11 +324,7 @@ class XStreamReader:
                 except Disconnect as disconnect:
                     cause, description = disconnect.cause, str(disconnect)
                 except CreditsDepletedOnStream as depleted:
-                    CREDITS_DEPLETED.labels(source=SOURCE).inc()
-                    self._stop_served(
-                        "x stream stopped: credits depleted",
-                        f"X credits depleted ({depleted}); top up the balance, then start a new stream",
-                    )
+                    self._credits_depleted(str(depleted))
                     break
                 except BudgetReachedOnStream as reached:
                     BUDGET_STOPS.labels(source=SOURCE, budget="daily").inc()
@@ -357,6 +358,14 @@ class XStreamReader:
         log.error(event, extra={"reason": reason, "streams": served})
         for stream_id in served:
             self.on_refused(stream_id, reason)
+
+    def _credits_depleted(self, description: str) -> None:
+        """402 on the connection or the rules: the streams stop, nothing is retried."""
+        CREDITS_DEPLETED.labels(source=SOURCE).inc()
+        self._stop_served(
+            "x stream stopped: credits depleted",
+            f"X credits depleted ({description}); top up the balance, then start a new stream",
+        )
 
     def _check_budget(self) -> None:
         problem = self.meter.budget_problem() if self.meter is not None else ""
