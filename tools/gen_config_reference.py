@@ -113,6 +113,8 @@ def type_text(info: FieldInfo) -> str:
     (kind,) = _members(info.annotation)
     if get_origin(kind) is list:
         text = "list, comma-separated"
+    elif get_origin(kind) is dict:
+        text = "`KEY=VALUE` pairs, comma-separated"
     else:
         text = {
             str: "string",

@@ -13,6 +13,7 @@ def test_the_contract_says_which_calls_change_data() -> None:
         "/tagpulse.v1.CollectorService/StartCollection",
         # It reads no posts, but its counts requests cost money.
         "/tagpulse.v1.CollectorService/EstimateCollection",
+        "/tagpulse.v1.CollectorService/DeletePosts",
         "/tagpulse.v1.CollectorService/CreateStream",
         "/tagpulse.v1.CollectorService/DeleteStream",
     }

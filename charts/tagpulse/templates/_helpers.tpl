@@ -311,3 +311,12 @@ grace the service takes on SIGTERM (Kubernetes would SIGKILL it in the middle).
 {{- end }}
 {{- .seconds }}
 {{- end }}
+
+{{/* config.retentionDays ({x: 30, mastodon: 90}) as TAGPULSE_RETENTION_DAYS ("mastodon=90,x=30"). */}}
+{{- define "tagpulse.retentionDays" -}}
+{{- $parts := list -}}
+{{- range $source, $days := . -}}
+{{- $parts = append $parts (printf "%s=%d" $source (int $days)) -}}
+{{- end -}}
+{{- join "," $parts -}}
+{{- end }}

@@ -31,6 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     trigger.add_argument("--timeout", type=float, default=3600, help="seconds to wait for the run")
     trigger.add_argument("--wait-ready", type=float, default=0, help="seconds to wait for the collector")
     trigger.add_argument("--poll-interval", type=float, default=2.0, help="seconds between progress checks")
+    commands.add_parser(
+        "retention", help="delete the posts past their retention (TAGPULSE_RETENTION_DAYS) once, and exit"
+    )
     archive = commands.add_parser(
         "import", help="import X archives (twarc2 JSONL pages, flattened tweets, .gz) into the database"
     )
@@ -58,6 +61,13 @@ def main(argv: list[str] | None = None) -> int:
             args.poll_interval,
             args.max_cost_usd,
         )
+    if args.command == "retention":
+        from tagpulse.logs import configure_logging
+        from tagpulse_collector.deletion.command import run_retention
+
+        settings = load_settings(CollectorSettings)
+        configure_logging(settings)
+        return run_retention(settings)
     if args.command == "import":
         from tagpulse.logs import configure_logging
         from tagpulse_collector.archive.command import run_import

@@ -32,6 +32,8 @@ HASHTAG_NAMESPACE = 0x74700002
 # A keyword stream's reader, and a reader shared by several streams (the X connection).
 STREAM_NAMESPACE = 0x74700003
 FEED_NAMESPACE = 0x74700004
+# Jobs one collector does at a time for all of them (the retention).
+JOB_NAMESPACE = 0x74700005
 
 
 def _signed32(value: int) -> int:
@@ -53,6 +55,10 @@ def stream_key(stream_id: int) -> tuple[int, int]:
 
 def feed_key(name: str) -> tuple[int, int]:
     return _signed32(FEED_NAMESPACE), _signed32(zlib.crc32(name.encode()))
+
+
+def job_key(name: str) -> tuple[int, int]:
+    return _signed32(JOB_NAMESPACE), _signed32(zlib.crc32(name.encode()))
 
 
 class Lease:

@@ -141,3 +141,17 @@ def _one_reason(reasons: list[str]) -> str:
     if len(reasons) == 1:
         return reasons[0]
     return f"{reasons[-1]} (and {len(reasons) - 1} earlier requests)"
+
+
+def invalidate_once(address: str, api_token: str | None, reason: str) -> bool:
+    """One invalidation from a command that runs and exits (import, retention); False when the
+    query service did not take it (not running is fine: its cached answers expire on their own)."""
+
+    async def call() -> bool:
+        client = QueryClient(address, api_token, timeout_seconds=3.0)
+        try:
+            return await client.invalidate_aggregates(reason)
+        finally:
+            await client.close()
+
+    return asyncio.run(call())

@@ -16,6 +16,7 @@ from tagpulse.tracing import configure_tracing
 from tagpulse.v1 import collector_service_pb2, collector_service_pb2_grpc
 from tagpulse_collector import metrics
 from tagpulse_collector.catalog import KNOWN_SOURCES, catalog_from_settings
+from tagpulse_collector.deletion.retention import retention_loop
 from tagpulse_collector.query_client import Invalidations, QueryClient
 from tagpulse_collector.runs.executor import RunExecutor, SupervisionPolicy
 from tagpulse_collector.runs.store import FINISHED_RUN_STATES
@@ -74,6 +75,18 @@ def build_server(settings: CollectorSettings, after_commit: Callable[[], None] |
     # Runs a previous collector left RUNNING (killed, or stopped on SIGTERM) go on from
     # their last stored page, and so do runs orphaned later.
     executor.supervise()
+    retention = None
+    if settings.retention_days:
+        retention = asyncio.create_task(
+            retention_loop(
+                engine,
+                settings.retention_days,
+                settings.retention_interval_minutes * 60,
+                settings.retention_batch_posts,
+                catalog.stop,
+                lambda removed: invalidations.request(f"retention deleted {removed.posts} posts"),
+            )
+        )
     manager = None
     if buffer is not None:
         invalidator = Invalidator(invalidations, settings.stream_invalidate_seconds)
@@ -89,6 +102,8 @@ def build_server(settings: CollectorSettings, after_commit: Callable[[], None] |
         manager.start()
 
     async def on_stop() -> None:
+        if retention is not None:
+            retention.cancel()
         if manager is not None:
             await asyncio.to_thread(manager.stop, settings.shutdown_grace_seconds)
         await executor.shutdown()

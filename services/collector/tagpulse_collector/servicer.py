@@ -14,7 +14,8 @@ from tagpulse.timestamps import to_timestamp
 from tagpulse.v1 import collector_service_pb2 as pb
 from tagpulse.v1 import collector_service_pb2_grpc, resources_pb2
 from tagpulse_collector import validation
-from tagpulse_collector.catalog import SourceCatalog
+from tagpulse_collector.catalog import KNOWN_SOURCES, SourceCatalog
+from tagpulse_collector.deletion.request import execute_deletion, plan_deletion
 from tagpulse_collector.runs import store as runs
 from tagpulse_collector.runs.executor import RunExecutor
 from tagpulse_collector.runs.plan import plan_collection
@@ -108,6 +109,17 @@ class CollectorServicer(collector_service_pb2_grpc.CollectorServiceServicer):
         return pb.ListCollectionsResponse(
             collections=[run_to_proto(r) for r in records],
             next_page_token=pagination.COLLECTIONS.encode(last),
+        )
+
+    async def DeletePosts(
+        self, request: pb.DeletePostsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.DeletePostsResponse:
+        deletion = plan_deletion(request.source, list(request.post_ids), request.author_id, KNOWN_SOURCES)
+        removed = await asyncio.to_thread(execute_deletion, self.engine, deletion)
+        if removed.posts:
+            self.executor.invalidations.request(f"{removed.posts} posts deleted on request")
+        return pb.DeletePostsResponse(
+            posts_deleted=removed.posts, hashtag_links_deleted=removed.links, users_deleted=removed.users
         )
 
     # --- keyword streams -------------------------------------------------------------------

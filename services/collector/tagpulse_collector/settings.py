@@ -4,9 +4,16 @@ how patient the platform sources are. Every field's description is the configura
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import NoDecode
 
 from tagpulse.settings import GRPC_PORT_DESCRIPTION, METRICS_PORT_DESCRIPTION, Settings
+
+# Sources a retention can name: the catalog's KNOWN_SOURCES, which imports these settings
+# (tests/unit/test_retention_settings.py keeps the two equal). Imported archives are "x" posts.
+RETAINED_SOURCES = ("x", "mastodon", "sample")
 
 
 class CollectorSettings(Settings):
@@ -153,3 +160,45 @@ class CollectorSettings(Settings):
             "this; the coverage route compares them with the posts stored. 0: never fetch counts."
         ),
     )
+    retention_days: Annotated[dict[str, int], NoDecode] = Field(
+        default_factory=dict,
+        description=(
+            "How long posts are kept, per source: `x=30,mastodon=90` deletes X posts created more "
+            "than 30 days ago and Mastodon posts after 90, with everything they counted. A source "
+            "not named keeps everything; empty keeps everything."
+        ),
+    )
+    retention_interval_minutes: float = Field(
+        default=60.0,
+        gt=0,
+        le=7 * 24 * 60,
+        description=(
+            "How often the collector deletes the posts past their retention, one replica at a time "
+            "(the Helm chart sets it from `config.retentionIntervalMinutes`)."
+        ),
+    )
+    retention_batch_posts: int = Field(
+        default=1000,
+        ge=1,
+        le=100_000,
+        description="Posts deleted per transaction when enforcing the retention.",
+    )
+
+    @field_validator("retention_days", mode="before")
+    @classmethod
+    def _parse_retention(cls, value: object) -> object:
+        if isinstance(value, str):
+            days: dict[str, int] = {}
+            for part in (p.strip() for p in value.split(",")):
+                if not part:
+                    continue
+                source, separator, number = part.partition("=")
+                if not separator or not number.strip().isdigit() or int(number) < 1:
+                    raise ValueError(f"{part!r}: write SOURCE=DAYS, days a whole number of at least 1")
+                days[source.strip().lower()] = int(number)
+            value = days
+        if isinstance(value, dict):
+            unknown = sorted(set(value) - set(RETAINED_SOURCES))
+            if unknown:
+                raise ValueError(f"unknown source {unknown[0]!r}; use one of: {', '.join(RETAINED_SOURCES)}")
+        return value

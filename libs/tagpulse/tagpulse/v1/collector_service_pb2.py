@@ -26,7 +26,7 @@ from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from tagpulse.v1 import resources_pb2 as tagpulse_dot_v1_dot_resources__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#tagpulse/v1/collector_service.proto\x12\x0btagpulse.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1btagpulse/v1/resources.proto\"o\n\x16StartCollectionRequest\x12\x10\n\x08hashtags\x18\x01 \x03(\t\x12\x1d\n\x15max_posts_per_hashtag\x18\x02 \x01(\x05\x12\x0e\n\x06source\x18\x03 \x01(\t\x12\x14\n\x0cmax_cost_usd\x18\x04 \x01(\x01\"r\n\x19\x45stimateCollectionRequest\x12\x10\n\x08hashtags\x18\x01 \x03(\t\x12\x1d\n\x15max_posts_per_hashtag\x18\x02 \x01(\x05\x12\x0e\n\x06source\x18\x03 \x01(\t\x12\x14\n\x0cmax_cost_usd\x18\x04 \x01(\x01\"\xbe\x01\n\x0fHashtagEstimate\x12\x0f\n\x07hashtag\x18\x01 \x01(\t\x12\x18\n\x10\x63ounts_available\x18\x02 \x01(\x08\x12\x17\n\x0fposts_available\x18\x03 \x01(\x03\x12\x15\n\rposts_to_read\x18\x04 \x01(\x03\x12\x17\n\x0fsearch_requests\x18\x05 \x01(\x03\x12\x17\n\x0f\x63ounts_requests\x18\x06 \x01(\x03\x12\x10\n\x08\x63ost_usd\x18\x07 \x01(\x01\x12\x0c\n\x04note\x18\x08 \x01(\t\"\xa4\x02\n\x12\x43ollectionEstimate\x12\x0e\n\x06source\x18\x01 \x01(\t\x12.\n\x08hashtags\x18\x02 \x03(\x0b\x32\x1c.tagpulse.v1.HashtagEstimate\x12\x17\n\x0fposts_available\x18\x03 \x01(\x03\x12\x15\n\rposts_to_read\x18\x04 \x01(\x03\x12\x14\n\x0c\x61pi_requests\x18\x05 \x01(\x03\x12\x10\n\x08\x63ost_usd\x18\x06 \x01(\x01\x12\x19\n\x11\x65stimate_cost_usd\x18\x07 \x01(\x01\x12\x17\n\x0fspent_today_usd\x18\x08 \x01(\x01\x12\x18\n\x10\x64\x61ily_budget_usd\x18\t \x01(\x01\x12\x17\n\x0f\x62udget_left_usd\x18\n \x01(\x01\x12\x0f\n\x07message\x18\x0b \x01(\t\"\"\n\x14GetCollectionRequest\x12\n\n\x02id\x18\x01 \x01(\t\"?\n\x16ListCollectionsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"c\n\x17ListCollectionsResponse\x12/\n\x0b\x63ollections\x18\x01 \x03(\x0b\x32\x1a.tagpulse.v1.CollectionRun\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"M\n\x13\x43reateStreamRequest\x12&\n\x05rules\x18\x01 \x03(\x0b\x32\x17.tagpulse.v1.StreamRule\x12\x0e\n\x06source\x18\x02 \x01(\t\"\x1e\n\x10GetStreamRequest\x12\n\n\x02id\x18\x01 \x01(\t\";\n\x12ListStreamsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"T\n\x13ListStreamsResponse\x12$\n\x07streams\x18\x01 \x03(\x0b\x32\x13.tagpulse.v1.Stream\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"!\n\x13\x44\x65leteStreamRequest\x12\n\n\x02id\x18\x01 \x01(\t2\xee\x06\n\x10\x43ollectorService\x12n\n\x0fStartCollection\x12#.tagpulse.v1.StartCollectionRequest\x1a\x1a.tagpulse.v1.CollectionRun\"\x1a\x82\xd3\xe4\x93\x02\x14\"\x0f/v1/collections:\x01*\x12\x82\x01\n\x12\x45stimateCollection\x12&.tagpulse.v1.EstimateCollectionRequest\x1a\x1f.tagpulse.v1.CollectionEstimate\"#\x82\xd3\xe4\x93\x02\x1d\"\x18/v1/collections:estimate:\x01*\x12l\n\rGetCollection\x12!.tagpulse.v1.GetCollectionRequest\x1a\x1a.tagpulse.v1.CollectionRun\"\x1c\x82\xd3\xe4\x93\x02\x16\x12\x14/v1/collections/{id}\x12u\n\x0fListCollections\x12#.tagpulse.v1.ListCollectionsRequest\x1a$.tagpulse.v1.ListCollectionsResponse\"\x17\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/collections\x12]\n\x0c\x43reateStream\x12 .tagpulse.v1.CreateStreamRequest\x1a\x13.tagpulse.v1.Stream\"\x16\x82\xd3\xe4\x93\x02\x10\"\x0b/v1/streams:\x01*\x12Y\n\tGetStream\x12\x1d.tagpulse.v1.GetStreamRequest\x1a\x13.tagpulse.v1.Stream\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/streams/{id}\x12\x65\n\x0bListStreams\x12\x1f.tagpulse.v1.ListStreamsRequest\x1a .tagpulse.v1.ListStreamsResponse\"\x13\x82\xd3\xe4\x93\x02\r\x12\x0b/v1/streams\x12_\n\x0c\x44\x65leteStream\x12 .tagpulse.v1.DeleteStreamRequest\x1a\x13.tagpulse.v1.Stream\"\x18\x82\xd3\xe4\x93\x02\x12*\x10/v1/streams/{id}b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#tagpulse/v1/collector_service.proto\x12\x0btagpulse.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1btagpulse/v1/resources.proto\"o\n\x16StartCollectionRequest\x12\x10\n\x08hashtags\x18\x01 \x03(\t\x12\x1d\n\x15max_posts_per_hashtag\x18\x02 \x01(\x05\x12\x0e\n\x06source\x18\x03 \x01(\t\x12\x14\n\x0cmax_cost_usd\x18\x04 \x01(\x01\"r\n\x19\x45stimateCollectionRequest\x12\x10\n\x08hashtags\x18\x01 \x03(\t\x12\x1d\n\x15max_posts_per_hashtag\x18\x02 \x01(\x05\x12\x0e\n\x06source\x18\x03 \x01(\t\x12\x14\n\x0cmax_cost_usd\x18\x04 \x01(\x01\"\xbe\x01\n\x0fHashtagEstimate\x12\x0f\n\x07hashtag\x18\x01 \x01(\t\x12\x18\n\x10\x63ounts_available\x18\x02 \x01(\x08\x12\x17\n\x0fposts_available\x18\x03 \x01(\x03\x12\x15\n\rposts_to_read\x18\x04 \x01(\x03\x12\x17\n\x0fsearch_requests\x18\x05 \x01(\x03\x12\x17\n\x0f\x63ounts_requests\x18\x06 \x01(\x03\x12\x10\n\x08\x63ost_usd\x18\x07 \x01(\x01\x12\x0c\n\x04note\x18\x08 \x01(\t\"\xa4\x02\n\x12\x43ollectionEstimate\x12\x0e\n\x06source\x18\x01 \x01(\t\x12.\n\x08hashtags\x18\x02 \x03(\x0b\x32\x1c.tagpulse.v1.HashtagEstimate\x12\x17\n\x0fposts_available\x18\x03 \x01(\x03\x12\x15\n\rposts_to_read\x18\x04 \x01(\x03\x12\x14\n\x0c\x61pi_requests\x18\x05 \x01(\x03\x12\x10\n\x08\x63ost_usd\x18\x06 \x01(\x01\x12\x19\n\x11\x65stimate_cost_usd\x18\x07 \x01(\x01\x12\x17\n\x0fspent_today_usd\x18\x08 \x01(\x01\x12\x18\n\x10\x64\x61ily_budget_usd\x18\t \x01(\x01\x12\x17\n\x0f\x62udget_left_usd\x18\n \x01(\x01\x12\x0f\n\x07message\x18\x0b \x01(\t\"I\n\x12\x44\x65letePostsRequest\x12\x0e\n\x06source\x18\x01 \x01(\t\x12\x10\n\x08post_ids\x18\x02 \x03(\t\x12\x11\n\tauthor_id\x18\x03 \x01(\t\"b\n\x13\x44\x65letePostsResponse\x12\x15\n\rposts_deleted\x18\x01 \x01(\x03\x12\x1d\n\x15hashtag_links_deleted\x18\x02 \x01(\x03\x12\x15\n\rusers_deleted\x18\x03 \x01(\x03\"\"\n\x14GetCollectionRequest\x12\n\n\x02id\x18\x01 \x01(\t\"?\n\x16ListCollectionsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"c\n\x17ListCollectionsResponse\x12/\n\x0b\x63ollections\x18\x01 \x03(\x0b\x32\x1a.tagpulse.v1.CollectionRun\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"M\n\x13\x43reateStreamRequest\x12&\n\x05rules\x18\x01 \x03(\x0b\x32\x17.tagpulse.v1.StreamRule\x12\x0e\n\x06source\x18\x02 \x01(\t\"\x1e\n\x10GetStreamRequest\x12\n\n\x02id\x18\x01 \x01(\t\";\n\x12ListStreamsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"T\n\x13ListStreamsResponse\x12$\n\x07streams\x18\x01 \x03(\x0b\x32\x13.tagpulse.v1.Stream\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"!\n\x13\x44\x65leteStreamRequest\x12\n\n\x02id\x18\x01 \x01(\t2\xdd\x07\n\x10\x43ollectorService\x12n\n\x0fStartCollection\x12#.tagpulse.v1.StartCollectionRequest\x1a\x1a.tagpulse.v1.CollectionRun\"\x1a\x82\xd3\xe4\x93\x02\x14\"\x0f/v1/collections:\x01*\x12\x82\x01\n\x12\x45stimateCollection\x12&.tagpulse.v1.EstimateCollectionRequest\x1a\x1f.tagpulse.v1.CollectionEstimate\"#\x82\xd3\xe4\x93\x02\x1d\"\x18/v1/collections:estimate:\x01*\x12l\n\rGetCollection\x12!.tagpulse.v1.GetCollectionRequest\x1a\x1a.tagpulse.v1.CollectionRun\"\x1c\x82\xd3\xe4\x93\x02\x16\x12\x14/v1/collections/{id}\x12u\n\x0fListCollections\x12#.tagpulse.v1.ListCollectionsRequest\x1a$.tagpulse.v1.ListCollectionsResponse\"\x17\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/collections\x12m\n\x0b\x44\x65letePosts\x12\x1f.tagpulse.v1.DeletePostsRequest\x1a .tagpulse.v1.DeletePostsResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\"\x10/v1/posts:delete:\x01*\x12]\n\x0c\x43reateStream\x12 .tagpulse.v1.CreateStreamRequest\x1a\x13.tagpulse.v1.Stream\"\x16\x82\xd3\xe4\x93\x02\x10\"\x0b/v1/streams:\x01*\x12Y\n\tGetStream\x12\x1d.tagpulse.v1.GetStreamRequest\x1a\x13.tagpulse.v1.Stream\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/streams/{id}\x12\x65\n\x0bListStreams\x12\x1f.tagpulse.v1.ListStreamsRequest\x1a .tagpulse.v1.ListStreamsResponse\"\x13\x82\xd3\xe4\x93\x02\r\x12\x0b/v1/streams\x12_\n\x0c\x44\x65leteStream\x12 .tagpulse.v1.DeleteStreamRequest\x1a\x13.tagpulse.v1.Stream\"\x18\x82\xd3\xe4\x93\x02\x12*\x10/v1/streams/{id}b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -41,6 +41,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_COLLECTORSERVICE'].methods_by_name['GetCollection']._serialized_options = b'\202\323\344\223\002\026\022\024/v1/collections/{id}'
   _globals['_COLLECTORSERVICE'].methods_by_name['ListCollections']._loaded_options = None
   _globals['_COLLECTORSERVICE'].methods_by_name['ListCollections']._serialized_options = b'\202\323\344\223\002\021\022\017/v1/collections'
+  _globals['_COLLECTORSERVICE'].methods_by_name['DeletePosts']._loaded_options = None
+  _globals['_COLLECTORSERVICE'].methods_by_name['DeletePosts']._serialized_options = b'\202\323\344\223\002\025\"\020/v1/posts:delete:\001*'
   _globals['_COLLECTORSERVICE'].methods_by_name['CreateStream']._loaded_options = None
   _globals['_COLLECTORSERVICE'].methods_by_name['CreateStream']._serialized_options = b'\202\323\344\223\002\020\"\013/v1/streams:\001*'
   _globals['_COLLECTORSERVICE'].methods_by_name['GetStream']._loaded_options = None
@@ -57,22 +59,26 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_HASHTAGESTIMATE']._serialized_end=531
   _globals['_COLLECTIONESTIMATE']._serialized_start=534
   _globals['_COLLECTIONESTIMATE']._serialized_end=826
-  _globals['_GETCOLLECTIONREQUEST']._serialized_start=828
-  _globals['_GETCOLLECTIONREQUEST']._serialized_end=862
-  _globals['_LISTCOLLECTIONSREQUEST']._serialized_start=864
-  _globals['_LISTCOLLECTIONSREQUEST']._serialized_end=927
-  _globals['_LISTCOLLECTIONSRESPONSE']._serialized_start=929
-  _globals['_LISTCOLLECTIONSRESPONSE']._serialized_end=1028
-  _globals['_CREATESTREAMREQUEST']._serialized_start=1030
-  _globals['_CREATESTREAMREQUEST']._serialized_end=1107
-  _globals['_GETSTREAMREQUEST']._serialized_start=1109
-  _globals['_GETSTREAMREQUEST']._serialized_end=1139
-  _globals['_LISTSTREAMSREQUEST']._serialized_start=1141
-  _globals['_LISTSTREAMSREQUEST']._serialized_end=1200
-  _globals['_LISTSTREAMSRESPONSE']._serialized_start=1202
-  _globals['_LISTSTREAMSRESPONSE']._serialized_end=1286
-  _globals['_DELETESTREAMREQUEST']._serialized_start=1288
-  _globals['_DELETESTREAMREQUEST']._serialized_end=1321
-  _globals['_COLLECTORSERVICE']._serialized_start=1324
-  _globals['_COLLECTORSERVICE']._serialized_end=2202
+  _globals['_DELETEPOSTSREQUEST']._serialized_start=828
+  _globals['_DELETEPOSTSREQUEST']._serialized_end=901
+  _globals['_DELETEPOSTSRESPONSE']._serialized_start=903
+  _globals['_DELETEPOSTSRESPONSE']._serialized_end=1001
+  _globals['_GETCOLLECTIONREQUEST']._serialized_start=1003
+  _globals['_GETCOLLECTIONREQUEST']._serialized_end=1037
+  _globals['_LISTCOLLECTIONSREQUEST']._serialized_start=1039
+  _globals['_LISTCOLLECTIONSREQUEST']._serialized_end=1102
+  _globals['_LISTCOLLECTIONSRESPONSE']._serialized_start=1104
+  _globals['_LISTCOLLECTIONSRESPONSE']._serialized_end=1203
+  _globals['_CREATESTREAMREQUEST']._serialized_start=1205
+  _globals['_CREATESTREAMREQUEST']._serialized_end=1282
+  _globals['_GETSTREAMREQUEST']._serialized_start=1284
+  _globals['_GETSTREAMREQUEST']._serialized_end=1314
+  _globals['_LISTSTREAMSREQUEST']._serialized_start=1316
+  _globals['_LISTSTREAMSREQUEST']._serialized_end=1375
+  _globals['_LISTSTREAMSRESPONSE']._serialized_start=1377
+  _globals['_LISTSTREAMSRESPONSE']._serialized_end=1461
+  _globals['_DELETESTREAMREQUEST']._serialized_start=1463
+  _globals['_DELETESTREAMREQUEST']._serialized_end=1496
+  _globals['_COLLECTORSERVICE']._serialized_start=1499
+  _globals['_COLLECTORSERVICE']._serialized_end=2488
 # @@protoc_insertion_point(module_scope)

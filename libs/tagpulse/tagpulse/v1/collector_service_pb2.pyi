@@ -78,6 +78,26 @@ class CollectionEstimate(_message.Message):
     message: str
     def __init__(self, source: _Optional[str] = ..., hashtags: _Optional[_Iterable[_Union[HashtagEstimate, _Mapping]]] = ..., posts_available: _Optional[int] = ..., posts_to_read: _Optional[int] = ..., api_requests: _Optional[int] = ..., cost_usd: _Optional[float] = ..., estimate_cost_usd: _Optional[float] = ..., spent_today_usd: _Optional[float] = ..., daily_budget_usd: _Optional[float] = ..., budget_left_usd: _Optional[float] = ..., message: _Optional[str] = ...) -> None: ...
 
+class DeletePostsRequest(_message.Message):
+    __slots__ = ("source", "post_ids", "author_id")
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    POST_IDS_FIELD_NUMBER: _ClassVar[int]
+    AUTHOR_ID_FIELD_NUMBER: _ClassVar[int]
+    source: str
+    post_ids: _containers.RepeatedScalarFieldContainer[str]
+    author_id: str
+    def __init__(self, source: _Optional[str] = ..., post_ids: _Optional[_Iterable[str]] = ..., author_id: _Optional[str] = ...) -> None: ...
+
+class DeletePostsResponse(_message.Message):
+    __slots__ = ("posts_deleted", "hashtag_links_deleted", "users_deleted")
+    POSTS_DELETED_FIELD_NUMBER: _ClassVar[int]
+    HASHTAG_LINKS_DELETED_FIELD_NUMBER: _ClassVar[int]
+    USERS_DELETED_FIELD_NUMBER: _ClassVar[int]
+    posts_deleted: int
+    hashtag_links_deleted: int
+    users_deleted: int
+    def __init__(self, posts_deleted: _Optional[int] = ..., hashtag_links_deleted: _Optional[int] = ..., users_deleted: _Optional[int] = ...) -> None: ...
+
 class GetCollectionRequest(_message.Message):
     __slots__ = ("id",)
     ID_FIELD_NUMBER: _ClassVar[int]

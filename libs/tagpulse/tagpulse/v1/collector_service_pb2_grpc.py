@@ -57,6 +57,11 @@ class CollectorServiceStub:
                 request_serializer=tagpulse_dot_v1_dot_collector__service__pb2.ListCollectionsRequest.SerializeToString,
                 response_deserializer=tagpulse_dot_v1_dot_collector__service__pb2.ListCollectionsResponse.FromString,
                 _registered_method=True)
+        self.DeletePosts = channel.unary_unary(
+                '/tagpulse.v1.CollectorService/DeletePosts',
+                request_serializer=tagpulse_dot_v1_dot_collector__service__pb2.DeletePostsRequest.SerializeToString,
+                response_deserializer=tagpulse_dot_v1_dot_collector__service__pb2.DeletePostsResponse.FromString,
+                _registered_method=True)
         self.CreateStream = channel.unary_unary(
                 '/tagpulse.v1.CollectorService/CreateStream',
                 request_serializer=tagpulse_dot_v1_dot_collector__service__pb2.CreateStreamRequest.SerializeToString,
@@ -116,6 +121,15 @@ class CollectorServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DeletePosts(self, request, context):
+        """Deletes stored posts (by id, or every post of an author) with everything they counted, so
+        every summary stays exact; authors left with no post are deleted too. The keyword streams'
+        figures stay as they were (they describe what arrived).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def CreateStream(self, request, context):
         """Starts a keyword stream; returns it at once, RUNNING. Its posts are stored like collected
         ones; its figures grow as they arrive.
@@ -168,6 +182,11 @@ def add_CollectorServiceServicer_to_server(servicer, server):
                     servicer.ListCollections,
                     request_deserializer=tagpulse_dot_v1_dot_collector__service__pb2.ListCollectionsRequest.FromString,
                     response_serializer=tagpulse_dot_v1_dot_collector__service__pb2.ListCollectionsResponse.SerializeToString,
+            ),
+            'DeletePosts': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeletePosts,
+                    request_deserializer=tagpulse_dot_v1_dot_collector__service__pb2.DeletePostsRequest.FromString,
+                    response_serializer=tagpulse_dot_v1_dot_collector__service__pb2.DeletePostsResponse.SerializeToString,
             ),
             'CreateStream': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateStream,
@@ -300,6 +319,33 @@ class CollectorService:
             '/tagpulse.v1.CollectorService/ListCollections',
             tagpulse_dot_v1_dot_collector__service__pb2.ListCollectionsRequest.SerializeToString,
             tagpulse_dot_v1_dot_collector__service__pb2.ListCollectionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeletePosts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tagpulse.v1.CollectorService/DeletePosts',
+            tagpulse_dot_v1_dot_collector__service__pb2.DeletePostsRequest.SerializeToString,
+            tagpulse_dot_v1_dot_collector__service__pb2.DeletePostsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 from pathlib import Path
@@ -22,7 +21,7 @@ from rich.table import Table
 from tagpulse.db.engine import database_engine
 from tagpulse_collector.archive.importer import ImportReport, import_archives
 from tagpulse_collector.ingestion.batches import IngestResult
-from tagpulse_collector.query_client import QueryClient
+from tagpulse_collector.query_client import invalidate_once
 from tagpulse_collector.settings import CollectorSettings
 
 
@@ -94,15 +93,6 @@ def run_import(
     else:
         _print_report(console, report)
     if invalidate and report.new:
-        asyncio.run(_invalidate(settings, report))
+        api_token = settings.api_token.get_secret_value() if settings.api_token else None
+        invalidate_once(settings.query_address, api_token, f"archive import stored {report.new} new posts")
     return 0
-
-
-async def _invalidate(settings: CollectorSettings, report: ImportReport) -> None:
-    """Retire the query service's cached answers; an import without it running is fine too."""
-    api_token = settings.api_token.get_secret_value() if settings.api_token else None
-    client = QueryClient(settings.query_address, api_token, timeout_seconds=3.0)
-    try:
-        await client.invalidate_aggregates(f"archive import stored {report.new} new posts")
-    finally:
-        await client.close()

@@ -44,8 +44,11 @@ log = logging.getLogger("tagpulse.ingest")
 # The schema's column widths: longer values are cut rather than failing the whole batch.
 MAX_ID, MAX_USERNAME = width(PLATFORM_ID), width(USERNAME)
 MAX_DISPLAY_NAME, MAX_LANGUAGE = width(DISPLAY_NAME), width(LANGUAGE)
-# PostgreSQL's codes for "try the transaction again".
-RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
+# PostgreSQL's codes for "try the transaction again": a deadlock, a serialization failure, and a
+# foreign-key violation, which a deletion removing an author (its last post gone) at the moment
+# a batch stores a new post of theirs causes on either side; run again, the batch inserts the
+# author anew, or the deletion sees the new post and keeps the author.
+RETRYABLE_SQLSTATES = frozenset({"40P01", "40001", "23503"})
 
 
 @dataclass(frozen=True)
