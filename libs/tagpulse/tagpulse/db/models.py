@@ -28,7 +28,9 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from tagpulse.db.types import UTCDateTime
 
 SOURCE = String(16)
-PLATFORM_ID = String(64)
+# A platform's id of a post or user: X and Mastodon ids are numbers, a Bluesky post's is its
+# at:// URI (its author's DID, which for did:web holds a host name, then the record key).
+PLATFORM_ID = String(300)
 HASHTAG = String(100)
 LANGUAGE = String(16)
 COUNTRY = String(8)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -52,6 +52,9 @@ log = logging.getLogger("tagpulse.sources")
 USER_AGENT = "tagpulse-collector"
 
 
+# Query parameters; a sequence repeats the name (`actors=a&actors=b`).
+Params = Mapping[str, str | int | Sequence[str]]
+
 # The longest description of a platform's answer kept in a run's figures.
 MAX_DESCRIPTION = 500
 
@@ -66,6 +69,15 @@ class HttpPolicy:
     rate_limit: WaitPolicy = field(default_factory=WaitPolicy)
     # 429s in a row for one request before the run stops.
     max_rate_limit_waits: int = 3
+
+
+@dataclass(frozen=True)
+class _Call:
+    method: str
+    url: str
+    params: Params | None = None
+    json: Mapping[str, Any] | None = None
+    headers: Mapping[str, str] | None = None
 
 
 class _Transient(Exception):
@@ -103,14 +115,16 @@ def problem_of(response: httpx.Response) -> dict[str, Any]:
 
 
 def describe(response: httpx.Response) -> str:
-    """The status and the problem: "429 Too Many Requests: Usage cap exceeded: Monthly product cap".
+    """The status and the problem: "429 Too Many Requests: Usage cap exceeded: Monthly product cap"
+    (X's `title`/`detail`), "401 AuthenticationRequired: Invalid identifier or password" (the
+    `error`/`message` of Bluesky's XRPC errors).
 
     The text is stored with the run and answered to anyone who reads it, and a platform's
     error body may quote the request it refuses: the request's credentials are cut out, and
     the text is bounded."""
     problem = problem_of(response)
-    title = str(problem.get("title") or response.reason_phrase or "")
-    detail = str(problem.get("detail") or "")
+    title = str(problem.get("title") or problem.get("error") or response.reason_phrase or "")
+    detail = str(problem.get("detail") or problem.get("message") or "")
     text = f"{response.status_code} {title}".strip()
     described = f"{text}: {detail}" if detail and detail != title else text
     return bounded(_credentials_of(response.request).text(described), MAX_DESCRIPTION)
@@ -174,12 +188,23 @@ class ApiClient:
         if self.stop.wait(max(seconds, 0.0)):
             raise Interrupted("the collector is shutting down")
 
-    def get(self, url: str, params: Mapping[str, str | int] | None = None) -> httpx.Response:
+    def get(self, url: str, params: Params | None = None) -> httpx.Response:
         """A 2xx response, after the retries and waits; raises a `SourceError` otherwise."""
+        return self.request("GET", url, params)
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        params: Params | None = None,
+        json: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        """`get` for any method, with a JSON body and headers of its own (a session's POSTs)."""
         waits = 0
         while True:
             self._wait_for_spent_window()
-            response = self._get_with_retries(url, params)
+            response = self._send_with_retries(_Call(method, url, params, json, headers))
             self._observe(response)
             status = response.status_code
             if is_credits_depleted(response):
@@ -215,6 +240,7 @@ class ApiClient:
                 raise AuthenticationFailed(
                     f"{self.source} refused the credentials ({describe(response)})",
                     *self._figures_for_error(),
+                    problem_of(response),
                 )
             if 400 <= status < 500:
                 raise RequestRejected(
@@ -230,7 +256,7 @@ class ApiClient:
         requests, errors = self.take_figures()
         return requests, len(errors) + 1
 
-    def _get_with_retries(self, url: str, params: Mapping[str, str | int] | None) -> httpx.Response:
+    def _send_with_retries(self, call: _Call) -> httpx.Response:
         retrying = Retrying(
             stop=stop_after_attempt(max(self.policy.attempts, 1)),
             wait=wait_exponential_jitter(
@@ -245,17 +271,19 @@ class ApiClient:
         try:
             for attempt in retrying:
                 with attempt:
-                    return self._send(url, params)
+                    return self._send(call)
         except _Transient as error:
             raise SourceUnavailable(
                 f"{error.description} after {self.policy.attempts} attempts", *self._figures_for_error()
             ) from None
         raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
 
-    def _send(self, url: str, params: Mapping[str, str | int] | None) -> httpx.Response:
+    def _send(self, call: _Call) -> httpx.Response:
         self.requests += 1
         try:
-            response = self.client.get(url, params=params)
+            response = self.client.request(
+                call.method, call.url, params=call.params, json=call.json, headers=call.headers
+            )
         except httpx.TimeoutException:
             self._failed("timeout", "timed out")
         except httpx.TransportError as error:
