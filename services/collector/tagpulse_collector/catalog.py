@@ -25,6 +25,7 @@ from tagpulse_collector.sources.sample import SampleSource
 from tagpulse_collector.sources.x_api import XAccess, XApiSource
 from tagpulse_collector.spending.prices import SpendPolicy, spend_policy
 from tagpulse_collector.streams.backoff import ReconnectPolicy
+from tagpulse_collector.streams.bluesky_feed import jetstream_feed
 from tagpulse_collector.streams.local_feed import Feed
 from tagpulse_collector.streams.mastodon_feed import mastodon_feed
 from tagpulse_collector.streams.sample_feed import sample_feed
@@ -52,10 +53,12 @@ def not_configured_message(source: str) -> str:
 
 @dataclass(frozen=True)
 class StreamReading:
-    """How the stream readers read: sample pace, Mastodon polling, X's connection, reconnects."""
+    """How the stream readers read: sample pace, Mastodon polling, X's connection, Jetstream's
+    replay overlap, reconnects."""
 
     sample_rate: float = 20.0
     mastodon_poll_seconds: float = 5.0
+    bluesky_overlap_seconds: float = 5.0
     reconnect: ReconnectPolicy = field(default_factory=ReconnectPolicy)
     # Tag of the X rules this deployment adds (the Redis key prefix).
     x_marker: str = "tagpulse:"
@@ -137,6 +140,13 @@ class SourceCatalog:
             return mastodon_feed(
                 self.mastodon, self.reading.mastodon_poll_seconds, self.reading.reconnect, on_error
             )
+        if source == "bluesky" and self.bluesky is not None:
+            return jetstream_feed(
+                self.bluesky.jetstream_url,
+                self.reading.bluesky_overlap_seconds,
+                self.reading.reconnect,
+                on_error,
+            )
         return None
 
     def x_stream(self) -> XStreamConfig | None:
@@ -175,6 +185,7 @@ def bluesky_access(settings: CollectorSettings, policy: HttpPolicy) -> BlueskyAc
         base_url=settings.bluesky_base_url,
         policy=policy,
         profile_ttl_seconds=settings.bluesky_profile_ttl_minutes * 60,
+        jetstream_url=settings.bluesky_jetstream_url,
     )
 
 
@@ -198,6 +209,7 @@ def catalog_from_settings(settings: CollectorSettings, stop: threading.Event | N
         reading=StreamReading(
             sample_rate=settings.stream_sample_rate,
             mastodon_poll_seconds=settings.stream_mastodon_poll_seconds,
+            bluesky_overlap_seconds=settings.stream_bluesky_overlap_seconds,
             reconnect=ReconnectPolicy(scale=settings.stream_backoff_scale),
             x_marker=settings.redis_key_prefix,
             x_keepalive_seconds=settings.stream_keepalive_seconds,

@@ -136,8 +136,8 @@ class CollectorSettings(Settings):
         le=600,
         description=(
             "A `bluesky` keyword stream that reconnects (or whose collector restarted) asks Jetstream "
-            "for the events from this long before the last one it stored: Jetstream's order by time "
-            "is not strict, and the events read twice are recognised and dropped."
+            "for the events from this long before the furthest one it read, since Jetstream's order "
+            "by time is not strict; the posts read twice count once."
         ),
     )
     bluesky_profile_ttl_minutes: float = Field(

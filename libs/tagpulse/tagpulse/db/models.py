@@ -246,7 +246,11 @@ class Stream(Base):
     # Posts new to the database (not only to this stream).
     posts_new: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     messages_dead_lettered: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
-    # The reader's position in the source (the sample's message number, Mastodon's status id)
+    # Posts tagpulse had stored that the platform said were deleted while the stream ran
+    # (Bluesky's `delete` commits). Only counted: deleting them is the retention path's work.
+    posts_deleted: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # The reader's position in the source (the sample's message number, Mastodon's status id,
+    # Jetstream's time_us)
     # of the furthest message written: where a new reader resumes when the buffer is gone.
     position: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     # Set once no reader will add to the buffer again (after the stop or the failure).

@@ -275,6 +275,8 @@ class BlueskyAccess:
     base_url: str = "https://bsky.social"
     policy: HttpPolicy = field(default_factory=HttpPolicy)
     profile_ttl_seconds: float = 6 * 3600.0
+    # The Jetstream instance keyword streams read (public: it needs no session).
+    jetstream_url: str = "wss://jetstream2.us-east.bsky.network/subscribe"
     session: Session = field(init=False, repr=False, compare=False)
     profiles: ProfileCache = field(init=False, repr=False, compare=False)
 

@@ -12,7 +12,8 @@ Exactly-once figures on at-least-once delivery: in the same transaction as the p
 3. (stream, source, post id) goes into `stream_posts` with ON CONFLICT DO NOTHING: the rows
    that insert created are the stream's unique posts, and only they add to the counts per rule,
    language and country; every other matched message is a duplicate;
-4. the figures and the reader's position are added to the stream's row (`store.add_figures`).
+4. the deletions the source announced (Bluesky) are counted for the posts that are stored;
+5. the figures and the reader's position are added to the stream's row (`store.add_figures`).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from tagpulse_collector.sources.base import Page
 from tagpulse_collector.streams import store
 from tagpulse_collector.streams.buffer import Entry, entry_key
 from tagpulse_collector.streams.messages import (
+    DELETED,
     MESSAGE,
     BadMessage,
     BufferMessage,
@@ -68,6 +70,7 @@ class WriteResult:
     matched: int = 0
     unique: int = 0
     new: int = 0
+    deleted: int = 0
 
     @property
     def duplicate(self) -> int:
@@ -102,6 +105,9 @@ def write_entries(
         authors = [a for e in matched if e.parsed is not None for a in e.parsed.authors]
         new = ingest_pages(connection, [Page(posts=posts, authors=authors)]).new
         unique = _count_unique(connection, stream, matched)
+    deleted = _count_stored(
+        connection, stream.source, {e.message.body.decode() for e in fresh if e.message.kind == DELETED}
+    )
     store.add_figures(
         connection,
         stream.id,
@@ -110,8 +116,22 @@ def write_entries(
         unique=unique,
         new=new,
         position=max(positions) if positions else None,
+        deleted=deleted,
     )
-    return WriteResult(len(fresh), received, len(matched), unique, new)
+    return WriteResult(len(fresh), received, len(matched), unique, new, deleted)
+
+
+def _count_stored(connection: Connection, source: str, post_ids: set[str]) -> int:
+    """How many of these posts are stored. Deleting them is the retention path's work (not built
+    yet): until then a deletion is only counted."""
+    if not post_ids:
+        return 0
+    posts = Post.table()
+    return len(
+        connection.execute(
+            select(posts.c.id).where(posts.c.source == source, posts.c.id.in_(sorted(post_ids)))
+        ).all()
+    )
 
 
 def settle_entries(

@@ -1,4 +1,5 @@
-"""wider platform ids: a Bluesky post's id is its at:// URI (about 70 characters, up to 300)
+"""Bluesky: wider platform ids (a post's id is its at:// URI: about 70 characters, up to 300),
+and streams.posts_deleted
 
 Revision ID: 0008
 Revises: 0007
@@ -9,6 +10,8 @@ PostgreSQL a longer varchar changes only the catalog (no table rewrite, no index
 does not enforce lengths, but batch mode rebuilds the tables so that the declared types match the
 models; the foreign keys are deferred to the commit meanwhile, since dropping the old copy of a
 referenced table would otherwise fail on the rows that point at it.
+
+`streams.posts_deleted` counts the stored posts a Bluesky stream saw deleted.
 """
 
 from __future__ import annotations
@@ -56,8 +59,12 @@ def _resize(old: int, new: int) -> None:
 
 def upgrade() -> None:
     _resize(64, 300)
+    with op.batch_alter_table("streams") as batch:
+        batch.add_column(sa.Column("posts_deleted", sa.BigInteger(), server_default="0", nullable=False))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("streams") as batch:
+        batch.drop_column("posts_deleted")
     # Fails on PostgreSQL when a longer id is stored (a Bluesky post): delete those first.
     _resize(300, 64)
