@@ -21,7 +21,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import httpx
 import orjson
@@ -35,6 +35,7 @@ from tagpulse_collector.sources.errors import (
     AuthenticationFailed,
     CreditsDepleted,
     Interrupted,
+    MalformedResponse,
     RateLimited,
     RequestRejected,
     SourceUnavailable,
@@ -51,6 +52,8 @@ log = logging.getLogger("tagpulse.sources")
 
 USER_AGENT = "tagpulse-collector"
 
+
+Parsed = TypeVar("Parsed")
 
 # Query parameters; a sequence repeats the name (`actors=a&actors=b`).
 Params = Mapping[str, str | int | Sequence[str]]
@@ -251,6 +254,17 @@ class ApiClient:
             if not 200 <= status < 300:
                 raise RequestRejected(f"unexpected answer ({describe(response)})", *self._figures_for_error())
             return response
+
+    def parsed(self, response: httpx.Response, parse: Callable[[Any], Parsed]) -> Parsed:
+        """The JSON body through `parse` (which raises MalformedResponse when the shape is wrong);
+        MalformedResponse with the figures since the last page when it is not what the API
+        documents."""
+        try:
+            return parse(orjson.loads(response.content))
+        except (orjson.JSONDecodeError, MalformedResponse) as error:
+            raise MalformedResponse(
+                f"malformed response body ({error})", *self._figures_for_error()
+            ) from None
 
     def _figures_for_error(self) -> tuple[int, int]:
         requests, errors = self.take_figures()

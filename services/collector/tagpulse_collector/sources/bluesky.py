@@ -321,7 +321,7 @@ class BlueskyAccess:
         problems: list[str] = []
         for first in range(0, len(missing), PROFILES_PER_CALL):
             chunk = missing[first : first + PROFILES_PER_CALL]
-            body = _json_object(self.get(client, GET_PROFILES, {"actors": chunk}), client)
+            body = client.parsed(self.get(client, GET_PROFILES, {"actors": chunk}), _json_object)
             for view in body.get("profiles") or ():
                 if isinstance(view, dict) and view.get("did") in seen:
                     read.append(author_of(view))
@@ -333,14 +333,9 @@ class BlueskyAccess:
         return [known.get(did, view) for did, view in seen.items()], problems
 
 
-def _json_object(response: httpx.Response, client: ApiClient) -> dict[str, Any]:
-    try:
-        body = orjson.loads(response.content)
-        if not isinstance(body, dict):
-            raise MalformedResponse("not a JSON object")
-    except (orjson.JSONDecodeError, MalformedResponse) as error:
-        requests, errors = client.take_figures()
-        raise MalformedResponse(f"malformed response body ({error})", requests, len(errors) + 1) from None
+def _json_object(body: object) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise MalformedResponse("not a JSON object")
     return body
 
 
@@ -379,14 +374,7 @@ class BlueskySource(HttpSearch):
                 params["since"] = since_id
             if position:
                 params["cursor"] = position
-            response = self.bluesky.get(client, SEARCH_POSTS, params)
-            try:
-                parsed = parse_search(orjson.loads(response.content))
-            except (orjson.JSONDecodeError, MalformedResponse) as error:
-                requests, errors = client.take_figures()
-                raise MalformedResponse(
-                    f"malformed response body ({error})", requests, len(errors) + 1
-                ) from None
+            parsed = client.parsed(self.bluesky.get(client, SEARCH_POSTS, params), parse_search)
             posts = parsed.posts[:remaining]
             remaining -= len(posts)
             empty_pages = 0 if posts else empty_pages + 1
