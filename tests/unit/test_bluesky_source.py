@@ -105,6 +105,25 @@ def test_profiles_are_read_25_at_a_time_and_reused_until_their_time_is_up() -> N
         fake.close()
 
 
+def test_a_spent_refresh_token_makes_a_new_session() -> None:
+    fake = FakeBluesky().start()
+    try:
+        access = BlueskyAccess(HANDLE, APP_PASSWORD, fake.base_url, FAST)
+        list(BlueskySource(access).search("rstats", 10))
+        fake.expire_access_tokens()
+        fake.refresh_tokens.clear()
+        fake.requests.clear()
+        [page] = list(BlueskySource(access).search("rstats", 10))
+        assert len(page.posts) == 10
+        methods = [r.path.rsplit(".", 1)[-1] for r in fake.requests if r.path.endswith(("Session", "Posts"))]
+        assert methods == ["searchPosts", "refreshSession", "createSession", "searchPosts"]
+        # The expired search and the refused refresh: two errors, recovered from.
+        assert len(page.errors) == 2
+        assert all("ExpiredToken" in error for error in page.errors)
+    finally:
+        fake.close()
+
+
 def test_the_session_and_the_access_never_show_a_secret() -> None:
     access = BlueskyAccess(HANDLE, APP_PASSWORD)
     assert APP_PASSWORD not in repr(access)

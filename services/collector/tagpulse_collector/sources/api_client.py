@@ -38,6 +38,7 @@ from tagpulse_collector.sources.errors import (
     MalformedResponse,
     RateLimited,
     RequestRejected,
+    SourceError,
     SourceUnavailable,
     UsageCapReached,
 )
@@ -169,6 +170,8 @@ class ApiClient:
         )
         self.requests = 0
         self.errors: list[str] = []
+        # The descriptions the last SourceError took with it (its count holds them), for `recover`.
+        self._taken: list[str] = []
         # The last window that said it was spent: the next request waits for its reset.
         self._spent_until: tuple[datetime | None, datetime | None] | None = None
 
@@ -266,8 +269,16 @@ class ApiClient:
                 f"malformed response body ({error})", *self._figures_for_error()
             ) from None
 
+    def recover(self, error: SourceError) -> None:
+        """The caller got past `error` (a renewed session, a request asked again): its requests
+        and failures belong to the next page's figures again."""
+        self.requests += error.requests
+        self.errors += [*self._taken, str(error)]
+        self._taken = []
+
     def _figures_for_error(self) -> tuple[int, int]:
         requests, errors = self.take_figures()
+        self._taken = errors
         return requests, len(errors) + 1
 
     def _send_with_retries(self, call: _Call) -> httpx.Response:

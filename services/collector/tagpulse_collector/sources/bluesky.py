@@ -246,8 +246,7 @@ class Session:
             except SourceError as error:
                 if error.problem.get("error") not in SESSION_ERRORS:
                     raise
-                client.requests += error.requests
-                client.errors.append(str(error))
+                client.recover(error)
             else:
                 self._keep(response)
                 log.info("bluesky session refreshed", extra={"handle": self.handle})
@@ -306,8 +305,7 @@ class BlueskyAccess:
         except SourceError as error:
             if error.problem.get("error") not in SESSION_ERRORS:
                 raise
-            client.requests += error.requests
-            client.errors.append(str(error))
+            client.recover(error)
         self.session.renew(client, token)
         return client.get(path, params)
 

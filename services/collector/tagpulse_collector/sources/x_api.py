@@ -159,8 +159,7 @@ class XApiSource(HttpSearch):
                 log.info(
                     "since_id is outside the search window; asking without it", extra={"hashtag": hashtag}
                 )
-                client.requests += error.requests
-                client.errors.append(str(error))
+                client.recover(error)
                 since_id = None
                 continue
             try:
