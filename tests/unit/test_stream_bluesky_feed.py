@@ -4,11 +4,14 @@ reading: position, overlap, the commits it skips."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import orjson
 import pytest
 
-from tagpulse_collector.streams.bluesky_feed import _Reading, subscribe_url
+from tagpulse_collector.streams.backoff import ReconnectPolicy
+from tagpulse_collector.streams.bluesky_feed import _Reading, jetstream_feed, subscribe_url
+from tagpulse_collector.streams.local_feed import FeedItem
 from tagpulse_collector.streams.messages import (
     DELETED,
     BadMessage,
@@ -17,7 +20,7 @@ from tagpulse_collector.streams.messages import (
     deleted_post,
     parse_message,
 )
-from tests.support.fake_jetstream import recorded_events
+from tests.support.fake_jetstream import FakeJetstream, recorded_events
 
 GOLDEN = recorded_events("golden_v1.jsonl")
 
@@ -118,3 +121,46 @@ def test_the_subscribe_url_asks_for_posts_from_the_cursor() -> None:
     assert subscribe_url("ws://127.0.0.1:1/subscribe", 17) == (
         "ws://127.0.0.1:1/subscribe?wantedCollections=app.bsky.feed.post&cursor=17"
     )
+
+
+class StopAfter:
+    """A feed's Stop that is set once `done()` says so (checked on every look)."""
+
+    def __init__(self, done: Callable[[], bool]) -> None:
+        self.done = done
+
+    def is_set(self) -> bool:
+        return self.done()
+
+    def wait(self, timeout: float) -> bool:
+        return self.done()
+
+
+def test_the_feed_reads_every_post_once_across_a_dropped_connection() -> None:
+    jetstream = FakeJetstream(cut_after=7).start()
+    items: list[FeedItem] = []
+    errors: list[str] = []
+    try:
+        feed = jetstream_feed(jetstream.url, 5.0, ReconnectPolicy(scale=0.001), errors.append)
+        stop = StopAfter(lambda: len(items) == 18)
+        for item in feed(None, stop):
+            if item is not None:
+                items.append(item)
+    finally:
+        jetstream.close()
+    assert len(jetstream.connections) == 2
+    assert len(errors) == 1
+    assert errors[0].startswith("Jetstream: ")
+    created = [i for i in items if not i.deleted]
+    assert len({i.body for i in created}) == len(created) == 17
+    assert sum(i.deleted for i in items) == 1
+
+
+def test_a_refused_connection_is_an_error_and_is_tried_again() -> None:
+    jetstream = FakeJetstream().start()
+    url = jetstream.url
+    jetstream.close()  # nothing listens there any more
+    errors: list[str] = []
+    feed = jetstream_feed(url, 5.0, ReconnectPolicy(scale=0.001), errors.append)
+    assert list(feed(None, StopAfter(lambda: len(errors) >= 2))) == []
+    assert all(error.startswith("Jetstream: ") for error in errors)
