@@ -346,6 +346,30 @@ class ApiClient:
         self.sleep(wait)
 
 
+# A page without posts but with a cursor to another: don't follow such pages forever.
+MAX_EMPTY_PAGES = 5
+
+
+@dataclass
+class Paging:
+    """Where a cursor-paged search stands: the posts still wanted, where the next page starts,
+    and how many pages in a row held no post."""
+
+    remaining: int
+    position: str | None
+    empty_pages: int = 0
+
+    def after_page(self, kept: int, following: str | None) -> str | None:
+        """A page gave `kept` posts and the cursor `following`: where the next page starts, None
+        when the search ends there (enough posts, the same cursor again, too many empty pages)."""
+        self.remaining -= kept
+        self.empty_pages = 0 if kept else self.empty_pages + 1
+        if following == self.position or self.remaining <= 0 or self.empty_pages >= MAX_EMPTY_PAGES:
+            following = None
+        self.position = following
+        return following
+
+
 class PlatformAccess(Protocol):
     """How to reach one platform (its URL, credentials and HTTP policy); see the catalog."""
 

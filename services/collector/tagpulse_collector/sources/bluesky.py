@@ -30,7 +30,14 @@ from typing import Any
 import httpx
 import orjson
 
-from tagpulse_collector.sources.api_client import USER_AGENT, ApiClient, HttpPolicy, HttpSearch, Params
+from tagpulse_collector.sources.api_client import (
+    USER_AGENT,
+    ApiClient,
+    HttpPolicy,
+    HttpSearch,
+    Paging,
+    Params,
+)
 from tagpulse_collector.sources.base import Author, BeforePage, BillableReads, CollectedPost, Page
 from tagpulse_collector.sources.errors import MalformedResponse, SourceError
 from tagpulse_collector.sources.rate_limits import bluesky_rate_limit
@@ -48,8 +55,6 @@ TAG_FACET = "app.bsky.richtext.facet#tag"
 # searchPosts returns at most 100 posts a call, getProfiles at most 25 profiles.
 PAGE_SIZE = 100
 PROFILES_PER_CALL = 25
-# A page without posts but with a cursor: don't follow such pages forever.
-MAX_EMPTY_PAGES = 5
 # XRPC errors that a renewed session fixes.
 SESSION_ERRORS = frozenset({"ExpiredToken", "InvalidToken"})
 _FRACTION = re.compile(r"(\.\d{6})\d+")
@@ -358,9 +363,9 @@ class BlueskySource(HttpSearch):
         since_id: str | None,
         before_page: BeforePage,
     ) -> Iterator[Page]:
-        remaining, position, empty_pages = max_posts, cursor, 0
-        while remaining > 0:
-            limit = min(remaining, PAGE_SIZE)
+        paging = Paging(max_posts, cursor)
+        while paging.remaining > 0:
+            limit = min(paging.remaining, PAGE_SIZE)
             # Bluesky bills nothing: the check only keeps the interface's promise.
             before_page(BillableReads(posts=limit, users=limit))
             params: dict[str, str | int | Sequence[str]] = {
@@ -370,15 +375,11 @@ class BlueskySource(HttpSearch):
             }
             if since_id:
                 params["since"] = since_id
-            if position:
-                params["cursor"] = position
+            if paging.position:
+                params["cursor"] = paging.position
             parsed = client.parsed(self.bluesky.get(client, SEARCH_POSTS, params), parse_search)
-            posts = parsed.posts[:remaining]
-            remaining -= len(posts)
-            empty_pages = 0 if posts else empty_pages + 1
-            following = parsed.cursor if parsed.cursor != position else None
-            if remaining <= 0 or empty_pages >= MAX_EMPTY_PAGES:
-                following = None
+            posts = parsed.posts[: paging.remaining]
+            following = paging.after_page(len(posts), parsed.cursor)
             seen = {p.author_id: parsed.authors[p.author_id] for p in posts}
             authors, problems = self.bluesky.authors(client, seen)
             requests, errors = client.take_figures()
@@ -392,4 +393,3 @@ class BlueskySource(HttpSearch):
             )
             if following is None:
                 return
-            position = following
