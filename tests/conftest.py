@@ -20,6 +20,7 @@ from tagpulse.db.engine import create_database_engine
 from tagpulse.migrate import upgrade
 from tagpulse_collector.streams.buffer import RedisBuffer
 from tests.support import databases
+from tests.support.fake_bluesky import FakeBluesky
 from tests.support.fake_mastodon import FakeMastodon
 from tests.support.fake_x import FakeXApi
 from tests.support.fake_x_stream import FakeXStream
@@ -209,6 +210,14 @@ def fake_x() -> Iterator[FakeXApi]:
 def fake_mastodon() -> Iterator[FakeMastodon]:
     """A fake Mastodon instance on loopback serving the recorded hashtag timelines."""
     api = FakeMastodon().start()
+    yield api
+    api.close()
+
+
+@pytest.fixture
+def fake_bluesky() -> Iterator[FakeBluesky]:
+    """A fake Bluesky PDS on loopback serving the recorded searches and profiles."""
+    api = FakeBluesky().start()
     yield api
     api.close()
 

@@ -598,7 +598,7 @@
   /** The sources a collection or a stream can read (docs/sources.md); empty: the collector's choice. */
   function fillSources() {
     for (const select of document.querySelectorAll("select.sources")) {
-      select.replaceChildren(new Option("the collector's default", ""), ...["sample", "x", "mastodon"].map((source) => new Option(source)));
+      select.replaceChildren(new Option("the collector's default", ""), ...["sample", "x", "mastodon", "bluesky"].map((source) => new Option(source)));
     }
   }
 

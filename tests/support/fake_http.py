@@ -22,6 +22,9 @@ class Request:
     path: str
     query: dict[str, str]
     headers: dict[str, str]
+    body: bytes = b""
+    # Every query parameter in order, repeated names too (`query` keeps the last of each).
+    params: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
@@ -121,11 +124,15 @@ class FakeApi(LoopbackServer):
 
     def _serve(self, handler: BaseHTTPRequestHandler) -> None:
         url = urlsplit(handler.path)
+        length = int(handler.headers.get("Content-Length") or 0)
+        params = tuple(parse_qsl(url.query, keep_blank_values=True))
         request = Request(
             method=handler.command,
             path=unquote(url.path),
-            query=dict(parse_qsl(url.query, keep_blank_values=True)),
+            query=dict(params),
             headers={k.lower(): v for k, v in handler.headers.items()},
+            body=handler.rfile.read(length) if length else b"",
+            params=params,
         )
         with self._lock:
             self.requests.append(request)

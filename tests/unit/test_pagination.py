@@ -3,6 +3,7 @@ from datetime import UTC, datetime
 import pytest
 
 from tagpulse import pagination
+from tagpulse.db.models import PLATFORM_ID, width
 from tagpulse.errors import InvalidArgument
 from tagpulse.pagination import (
     NOT_FROM_THIS_LIST,
@@ -84,7 +85,7 @@ def test_malformed_and_forged_tokens_are_invalid_arguments(token: str) -> None:
         {"source": ["x"]},
         {"source": ""},
         {"source": "x" * 17},
-        {"id": "9" * 65},
+        {"id": "9" * (width(PLATFORM_ID) + 1)},
         {"id": "12\u0000"},  # NUL: PostgreSQL text cannot hold it
         {"id": "\ud800"},  # an unpaired surrogate: not encodable as UTF-8
         {"source": "x\n"},

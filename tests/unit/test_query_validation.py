@@ -3,6 +3,7 @@ from datetime import UTC, datetime
 import pytest
 
 from tagpulse import pagination
+from tagpulse.db.models import PLATFORM_ID, width
 from tagpulse.errors import InvalidArgument
 from tagpulse.pagination import HashtagCursor, PostCursor, UserCursor
 from tagpulse_query.validation import (
@@ -127,7 +128,7 @@ def test_post_page_tokens_round_trip_and_are_bound_to_the_filters() -> None:
         {"created_at": "2026-11-01T00:00:00"},
         {"created_at": 5},
         {"source": ["x"]},
-        {"id": "9" * 65},
+        {"id": "9" * (width(PLATFORM_ID) + 1)},
     ],
 )
 def test_forged_post_tokens_are_invalid(change: dict[str, object]) -> None:

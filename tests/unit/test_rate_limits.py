@@ -8,6 +8,7 @@ import pytest
 
 from tagpulse_collector.sources.rate_limits import (
     WaitPolicy,
+    bluesky_rate_limit,
     mastodon_rate_limit,
     seconds_until_reset,
     server_time,
@@ -38,6 +39,19 @@ def test_reads_mastodon_headers_as_recorded() -> None:
     )
     assert (limit.limit, limit.remaining) == (300, 299)
     assert limit.reset_at == datetime(2026, 8, 1, 14, 0, 0, 70144, tzinfo=UTC)
+
+
+def test_reads_bluesky_headers_as_recorded() -> None:
+    # The recorded 429 (tests/fixtures/bluesky/errors/): the window spent, its reset 42 s after the Date.
+    headers = {
+        "ratelimit-limit": "3000",
+        "ratelimit-remaining": "0",
+        "ratelimit-reset": "1744582868",
+        "date": "Sun, 13 Apr 2025 22:20:26 GMT",
+    }
+    limit = bluesky_rate_limit(headers)
+    assert (limit.limit, limit.remaining) == (3000, 0)
+    assert seconds_until_reset(limit.reset_at, server_time(headers), NOW, POLICY) == 43
 
 
 @pytest.mark.parametrize(

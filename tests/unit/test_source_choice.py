@@ -8,6 +8,7 @@ from tagpulse.errors import InvalidArgument
 from tagpulse_collector.catalog import SourceCatalog, SourceNotConfigured, catalog_from_settings
 from tagpulse_collector.runs.plan import plan_collection
 from tagpulse_collector.settings import CollectorSettings
+from tagpulse_collector.sources.bluesky import BlueskySource
 from tagpulse_collector.sources.mastodon import MastodonAccess, MastodonSource
 from tagpulse_collector.sources.sample import SampleSource
 from tagpulse_collector.sources.x_api import XAccess, XApiSource
@@ -28,6 +29,17 @@ def settings(**values: object) -> CollectorSettings:
             {"sample", "x", "mastodon"},
             "x",
         ),
+        (
+            {"bluesky_handle": "someone.bsky.social", "bluesky_app_password": "abcd-efgh-ijkl-mnop"},
+            {"sample", "bluesky"},
+            "bluesky",
+        ),
+        ({"bluesky_handle": "someone.bsky.social"}, {"sample"}, "sample"),
+        (
+            {"mastodon_base_url": "https://mastodon.example", "bluesky_app_password": "abcd-efgh-ijkl-mnop"},
+            {"sample", "mastodon"},
+            "mastodon",
+        ),
     ],
 )
 def test_credentials_decide_the_sources_and_the_default(
@@ -37,7 +49,7 @@ def test_credentials_decide_the_sources_and_the_default(
     assert set(catalog.configured) == sources
     assert catalog.default_source == default
     assert plan_collection([], 0, "", [], catalog).source == default
-    for name in ("x", "mastodon", "sample"):
+    for name in ("x", "mastodon", "bluesky", "sample"):
         if name in sources:
             assert catalog.search_source(name).name == name
         else:
@@ -73,6 +85,32 @@ def test_the_platform_sources_get_their_settings() -> None:
     # Sources wake up from rate-limit waits when the collector stops.
     assert x.stop is catalog.stop
     assert mastodon.stop is catalog.stop
+
+
+def test_bluesky_gets_its_account_urls_and_profile_time() -> None:
+    catalog = catalog_from_settings(
+        settings(
+            bluesky_handle="someone.bsky.social",
+            bluesky_app_password="abcd-efgh-ijkl-mnop",
+            bluesky_base_url="http://127.0.0.1:9",
+            bluesky_jetstream_url="ws://127.0.0.1:9/subscribe",
+            bluesky_profile_ttl_minutes=2,
+            stream_bluesky_overlap_seconds=3,
+        )
+    )
+    bluesky = catalog.search_source("bluesky")
+    assert isinstance(bluesky, BlueskySource)
+    assert bluesky.stop is catalog.stop
+    access = bluesky.bluesky
+    assert (access.handle, access.base_url, access.jetstream_url) == (
+        "someone.bsky.social",
+        "http://127.0.0.1:9",
+        "ws://127.0.0.1:9/subscribe",
+    )
+    assert (access.profile_ttl_seconds, access.profiles.ttl_seconds) == (120, 120)
+    assert catalog.reading.bluesky_overlap_seconds == 3
+    assert "abcd-efgh-ijkl-mnop" not in repr(catalog)
+    assert "abcd-efgh-ijkl-mnop" in settings(bluesky_app_password="abcd-efgh-ijkl-mnop").secret_values()
 
 
 def test_a_source_without_its_settings_is_a_bad_argument_that_says_what_to_set() -> None:

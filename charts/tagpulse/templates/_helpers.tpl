@@ -188,6 +188,9 @@ starts). */}}
 - name: TAGPULSE_MASTODON_ACCESS_TOKEN
   valueFrom:
     secretKeyRef: {name: {{ $secret }}, key: mastodon-access-token, optional: true}
+- name: TAGPULSE_BLUESKY_APP_PASSWORD
+  valueFrom:
+    secretKeyRef: {name: {{ $secret }}, key: bluesky-app-password, optional: true}
 {{- with .Values.config.extraEnv }}
 {{ toYaml . }}
 {{- end }}

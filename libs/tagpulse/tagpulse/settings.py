@@ -143,6 +143,28 @@ class Settings(BaseSettings):
         default=None,
         description="The collector's Mastodon access token; public hashtag timelines need none.",
     )
+    bluesky_handle: str | None = Field(
+        default=None,
+        description=(
+            "The Bluesky account the collector signs in as (`name.bsky.social`, or its DID); with "
+            "`TAGPULSE_BLUESKY_APP_PASSWORD` it enables the `bluesky` source."
+        ),
+    )
+    bluesky_app_password: SecretStr | None = Field(
+        default=None,
+        description=(
+            "An app password of that account (Settings → Privacy and security → App passwords), "
+            "never the account's own password. Bluesky's search needs a signed-in account."
+        ),
+    )
+    bluesky_base_url: str = Field(
+        default="https://bsky.social",
+        description="The account's PDS, which signs it in and serves searchPosts and getProfiles.",
+    )
+    bluesky_jetstream_url: str = Field(
+        default="wss://jetstream2.us-east.bsky.network/subscribe",
+        description="The Jetstream instance that `bluesky` keyword streams read (its `/subscribe` URL).",
+    )
     api_token: SecretStr | None = Field(
         default=None,
         description=(
@@ -234,6 +256,7 @@ class Settings(BaseSettings):
         secrets = [
             self.x_bearer_token,
             self.mastodon_access_token,
+            self.bluesky_app_password,
             self.api_token,
             self.redis_url,
             self.insights_password,

@@ -21,7 +21,9 @@ def main(argv: list[str] | None = None) -> int:
         "--hashtag", action="append", default=[], help="repeatable; default: the tracked ones"
     )
     trigger.add_argument("--max-posts-per-hashtag", type=int, default=0)
-    trigger.add_argument("--source", default="", help="x, mastodon or sample; default: the collector's")
+    trigger.add_argument(
+        "--source", default="", help="x, mastodon, bluesky or sample; default: the collector's"
+    )
     trigger.add_argument(
         "--max-cost-usd",
         type=float,

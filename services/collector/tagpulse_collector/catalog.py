@@ -18,20 +18,26 @@ from tagpulse.text import quoted
 from tagpulse_collector.settings import CollectorSettings
 from tagpulse_collector.sources.api_client import HttpPolicy
 from tagpulse_collector.sources.base import Source
+from tagpulse_collector.sources.bluesky import BlueskyAccess, BlueskySource
 from tagpulse_collector.sources.mastodon import MastodonAccess, MastodonSource
 from tagpulse_collector.sources.rate_limits import WaitPolicy
 from tagpulse_collector.sources.sample import SampleSource
 from tagpulse_collector.sources.x_api import XAccess, XApiSource
 from tagpulse_collector.spending.prices import SpendPolicy, spend_policy
 from tagpulse_collector.streams.backoff import ReconnectPolicy
+from tagpulse_collector.streams.bluesky_feed import jetstream_feed
 from tagpulse_collector.streams.local_feed import Feed
 from tagpulse_collector.streams.mastodon_feed import mastodon_feed
 from tagpulse_collector.streams.sample_feed import sample_feed
 from tagpulse_collector.streams.x_stream import XStreamConfig
 
-KNOWN_SOURCES = ("x", "mastodon", "sample")
+KNOWN_SOURCES = ("x", "mastodon", "bluesky", "sample")
 # What a collector needs before it can read from a platform.
-REQUIRED_SETTINGS = {"x": "TAGPULSE_X_BEARER_TOKEN", "mastodon": "TAGPULSE_MASTODON_BASE_URL"}
+REQUIRED_SETTINGS = {
+    "x": "TAGPULSE_X_BEARER_TOKEN",
+    "mastodon": "TAGPULSE_MASTODON_BASE_URL",
+    "bluesky": "TAGPULSE_BLUESKY_HANDLE and TAGPULSE_BLUESKY_APP_PASSWORD",
+}
 # Platforms that match a stream's rules themselves; tagpulse matches every other source's.
 MATCHED_BY_PLATFORM = frozenset({"x"})
 
@@ -47,10 +53,12 @@ def not_configured_message(source: str) -> str:
 
 @dataclass(frozen=True)
 class StreamReading:
-    """How the stream readers read: sample pace, Mastodon polling, X's connection, reconnects."""
+    """How the stream readers read: sample pace, Mastodon polling, X's connection, Jetstream's
+    replay overlap, reconnects."""
 
     sample_rate: float = 20.0
     mastodon_poll_seconds: float = 5.0
+    bluesky_overlap_seconds: float = 5.0
     reconnect: ReconnectPolicy = field(default_factory=ReconnectPolicy)
     # Tag of the X rules this deployment adds (the Redis key prefix).
     x_marker: str = "tagpulse:"
@@ -64,6 +72,7 @@ class SourceCatalog:
 
     x: XAccess | None = None
     mastodon: MastodonAccess | None = None
+    bluesky: BlueskyAccess | None = None
     sample_seed: int = 42
     x_include_retweets: bool = False
     # How old X's stored hourly counts of a hashtag may get before a run fetches them again; 0: never.
@@ -76,13 +85,18 @@ class SourceCatalog:
 
     @property
     def configured(self) -> tuple[str, ...]:
-        available = {"x": self.x is not None, "mastodon": self.mastodon is not None, "sample": True}
+        available = {
+            "x": self.x is not None,
+            "mastodon": self.mastodon is not None,
+            "bluesky": self.bluesky is not None,
+            "sample": True,
+        }
         return tuple(name for name in KNOWN_SOURCES if available[name])
 
     @property
     def default_source(self) -> str:
         """What an empty `source` means: the platform with credentials, X first, else the sample."""
-        return next(name for name in ("x", "mastodon", "sample") if name in self.configured)
+        return next(name for name in KNOWN_SOURCES if name in self.configured)
 
     def choose(self, requested: str) -> tuple[str, str]:
         """The source a request names (the default when it names none), and what is wrong with
@@ -112,6 +126,8 @@ class SourceCatalog:
             )
         if name == "mastodon" and self.mastodon is not None:
             return MastodonSource(self.mastodon, self.stop)
+        if name == "bluesky" and self.bluesky is not None:
+            return BlueskySource(self.bluesky, self.stop)
         raise SourceNotConfigured(not_configured_message(name))
 
     def local_feed(
@@ -123,6 +139,13 @@ class SourceCatalog:
         if source == "mastodon" and self.mastodon is not None:
             return mastodon_feed(
                 self.mastodon, self.reading.mastodon_poll_seconds, self.reading.reconnect, on_error
+            )
+        if source == "bluesky" and self.bluesky is not None:
+            return jetstream_feed(
+                self.bluesky.jetstream_url,
+                self.reading.bluesky_overlap_seconds,
+                self.reading.reconnect,
+                on_error,
             )
         return None
 
@@ -153,8 +176,22 @@ def http_policy(settings: CollectorSettings) -> HttpPolicy:
     )
 
 
+def bluesky_access(settings: CollectorSettings, policy: HttpPolicy) -> BlueskyAccess | None:
+    if not settings.bluesky_handle or settings.bluesky_app_password is None:
+        return None
+    return BlueskyAccess(
+        handle=settings.bluesky_handle,
+        app_password=settings.bluesky_app_password.get_secret_value(),
+        base_url=settings.bluesky_base_url,
+        policy=policy,
+        profile_ttl_seconds=settings.bluesky_profile_ttl_minutes * 60,
+        jetstream_url=settings.bluesky_jetstream_url,
+    )
+
+
 def catalog_from_settings(settings: CollectorSettings, stop: threading.Event | None = None) -> SourceCatalog:
-    """The platforms whose settings are there (an X bearer token, a Mastodon URL)."""
+    """The platforms whose settings are there (an X bearer token, a Mastodon URL, a Bluesky
+    handle with its app password)."""
     policy = http_policy(settings)
     x_token = settings.x_bearer_token.get_secret_value() if settings.x_bearer_token else ""
     mastodon_token = (
@@ -165,12 +202,14 @@ def catalog_from_settings(settings: CollectorSettings, stop: threading.Event | N
         mastodon=MastodonAccess(settings.mastodon_base_url, mastodon_token, policy)
         if settings.mastodon_base_url
         else None,
+        bluesky=bluesky_access(settings, policy),
         sample_seed=settings.sample_seed,
         x_include_retweets=settings.x_include_retweets,
         x_counts_refresh_minutes=settings.x_counts_refresh_minutes,
         reading=StreamReading(
             sample_rate=settings.stream_sample_rate,
             mastodon_poll_seconds=settings.stream_mastodon_poll_seconds,
+            bluesky_overlap_seconds=settings.stream_bluesky_overlap_seconds,
             reconnect=ReconnectPolicy(scale=settings.stream_backoff_scale),
             x_marker=settings.redis_key_prefix,
             x_keepalive_seconds=settings.stream_keepalive_seconds,

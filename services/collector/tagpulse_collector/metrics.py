@@ -47,7 +47,7 @@ CREDITS_DEPLETED = Counter(
 )
 POSTS_DELETED = Counter(
     "tagpulse_posts_deleted_total",
-    "Stored posts deleted, with everything they counted, by reason: retention, request.",
+    "Stored posts deleted, with everything they counted, by reason: retention, request, upstream.",
     ("source", "reason"),
 )
 SPEND_USD = Counter(
@@ -100,7 +100,7 @@ def create_series_at_zero(sources: Iterable[str], finished_run_states: Iterable[
     create_at_zero(RUN_SECONDS, source=sources)
     create_at_zero(CACHE_INVALIDATIONS, result=[INVALIDATION_DELIVERED, INVALIDATION_FAILED])
     create_at_zero(CREDITS_DEPLETED, source=sources)
-    create_at_zero(POSTS_DELETED, source=sources, reason=["retention", "request"])
+    create_at_zero(POSTS_DELETED, source=sources, reason=["retention", "request", "upstream"])
     create_at_zero(BUDGET_STOPS, source=sources, budget=["daily", "run"])
     for counter in (
         stream_metrics.MESSAGES_RECEIVED,

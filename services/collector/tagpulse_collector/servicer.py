@@ -191,6 +191,7 @@ def stream_to_proto(record: streams_store.StreamRecord, buffered: int) -> Stream
         posts_new=record.posts_new,
         messages_buffered=buffered,
         messages_dead_lettered=record.messages_dead_lettered,
+        posts_deleted=record.posts_deleted,
         dead_letters=[
             resources_pb2.StreamDeadLetter(
                 message_id=d.entry_id, error=d.error, attempts=d.attempts, time=to_timestamp(d.at)

@@ -13,7 +13,7 @@ from tagpulse.settings import GRPC_PORT_DESCRIPTION, METRICS_PORT_DESCRIPTION, S
 
 # Sources a retention can name: the catalog's KNOWN_SOURCES, which imports these settings
 # (tests/unit/test_retention_settings.py keeps the two equal). Imported archives are "x" posts.
-RETAINED_SOURCES = ("x", "mastodon", "sample")
+RETAINED_SOURCES = ("x", "mastodon", "bluesky", "sample")
 
 
 class CollectorSettings(Settings):
@@ -64,14 +64,15 @@ class CollectorSettings(Settings):
         ),
     )
     source_timeout_seconds: float = Field(
-        default=30.0, gt=0, description="Timeout of one HTTP request to X or Mastodon."
+        default=30.0, gt=0, description="Timeout of one HTTP request to X, Mastodon or Bluesky."
     )
     source_attempts: int = Field(
         default=5,
         ge=1,
         le=20,
         description=(
-            "Attempts of a request to X or Mastodon that meets a 5xx, a timeout or a connection error."
+            "Attempts of a request to X, Mastodon or Bluesky that meets a 5xx, a timeout or a "
+            "connection error."
         ),
     )
     source_backoff_initial_seconds: float = Field(
@@ -135,6 +136,25 @@ class CollectorSettings(Settings):
     )
     stream_mastodon_poll_seconds: float = Field(
         default=5.0, gt=0, description="How often a `mastodon` keyword stream polls the public timeline."
+    )
+    stream_bluesky_overlap_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        le=600,
+        description=(
+            "A `bluesky` keyword stream that reconnects (or whose collector restarted) asks Jetstream "
+            "for the events from this long before the furthest one it read, since Jetstream's order "
+            "by time is not strict; the posts read twice count once."
+        ),
+    )
+    bluesky_profile_ttl_minutes: float = Field(
+        default=360.0,
+        ge=0,
+        le=7 * 24 * 60,
+        description=(
+            "How long a Bluesky author's profile (its follower count) read by a collection is reused "
+            "before it is read again with getProfiles; 0: read on every page."
+        ),
     )
     stream_invalidate_seconds: float = Field(
         default=10.0,

@@ -28,7 +28,9 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from tagpulse.db.types import UTCDateTime
 
 SOURCE = String(16)
-PLATFORM_ID = String(64)
+# A platform's id of a post or user: X and Mastodon ids are numbers, a Bluesky post's is its
+# at:// URI (its author's DID, which for did:web holds a host name, then the record key).
+PLATFORM_ID = String(300)
 HASHTAG = String(100)
 LANGUAGE = String(16)
 COUNTRY = String(8)
@@ -244,7 +246,11 @@ class Stream(Base):
     # Posts new to the database (not only to this stream).
     posts_new: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     messages_dead_lettered: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
-    # The reader's position in the source (the sample's message number, Mastodon's status id)
+    # Posts tagpulse had stored that the platform said were deleted while the stream ran
+    # (Bluesky's `delete` commits). Only counted: deleting them is the retention path's work.
+    posts_deleted: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # The reader's position in the source (the sample's message number, Mastodon's status id,
+    # Jetstream's time_us)
     # of the furthest message written: where a new reader resumes when the buffer is gone.
     position: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     # Set once no reader will add to the buffer again (after the stop or the failure).

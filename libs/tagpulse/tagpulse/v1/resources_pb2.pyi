@@ -191,7 +191,7 @@ class StreamDeadLetter(_message.Message):
     def __init__(self, message_id: _Optional[str] = ..., error: _Optional[str] = ..., attempts: _Optional[int] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Stream(_message.Message):
-    __slots__ = ("id", "source", "rules", "state", "start_time", "stop_time", "posts_received", "posts_matched", "posts_duplicate", "posts_unique", "counts_by_rule", "counts_by_language", "counts_by_country", "last_error", "posts_new", "messages_buffered", "messages_dead_lettered", "dead_letters")
+    __slots__ = ("id", "source", "rules", "state", "start_time", "stop_time", "posts_received", "posts_matched", "posts_duplicate", "posts_unique", "counts_by_rule", "counts_by_language", "counts_by_country", "last_error", "posts_new", "messages_buffered", "messages_dead_lettered", "dead_letters", "posts_deleted")
     class State(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         STATE_UNSPECIFIED: _ClassVar[Stream.State]
@@ -222,6 +222,7 @@ class Stream(_message.Message):
     MESSAGES_BUFFERED_FIELD_NUMBER: _ClassVar[int]
     MESSAGES_DEAD_LETTERED_FIELD_NUMBER: _ClassVar[int]
     DEAD_LETTERS_FIELD_NUMBER: _ClassVar[int]
+    POSTS_DELETED_FIELD_NUMBER: _ClassVar[int]
     id: str
     source: str
     rules: _containers.RepeatedCompositeFieldContainer[StreamRule]
@@ -240,4 +241,5 @@ class Stream(_message.Message):
     messages_buffered: int
     messages_dead_lettered: int
     dead_letters: _containers.RepeatedCompositeFieldContainer[StreamDeadLetter]
-    def __init__(self, id: _Optional[str] = ..., source: _Optional[str] = ..., rules: _Optional[_Iterable[_Union[StreamRule, _Mapping]]] = ..., state: _Optional[_Union[Stream.State, str]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., stop_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., posts_received: _Optional[int] = ..., posts_matched: _Optional[int] = ..., posts_duplicate: _Optional[int] = ..., posts_unique: _Optional[int] = ..., counts_by_rule: _Optional[_Iterable[_Union[KeyCount, _Mapping]]] = ..., counts_by_language: _Optional[_Iterable[_Union[KeyCount, _Mapping]]] = ..., counts_by_country: _Optional[_Iterable[_Union[KeyCount, _Mapping]]] = ..., last_error: _Optional[str] = ..., posts_new: _Optional[int] = ..., messages_buffered: _Optional[int] = ..., messages_dead_lettered: _Optional[int] = ..., dead_letters: _Optional[_Iterable[_Union[StreamDeadLetter, _Mapping]]] = ...) -> None: ...
+    posts_deleted: int
+    def __init__(self, id: _Optional[str] = ..., source: _Optional[str] = ..., rules: _Optional[_Iterable[_Union[StreamRule, _Mapping]]] = ..., state: _Optional[_Union[Stream.State, str]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., stop_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., posts_received: _Optional[int] = ..., posts_matched: _Optional[int] = ..., posts_duplicate: _Optional[int] = ..., posts_unique: _Optional[int] = ..., counts_by_rule: _Optional[_Iterable[_Union[KeyCount, _Mapping]]] = ..., counts_by_language: _Optional[_Iterable[_Union[KeyCount, _Mapping]]] = ..., counts_by_country: _Optional[_Iterable[_Union[KeyCount, _Mapping]]] = ..., last_error: _Optional[str] = ..., posts_new: _Optional[int] = ..., messages_buffered: _Optional[int] = ..., messages_dead_lettered: _Optional[int] = ..., dead_letters: _Optional[_Iterable[_Union[StreamDeadLetter, _Mapping]]] = ..., posts_deleted: _Optional[int] = ...) -> None: ...

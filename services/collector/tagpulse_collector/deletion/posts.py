@@ -43,6 +43,9 @@ from tagpulse_collector.ingestion.batches import bucket_start
 
 # Keys per statement: bounded, so one deletion batch never builds an unbounded IN list.
 CHUNK = 500
+# Why posts were deleted: the `reason` label of tagpulse_posts_deleted_total.
+RETENTION, ON_REQUEST, UPSTREAM = "retention", "request", "upstream"
+DELETION_REASONS = (RETENTION, ON_REQUEST, UPSTREAM)
 
 
 @dataclass(frozen=True)

@@ -12,14 +12,13 @@ from sqlalchemy.engine import Connection
 from tagpulse.db.models import PLATFORM_ID, Post
 from tagpulse.errors import InvalidArgument
 from tagpulse.text import has_control_characters, quoted
-from tagpulse_collector.deletion.posts import Removed, delete_posts
+from tagpulse_collector.deletion.posts import ON_REQUEST, Removed, delete_posts
 from tagpulse_collector.ingestion.batches import in_transaction
 from tagpulse_collector.metrics import POSTS_DELETED
 
 MAX_POST_IDS = 1000
 # Posts of an author deleted per transaction.
 AUTHOR_BATCH = 1000
-ON_REQUEST = "request"
 
 
 @dataclass(frozen=True)

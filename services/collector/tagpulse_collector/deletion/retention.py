@@ -21,13 +21,11 @@ from sqlalchemy.engine import Connection
 
 from tagpulse.db.models import Post
 from tagpulse_collector import locks
-from tagpulse_collector.deletion.posts import Removed, delete_posts
+from tagpulse_collector.deletion.posts import RETENTION, Removed, delete_posts
 from tagpulse_collector.ingestion.batches import in_transaction
 from tagpulse_collector.metrics import POSTS_DELETED
 
 log = logging.getLogger("tagpulse.deletion")
-
-RETENTION = "retention"
 
 
 def delete_expired(

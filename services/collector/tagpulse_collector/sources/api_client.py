@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import httpx
 import orjson
@@ -35,8 +35,10 @@ from tagpulse_collector.sources.errors import (
     AuthenticationFailed,
     CreditsDepleted,
     Interrupted,
+    MalformedResponse,
     RateLimited,
     RequestRejected,
+    SourceError,
     SourceUnavailable,
     UsageCapReached,
 )
@@ -52,6 +54,11 @@ log = logging.getLogger("tagpulse.sources")
 USER_AGENT = "tagpulse-collector"
 
 
+Parsed = TypeVar("Parsed")
+
+# Query parameters; a sequence repeats the name (`actors=a&actors=b`).
+Params = Mapping[str, str | int | Sequence[str]]
+
 # The longest description of a platform's answer kept in a run's figures.
 MAX_DESCRIPTION = 500
 
@@ -66,6 +73,15 @@ class HttpPolicy:
     rate_limit: WaitPolicy = field(default_factory=WaitPolicy)
     # 429s in a row for one request before the run stops.
     max_rate_limit_waits: int = 3
+
+
+@dataclass(frozen=True)
+class _Call:
+    method: str
+    url: str
+    params: Params | None = None
+    json: Mapping[str, Any] | None = None
+    headers: Mapping[str, str] | None = None
 
 
 class _Transient(Exception):
@@ -103,14 +119,16 @@ def problem_of(response: httpx.Response) -> dict[str, Any]:
 
 
 def describe(response: httpx.Response) -> str:
-    """The status and the problem: "429 Too Many Requests: Usage cap exceeded: Monthly product cap".
+    """The status and the problem: "429 Too Many Requests: Usage cap exceeded: Monthly product cap"
+    (X's `title`/`detail`), "401 AuthenticationRequired: Invalid identifier or password" (the
+    `error`/`message` of Bluesky's XRPC errors).
 
     The text is stored with the run and answered to anyone who reads it, and a platform's
     error body may quote the request it refuses: the request's credentials are cut out, and
     the text is bounded."""
     problem = problem_of(response)
-    title = str(problem.get("title") or response.reason_phrase or "")
-    detail = str(problem.get("detail") or "")
+    title = str(problem.get("title") or problem.get("error") or response.reason_phrase or "")
+    detail = str(problem.get("detail") or problem.get("message") or "")
     text = f"{response.status_code} {title}".strip()
     described = f"{text}: {detail}" if detail and detail != title else text
     return bounded(_credentials_of(response.request).text(described), MAX_DESCRIPTION)
@@ -152,6 +170,8 @@ class ApiClient:
         )
         self.requests = 0
         self.errors: list[str] = []
+        # The descriptions the last SourceError took with it (its count holds them), for `recover`.
+        self._taken: list[str] = []
         # The last window that said it was spent: the next request waits for its reset.
         self._spent_until: tuple[datetime | None, datetime | None] | None = None
 
@@ -174,12 +194,23 @@ class ApiClient:
         if self.stop.wait(max(seconds, 0.0)):
             raise Interrupted("the collector is shutting down")
 
-    def get(self, url: str, params: Mapping[str, str | int] | None = None) -> httpx.Response:
+    def get(self, url: str, params: Params | None = None) -> httpx.Response:
         """A 2xx response, after the retries and waits; raises a `SourceError` otherwise."""
+        return self.request("GET", url, params)
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        params: Params | None = None,
+        json: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        """`get` for any method, with a JSON body and headers of its own (a session's POSTs)."""
         waits = 0
         while True:
             self._wait_for_spent_window()
-            response = self._get_with_retries(url, params)
+            response = self._send_with_retries(_Call(method, url, params, json, headers))
             self._observe(response)
             status = response.status_code
             if is_credits_depleted(response):
@@ -215,6 +246,7 @@ class ApiClient:
                 raise AuthenticationFailed(
                     f"{self.source} refused the credentials ({describe(response)})",
                     *self._figures_for_error(),
+                    problem_of(response),
                 )
             if 400 <= status < 500:
                 raise RequestRejected(
@@ -226,11 +258,30 @@ class ApiClient:
                 raise RequestRejected(f"unexpected answer ({describe(response)})", *self._figures_for_error())
             return response
 
+    def parsed(self, response: httpx.Response, parse: Callable[[Any], Parsed]) -> Parsed:
+        """The JSON body through `parse` (which raises MalformedResponse when the shape is wrong);
+        MalformedResponse with the figures since the last page when it is not what the API
+        documents."""
+        try:
+            return parse(orjson.loads(response.content))
+        except (orjson.JSONDecodeError, MalformedResponse) as error:
+            raise MalformedResponse(
+                f"malformed response body ({error})", *self._figures_for_error()
+            ) from None
+
+    def recover(self, error: SourceError) -> None:
+        """The caller got past `error` (a renewed session, a request asked again): its requests
+        and failures belong to the next page's figures again."""
+        self.requests += error.requests
+        self.errors += [*self._taken, str(error)]
+        self._taken = []
+
     def _figures_for_error(self) -> tuple[int, int]:
         requests, errors = self.take_figures()
+        self._taken = errors
         return requests, len(errors) + 1
 
-    def _get_with_retries(self, url: str, params: Mapping[str, str | int] | None) -> httpx.Response:
+    def _send_with_retries(self, call: _Call) -> httpx.Response:
         retrying = Retrying(
             stop=stop_after_attempt(max(self.policy.attempts, 1)),
             wait=wait_exponential_jitter(
@@ -245,17 +296,19 @@ class ApiClient:
         try:
             for attempt in retrying:
                 with attempt:
-                    return self._send(url, params)
+                    return self._send(call)
         except _Transient as error:
             raise SourceUnavailable(
                 f"{error.description} after {self.policy.attempts} attempts", *self._figures_for_error()
             ) from None
         raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
 
-    def _send(self, url: str, params: Mapping[str, str | int] | None) -> httpx.Response:
+    def _send(self, call: _Call) -> httpx.Response:
         self.requests += 1
         try:
-            response = self.client.get(url, params=params)
+            response = self.client.request(
+                call.method, call.url, params=call.params, json=call.json, headers=call.headers
+            )
         except httpx.TimeoutException:
             self._failed("timeout", "timed out")
         except httpx.TransportError as error:
@@ -291,6 +344,30 @@ class ApiClient:
             extra={"source": self.source, "wait_seconds": round(wait, 3)},
         )
         self.sleep(wait)
+
+
+# A page without posts but with a cursor to another: don't follow such pages forever.
+MAX_EMPTY_PAGES = 5
+
+
+@dataclass
+class Paging:
+    """Where a cursor-paged search stands: the posts still wanted, where the next page starts,
+    and how many pages in a row held no post."""
+
+    remaining: int
+    position: str | None
+    empty_pages: int = 0
+
+    def after_page(self, kept: int, following: str | None) -> str | None:
+        """A page gave `kept` posts and the cursor `following`: where the next page starts, None
+        when the search ends there (enough posts, the same cursor again, too many empty pages)."""
+        self.remaining -= kept
+        self.empty_pages = 0 if kept else self.empty_pages + 1
+        if following == self.position or self.remaining <= 0 or self.empty_pages >= MAX_EMPTY_PAGES:
+            following = None
+        self.position = following
+        return following
 
 
 class PlatformAccess(Protocol):

@@ -12,11 +12,16 @@ class SourceError(Exception):
     # spent usage cap): the run stops instead of trying them.
     stops_run = False
 
-    def __init__(self, message: str, requests: int = 0, errors: int = 1) -> None:
+    def __init__(
+        self, message: str, requests: int = 0, errors: int = 1, problem: dict[str, Any] | None = None
+    ) -> None:
         super().__init__(message)
         # Requests and errors spent since the last page the source yielded.
         self.requests = requests
         self.errors = errors
+        # The platform's JSON problem body, for a caller that can fix the request (or renew a
+        # session: Bluesky's `ExpiredToken`).
+        self.problem = problem or {}
 
 
 class AuthenticationFailed(SourceError):
@@ -47,13 +52,6 @@ class RateLimited(SourceError):
 
 class RequestRejected(SourceError):
     """A 4xx other than auth and rate limits: the request itself is wrong (a bad query)."""
-
-    def __init__(
-        self, message: str, requests: int = 0, errors: int = 1, problem: dict[str, Any] | None = None
-    ) -> None:
-        super().__init__(message, requests, errors)
-        # The platform's JSON problem body, for a caller that can fix the request.
-        self.problem = problem or {}
 
 
 class MalformedResponse(SourceError):

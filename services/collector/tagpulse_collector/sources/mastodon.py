@@ -19,7 +19,6 @@ from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 import httpx
-import orjson
 
 from tagpulse_collector.sources.api_client import USER_AGENT, ApiClient, HttpPolicy, HttpSearch
 from tagpulse_collector.sources.base import Author, BeforePage, BillableReads, CollectedPost, Page
@@ -109,6 +108,12 @@ def parse_status(status: Mapping[str, Any]) -> tuple[CollectedPost, Author]:
     return post, author
 
 
+def _timeline(body: object) -> list[Any]:
+    if not isinstance(body, list):
+        raise MalformedResponse("the timeline is not a JSON array")
+    return body
+
+
 @dataclass(frozen=True)
 class MastodonAccess:
     """What reaching a Mastodon instance takes, and the one place its HTTP client is made: the
@@ -161,15 +166,7 @@ class MastodonSource(HttpSearch):
             if since_id:
                 params["since_id"] = since_id
             response = client.get(path, params)
-            try:
-                statuses = orjson.loads(response.content)
-                if not isinstance(statuses, list):
-                    raise MalformedResponse("the timeline is not a JSON array")
-            except (orjson.JSONDecodeError, MalformedResponse) as error:
-                requests, errors = client.take_figures()
-                raise MalformedResponse(
-                    f"malformed response body ({error})", requests, len(errors) + 1
-                ) from None
+            statuses = client.parsed(response, _timeline)
             posts: list[CollectedPost] = []
             authors: dict[str, Author] = {}
             problems: list[str] = []

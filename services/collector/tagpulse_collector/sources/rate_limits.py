@@ -1,4 +1,5 @@
-"""Rate-limit headers of X (epoch seconds) and Mastodon (ISO 8601), and how long to wait.
+"""Rate-limit headers of X and Bluesky (epoch seconds) and Mastodon (ISO 8601), and how long to
+wait.
 
 The wait is measured against the server's own clock (its `Date` header) when it sends one,
 so a local clock that is minutes off neither makes us hammer the API nor sleep for an hour;
@@ -62,6 +63,15 @@ def mastodon_rate_limit(headers: Mapping[str, str]) -> RateLimit:
         limit=_int(headers.get("x-ratelimit-limit")),
         remaining=_int(headers.get("x-ratelimit-remaining")),
         reset_at=_iso(headers.get("x-ratelimit-reset")),
+    )
+
+
+def bluesky_rate_limit(headers: Mapping[str, str]) -> RateLimit:
+    """`ratelimit-limit`, `-remaining` and `-reset` (epoch seconds; the IETF draft's names)."""
+    return RateLimit(
+        limit=_int(headers.get("ratelimit-limit")),
+        remaining=_int(headers.get("ratelimit-remaining")),
+        reset_at=_epoch(headers.get("ratelimit-reset")),
     )
 
 

@@ -15,7 +15,14 @@ from dataclasses import dataclass, field
 import httpx
 import orjson
 
-from tagpulse_collector.sources.api_client import USER_AGENT, ApiClient, HttpPolicy, HttpSearch, problem_text
+from tagpulse_collector.sources.api_client import (
+    USER_AGENT,
+    ApiClient,
+    HttpPolicy,
+    HttpSearch,
+    Paging,
+    problem_text,
+)
 from tagpulse_collector.sources.base import BeforePage, BillableReads, Page
 from tagpulse_collector.sources.errors import MalformedResponse, RequestRejected
 from tagpulse_collector.sources.rate_limits import x_rate_limit
@@ -36,8 +43,6 @@ USER_FIELDS = "username,name,public_metrics,location,verified"
 PLACE_FIELDS = "country_code,full_name"
 # The endpoint accepts 10–100 results per request.
 MIN_RESULTS, MAX_RESULTS = 10, 100
-# X can answer a page with no tweets but a next_token; don't follow such pages forever.
-MAX_EMPTY_PAGES = 5
 
 
 def rejects_since_id(error: RequestRejected) -> bool:
@@ -133,9 +138,9 @@ class XApiSource(HttpSearch):
         since_id: str | None,
         before_page: BeforePage,
     ) -> Iterator[Page]:
-        remaining, token, empty_pages = max_posts, cursor, 0
-        while remaining > 0:
-            max_results = min(max(remaining, MIN_RESULTS), MAX_RESULTS)
+        paging = Paging(max_posts, cursor)
+        while paging.remaining > 0:
+            max_results = min(max(paging.remaining, MIN_RESULTS), MAX_RESULTS)
             before_page(self.most_billed(max_results))
             params: dict[str, str | int] = {
                 "query": search_query(hashtag, self.include_retweets),
@@ -147,8 +152,8 @@ class XApiSource(HttpSearch):
             }
             if since_id:
                 params["since_id"] = since_id
-            if token:
-                params["next_token"] = token
+            if paging.position:
+                params["next_token"] = paging.position
             try:
                 response = client.get(SEARCH_PATH, params)
             except RequestRejected as error:
@@ -159,8 +164,7 @@ class XApiSource(HttpSearch):
                 log.info(
                     "since_id is outside the search window; asking without it", extra={"hashtag": hashtag}
                 )
-                client.requests += error.requests
-                client.errors.append(str(error))
+                client.recover(error)
                 since_id = None
                 continue
             try:
@@ -170,12 +174,8 @@ class XApiSource(HttpSearch):
                 raise MalformedResponse(
                     f"malformed response body ({error})", requests, len(errors) + 1
                 ) from None
-            posts = parsed.posts[:remaining]
-            remaining -= len(posts)
-            empty_pages = 0 if posts else empty_pages + 1
-            next_token = parsed.next_token if parsed.next_token != token else None
-            if remaining <= 0 or empty_pages >= MAX_EMPTY_PAGES:
-                next_token = None
+            posts = parsed.posts[: paging.remaining]
+            next_token = paging.after_page(len(posts), parsed.next_token)
             requests, errors = client.take_figures()
             authors = {p.author_id for p in posts}
             yield Page(
@@ -189,4 +189,3 @@ class XApiSource(HttpSearch):
             )
             if next_token is None:
                 return
-            token = next_token

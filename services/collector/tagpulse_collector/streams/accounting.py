@@ -12,7 +12,9 @@ Exactly-once figures on at-least-once delivery: in the same transaction as the p
 3. (stream, source, post id) goes into `stream_posts` with ON CONFLICT DO NOTHING: the rows
    that insert created are the stream's unique posts, and only they add to the counts per rule,
    language and country; every other matched message is a duplicate;
-4. the figures and the reader's position are added to the stream's row (`store.add_figures`).
+4. the deletions the source announced (Bluesky) remove the posts that are stored, through the
+   one deletion path (`deletion.posts`), and are counted;
+5. the figures and the reader's position are added to the stream's row (`store.add_figures`).
 """
 
 from __future__ import annotations
@@ -35,11 +37,14 @@ from tagpulse.db.models import (
     StreamPost,
     width,
 )
+from tagpulse_collector.deletion.posts import UPSTREAM, delete_posts
 from tagpulse_collector.ingestion.batches import ingest_pages
+from tagpulse_collector.metrics import POSTS_DELETED
 from tagpulse_collector.sources.base import Page
 from tagpulse_collector.streams import store
 from tagpulse_collector.streams.buffer import Entry, entry_key
 from tagpulse_collector.streams.messages import (
+    DELETED,
     MESSAGE,
     BadMessage,
     BufferMessage,
@@ -68,6 +73,7 @@ class WriteResult:
     matched: int = 0
     unique: int = 0
     new: int = 0
+    deleted: int = 0
 
     @property
     def duplicate(self) -> int:
@@ -102,6 +108,12 @@ def write_entries(
         authors = [a for e in matched if e.parsed is not None for a in e.parsed.authors]
         new = ingest_pages(connection, [Page(posts=posts, authors=authors)]).new
         unique = _count_unique(connection, stream, matched)
+    gone = sorted({e.message.body.decode() for e in fresh if e.message.kind == DELETED})
+    # The platform says these posts were deleted: they leave tagpulse with everything they
+    # counted, in this batch's transaction (the stream counts how many of them were stored).
+    deleted = delete_posts(connection, [(stream.source, post_id) for post_id in gone]).posts
+    if deleted:
+        POSTS_DELETED.labels(source=stream.source, reason=UPSTREAM).inc(deleted)
     store.add_figures(
         connection,
         stream.id,
@@ -110,8 +122,9 @@ def write_entries(
         unique=unique,
         new=new,
         position=max(positions) if positions else None,
+        deleted=deleted,
     )
-    return WriteResult(len(fresh), received, len(matched), unique, new)
+    return WriteResult(len(fresh), received, len(matched), unique, new, deleted)
 
 
 def settle_entries(

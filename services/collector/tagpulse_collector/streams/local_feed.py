@@ -1,4 +1,5 @@
-"""The reader of a stream whose rules tagpulse matches itself (the sample source, Mastodon).
+"""The reader of a stream whose rules tagpulse matches itself (the sample source, Mastodon,
+Bluesky).
 
 It reads the source's messages in order, from just after the last position the stream reached,
 matches each against the stream's rules, and appends the matched ones to the buffer; the others
@@ -22,6 +23,7 @@ from tagpulse_collector.streams import metrics
 from tagpulse_collector.streams.buffer import StreamBuffer
 from tagpulse_collector.streams.matcher import RuleSet
 from tagpulse_collector.streams.messages import (
+    DELETED,
     MESSAGE,
     UNMATCHED_COUNT,
     BadMessage,
@@ -39,10 +41,13 @@ FLUSH_MESSAGES = 200
 
 @dataclass(frozen=True)
 class FeedItem:
-    """One message of a source and its position there (message number, status id)."""
+    """One message of a source and its position there (message number, status id, Jetstream's
+    time_us)."""
 
     position: int
     body: bytes
+    # The message says the post whose id is `body` was deleted (Bluesky's `delete` commits).
+    deleted: bool = False
 
 
 class Stop(Protocol):
@@ -111,8 +116,12 @@ class LocalReader:
 
     def _read(self, item: FeedItem) -> None:
         source = self.stream.source
-        metrics.MESSAGES_RECEIVED.labels(source=source).inc()
         self._position = item.position
+        if item.deleted:
+            # No post to match: the writer counts it when the post was stored.
+            self._pending.append(BufferMessage(DELETED, item.body, position=item.position))
+            return
+        metrics.MESSAGES_RECEIVED.labels(source=source).inc()
         try:
             payload = orjson.loads(item.body)
             if not isinstance(payload, dict):

@@ -2,10 +2,12 @@
 
 A buffer entry is either one message as the source sent it (its raw JSON bytes, with the rules
 it matched and the reader's position in the source), or a count of messages that matched no rule
-(kept out of the buffer, but counted: posts_received stays exact).
+(kept out of the buffer, but counted: posts_received stays exact), or the id of a post the
+platform says was deleted (Bluesky's `delete` commits: the writer counts those it had stored).
 
 Per source: `x` and `sample` messages are X API v2 filtered-stream messages (`{data, includes,
-matching_rules}`; the sample generator writes that shape too), `mastodon` messages are Statuses.
+matching_rules}`; the sample generator writes that shape too), `mastodon` messages are Statuses,
+`bluesky` messages are Jetstream commit events creating an `app.bsky.feed.post` record.
 """
 
 from __future__ import annotations
@@ -18,12 +20,12 @@ from typing import Any
 import orjson
 
 from tagpulse.db.models import PLATFORM_ID, width
-from tagpulse_collector.sources import mastodon, x_payloads
+from tagpulse_collector.sources import bluesky, mastodon, x_payloads
 from tagpulse_collector.sources.base import Author, CollectedPost
 from tagpulse_collector.sources.errors import MalformedResponse
 from tagpulse_collector.streams.matcher import Candidate, mentions_in
 
-MESSAGE, UNMATCHED_COUNT = b"m", b"n"
+MESSAGE, UNMATCHED_COUNT, DELETED = b"m", b"n", b"d"
 # Ids longer than the schema's columns cannot be stored: such a message is refused, not cut.
 MAX_ID = width(PLATFORM_ID)
 
@@ -49,7 +51,9 @@ class BufferMessage:
 
     def fields(self) -> dict[bytes, bytes]:
         fields = {b"k": self.kind}
-        if self.kind == MESSAGE:
+        if self.kind == DELETED:
+            fields[b"b"] = self.body
+        elif self.kind == MESSAGE:
             fields[b"b"] = self.body
             fields[b"r"] = ",".join(map(str, self.rules)).encode()
             if self.error:
@@ -73,6 +77,8 @@ class BufferMessage:
                 return cls(MESSAGE, fields.get(b"b", b""), rules, position, error=error)
             if kind == UNMATCHED_COUNT:
                 return cls(UNMATCHED_COUNT, position=position, count=int(fields[b"c"]))
+            if kind == DELETED:
+                return cls(DELETED, fields[b"b"], position=position)
         except (KeyError, ValueError) as error:
             raise BadMessage(f"not a buffer entry ({error!r})") from None
         raise BadMessage(f"unknown buffer entry kind {kind!r}")
@@ -99,9 +105,47 @@ def _check_ids(post: CollectedPost) -> None:
         raise BadMessage(f"an id longer than {MAX_ID} characters")
 
 
+def bluesky_post(event: Mapping[str, Any]) -> CollectedPost:
+    """The post a Jetstream event creates; raises BadMessage for any other event."""
+    commit = event.get("commit")
+    if (
+        event.get("kind") != "commit"
+        or not isinstance(commit, dict)
+        or commit.get("operation") != "create"
+        or commit.get("collection") != bluesky.POST_COLLECTION
+        or not isinstance(commit.get("record"), dict)
+    ):
+        raise BadMessage("not the creation of a post")
+    did, rkey = str(event.get("did") or ""), str(commit.get("rkey") or "")
+    try:
+        return bluesky.post_of(bluesky.post_uri(did, rkey) if did and rkey else "", did, commit["record"])
+    except ValueError as error:
+        raise BadMessage(f"not a post ({error})") from None
+
+
+def deleted_post(event: Mapping[str, Any]) -> str | None:
+    """The id of the post a Jetstream event deletes; None for any other event."""
+    commit = event.get("commit")
+    if (
+        event.get("kind") == "commit"
+        and isinstance(commit, dict)
+        and commit.get("operation") == "delete"
+        and commit.get("collection") == bluesky.POST_COLLECTION
+        and event.get("did")
+        and commit.get("rkey")
+    ):
+        return bluesky.post_uri(str(event["did"]), str(commit["rkey"]))
+    return None
+
+
 def parse_message(source: str, body: bytes) -> ParsedMessage:
     """The post (and its author) of one message; raises BadMessage."""
     payload = _json(body)
+    if source == bluesky.SOURCE_NAME:
+        post = bluesky_post(payload)
+        _check_ids(post)
+        # Jetstream carries no profile: the author's stored one (if any) is kept as it is.
+        return ParsedMessage(post, ())
     if source == "mastodon":
         try:
             post, author = mastodon.parse_status(payload)
@@ -175,6 +219,18 @@ def _mastodon_candidate(status: Mapping[str, Any]) -> Candidate:
     )
 
 
+def _bluesky_candidate(event: Mapping[str, Any]) -> Candidate:
+    post = bluesky_post(event)
+    return Candidate(
+        text=post.text,
+        language=post.language,
+        hashtags=frozenset(post.hashtags),
+        mentions=mentions_in(post.text),
+    )
+
+
 def candidate_of(source: str, payload: Mapping[str, Any]) -> Candidate:
     """What local rules look at in a message; raises BadMessage."""
+    if source == bluesky.SOURCE_NAME:
+        return _bluesky_candidate(payload)
     return _mastodon_candidate(payload) if source == "mastodon" else _x_candidate(payload)

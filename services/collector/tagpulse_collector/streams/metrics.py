@@ -1,4 +1,5 @@
-"""Metrics of keyword streams. `source` is x, mastodon or sample, so label values stay bounded."""
+"""Metrics of keyword streams. `source` is x, mastodon, bluesky or sample, so label values
+stay bounded."""
 
 from prometheus_client import Counter, Gauge
 

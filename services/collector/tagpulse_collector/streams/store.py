@@ -80,6 +80,7 @@ class StreamRecord:
     posts_unique: int = 0
     posts_new: int = 0
     messages_dead_lettered: int = 0
+    posts_deleted: int = 0
     last_error: str = ""
     position: int | None = None
     reader_stopped_at: datetime | None = None
@@ -141,6 +142,7 @@ def create_stream(engine: Engine, plan: StreamPlan, now: datetime | None = None)
                 posts_unique=0,
                 posts_new=0,
                 messages_dead_lettered=0,
+                posts_deleted=0,
                 last_error="",
             )
             .returning(Stream.table().c.id)
@@ -335,6 +337,7 @@ def add_figures(
     unique: int,
     new: int,
     position: int | None,
+    deleted: int = 0,
 ) -> None:
     """Add a written batch's figures, and move the reader's position forward (never back)."""
     streams = Stream.table()
@@ -344,6 +347,7 @@ def add_figures(
         "posts_duplicate": streams.c.posts_duplicate + (matched - unique),
         "posts_unique": streams.c.posts_unique + unique,
         "posts_new": streams.c.posts_new + new,
+        "posts_deleted": streams.c.posts_deleted + deleted,
     }
     if position is not None:
         values["position"] = _greatest(streams.c.position, position)
