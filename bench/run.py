@@ -100,6 +100,8 @@ def import_once(python: str, data: Path, writers: int, databases: Databases) -> 
     try:
         figures, _, rss = run(command, url)
         result = Result(figures["posts_fetched"], figures["posts_new"], figures["seconds"], rss, figures)
+        # First, before anything else reads the tables: what the first reader after an import waits.
+        result.extra["cold"], _, _ = run([python, "bench/cold_reads.py"], url)
         verdict = check(url, result.new)
         result.extra["second_import"], _, _ = run(command, url)
     finally:

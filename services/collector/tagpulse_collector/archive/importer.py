@@ -28,6 +28,7 @@ from tagpulse_collector.ingestion.batches import (
     prepare_batch,
     write_prepared,
 )
+from tagpulse_collector.ingestion.statistics import analyze
 from tagpulse_collector.sources.base import Page
 
 log = logging.getLogger("tagpulse.import")
@@ -146,8 +147,11 @@ def import_archives(
         worker.join()
     stop.set()
     reader.join(timeout=5)
-    report.seconds = time.monotonic() - started
     if failures:
         raise failures[0]
+    if report.new:
+        # The first answers after an import must not wait for autovacuum's statistics.
+        analyze(engine)
+    report.seconds = time.monotonic() - started
     log.debug("archive imported", extra=report.as_dict())
     return report
