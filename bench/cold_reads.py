@@ -15,22 +15,17 @@ import os
 import sys
 import time
 
-from sqlalchemy import select
-
 from tagpulse.db.engine import create_database_engine
-from tagpulse.db.models import Hashtag
+from tagpulse.settings import DEFAULT_HASHTAGS
 from tagpulse_query.summaries import top_users
 from tagpulse_query.validation import TopUsersQuery
 
 
 def main() -> int:
     engine = create_database_engine(os.environ["TAGPULSE_DATABASE_URL"])
-    with engine.connect() as connection:
-        hashtags = list(
-            connection.execute(select(Hashtag.name).order_by(Hashtag.post_count.desc()).limit(10)).scalars()
-        )
     milliseconds: dict[str, float] = {}
-    for hashtag in [None, *hashtags]:
+    # The archive's searches are for the default hashtags.
+    for hashtag in [None, *DEFAULT_HASHTAGS]:
         with engine.connect() as connection:
             started = time.perf_counter()
             top_users(connection, TopUsersQuery(limit=5, hashtag=hashtag))
