@@ -29,7 +29,7 @@ from tagpulse_collector.sources.base import Page
 
 # Statement → the name it gets in the report, by a piece of its text.
 NAMES = (
-    ("INSERT INTO users", "users: new authors, then profiles and post counts"),
+    ("INSERT INTO users", "users: profiles and post counts, one row write per author"),
     ("INSERT INTO posts", "posts: INSERT … ON CONFLICT DO NOTHING RETURNING"),
     ("INSERT INTO tagpulse_stage_new_links", "links of the new posts (staging join)"),
     ("INSERT INTO post_hashtags", "post_hashtags"),

@@ -117,6 +117,18 @@
     return body;
   }
 
+  // Every row of a paged list: the pages one after the other, as large as the API gives them.
+  async function allRows(path, params, field) {
+    const rows = [];
+    let pageToken = "";
+    do {
+      const body = await api(path, { ...params, pageSize: 1000, pageToken });
+      rows.push(...(body[field] || []));
+      pageToken = body.nextPageToken || "";
+    } while (pageToken);
+    return rows;
+  }
+
   function send(method, path, body) {
     const headers = { Authorization: `Bearer ${token}` };
     if (body !== undefined) headers["Content-Type"] = "application/json";
@@ -313,11 +325,12 @@
   }
 
   async function languagesAndCountries() {
-    const answer = api("/v1/posts:countByHashtag", { hashtag: view.hashtag });
+    // Every hashtag × language × country row: the page sums them by language and by country.
+    const answer = allRows("/v1/posts:countByHashtag", { hashtag: view.hashtag }, "counts");
     const shapes = loadCountryShapes();
     await Promise.all([
-      load("languages", async (section) => languages(section, (await answer).counts || [])),
-      load("countries", async (section) => countries(section, (await answer).counts || [], await shapes)),
+      load("languages", async (section) => languages(section, await answer)),
+      load("countries", async (section) => countries(section, await answer, await shapes)),
     ]);
   }
 

@@ -147,7 +147,7 @@ def test_each_chart_shows_the_numbers_the_api_answers(open_console: Callable[...
         (f"@{user['username']}", int(user["followersCount"]), int(user["postCount"])) for user in users
     ]
 
-    rows = console.api("/v1/posts:countByHashtag")["counts"]
+    rows = console.api("/v1/posts:countByHashtag", pageSize=1000)["counts"]
     assert page_totals(console.table("Posts per language")) == api_totals(rows, "language")
     assert page_totals(console.table("Posts per country")) == api_totals(rows, "countryCode")
     assert "unknown" in api_totals(rows, "countryCode"), "the sample has authors without a country"

@@ -96,7 +96,7 @@ def test_collect_then_summaries_add_up_and_a_second_run_changes_nothing(stack: S
     assert int(timeline["totalPosts"]) == stored_posts(stack)
     assert all(h["localHourStart"].endswith("+05:30") for h in timeline["hours"])
 
-    by_hashtag = get(stack, "/v1/posts:countByHashtag").json()["counts"]
+    by_hashtag = get(stack, "/v1/posts:countByHashtag?pageSize=1000").json()["counts"]
     devops = get(stack, "/v1/posts:countByHashtag?hashtag=%23DevOps").json()["counts"]
     assert {c["hashtag"] for c in devops} == {"devops"}
     assert sorted(map(str, devops)) == sorted(str(c) for c in by_hashtag if c["hashtag"] == "devops")

@@ -25,7 +25,7 @@ from tagpulse_collector.runs.store import RunRecord, start_run
 from tagpulse_collector.sources.base import Page
 from tagpulse_collector.sources.bluesky import BlueskyAccess, BlueskySource
 from tagpulse_query.summaries import count_posts_by_hashtag, top_users
-from tagpulse_query.validation import HashtagCountQuery, TopUsersQuery
+from tagpulse_query.validation import TopUsersQuery, hashtag_count_query
 from tests.integration.test_ingest import assert_rollups_match_a_recount
 from tests.support.fake_bluesky import APP_PASSWORD, HANDLE, FakeBluesky, hashtag_posts, load
 from tests.support.fake_http import Fault
@@ -84,7 +84,9 @@ def stored(engine: Engine) -> dict[str, Any]:
         links = {(r.post_id, r.hashtag) for r in connection.execute(select(PostHashtag.table()))}
         users = {r.id: r for r in connection.execute(select(User.table()))}
         top = top_users(connection, TopUsersQuery(limit=5, hashtag=None))
-        by_hashtag = count_posts_by_hashtag(connection, HashtagCountQuery(hashtag="rstats"))
+        by_hashtag = count_posts_by_hashtag(
+            connection, hashtag_count_query(hashtag="rstats", page_size=1000)
+        ).rows
     return {"posts": posts, "links": links, "users": users, "top": top, "by_hashtag": by_hashtag}
 
 

@@ -21,6 +21,7 @@ from tagpulse.db.engine import create_database_engine
 from tagpulse.db.insights import INSIGHTS_ROLE
 from tagpulse_query import listings, stats, summaries
 from tagpulse_query.validation import (
+    MAX_PAGE_SIZE,
     MAX_TOP_USERS,
     hashtag_count_query,
     hashtags_query,
@@ -108,7 +109,10 @@ def rest_hours(engine: Engine, mode: str, zone: str, hashtag: str | None) -> lis
 
 def rest_counts(engine: Engine, hashtag: str | None) -> list[summaries.HashtagLanguageCountryRow]:
     with engine.connect() as connection:
-        return summaries.count_posts_by_hashtag(connection, hashtag_count_query(hashtag or ""))
+        query = hashtag_count_query(hashtag or "", page_size=MAX_PAGE_SIZE)
+        page = summaries.count_posts_by_hashtag(connection, query)
+        assert page.last is None, "more rows than one page"
+        return page.rows
 
 
 # --- the variables ----------------------------------------------------------------------------

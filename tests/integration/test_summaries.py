@@ -10,11 +10,19 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import Engine
+from sqlalchemy.engine import Connection
 
+from tagpulse import pagination
 from tagpulse_collector.ingestion.batches import ingest_page
 from tagpulse_collector.sources.base import Author, CollectedPost, Page
 from tagpulse_query import summaries
-from tagpulse_query.validation import hashtag_count_query, hour_count_query, top_users_query
+from tagpulse_query.summaries import HashtagLanguageCountryRow
+from tagpulse_query.validation import (
+    DEFAULT_COUNTS_PAGE_SIZE,
+    hashtag_count_query,
+    hour_count_query,
+    top_users_query,
+)
 from tests.integration.brute_force import hour_of_day_counts, local_hour_counts, stored
 
 TAGS = ("devops", "sre", "metrics", "oauth")
@@ -196,19 +204,67 @@ def test_top_users_are_distinct_by_latest_followers(random_posts: Engine, hashta
     assert [u.post_count for u in top] == [counts[key] for key in expected]
 
 
+def every_count(
+    connection: Connection, page_size: int = 0, **filters: str
+) -> list[HashtagLanguageCountryRow]:
+    """Every row of CountPostsByHashtag, page after page; each page's totals checked against them."""
+    rows: list[HashtagLanguageCountryRow] = []
+    totals = set()
+    token = ""
+    while True:
+        page = summaries.count_posts_by_hashtag(
+            connection, hashtag_count_query(page_size=page_size, page_token=token, **filters)
+        )
+        rows.extend(page.rows)
+        totals.add((page.total_rows, page.total_posts))
+        query = hashtag_count_query(page_size=page_size, **filters)
+        token = pagination.HASHTAG_COUNTS.encode(page.last, query.filter)
+        if not token:
+            break
+    assert totals == {(len(rows), sum(r.post_count for r in rows))}
+    return rows
+
+
 def test_counts_by_hashtag_language_country(random_posts: Engine) -> None:
     posts, tags, _ = stored(random_posts)
     expected = Counter((t, p.language, p.country_code) for p in posts for t in tags.get((p.source, p.id), ()))
     with random_posts.connect() as connection:
-        rows = summaries.count_posts_by_hashtag(connection, hashtag_count_query(""))
-        sre = summaries.count_posts_by_hashtag(connection, hashtag_count_query("#SRE"))
+        rows = every_count(connection, page_size=1000, hashtag="")
+        sre = every_count(connection, hashtag="#SRE")
+    assert len(rows) == len(expected)
     assert {(r.hashtag, r.language, r.country_code): r.post_count for r in rows} == expected
     assert [r.post_count for r in rows] == sorted((r.post_count for r in rows), reverse=True)
     assert {r.hashtag for r in sre} == {"sre"}
     assert {r.country_code for r in rows} >= {"NP", "IN", "unknown"}
 
 
+def test_counts_by_hashtag_page_by_page(random_posts: Engine) -> None:
+    """Small pages walk the same rows in the same order as one big page, each once, whatever the
+    order and the filters; the totals on every page are those of all of them."""
+    with random_posts.connect() as connection:
+        some, other = every_count(connection, page_size=1000)[::-1][:2]
+        for filters in (
+            {},
+            {"language": some.language},
+            {"country_code": other.country_code.lower()},
+            {"hashtag": other.hashtag, "language": other.language},
+        ):
+            for order in ("", "hashtag"):
+                whole = every_count(connection, page_size=1000, order_by=order, **filters)
+                assert every_count(connection, page_size=3, order_by=order, **filters) == whole
+                assert whole, filters
+        by_name = every_count(connection, page_size=1000, order_by="hashtag")
+        first = summaries.count_posts_by_hashtag(connection, hashtag_count_query(""))
+        english = every_count(connection, language="en")
+        nepal = every_count(connection, country_code="NP")
+    keys = [(r.hashtag, r.language, r.country_code) for r in by_name]
+    assert keys == sorted(keys)
+    assert len(first.rows) == min(first.total_rows, DEFAULT_COUNTS_PAGE_SIZE)
+    assert {r.language for r in english} == {"en"}
+    assert {r.country_code for r in nepal} == {"NP"}
+
+
 def test_sql_looking_input_is_just_a_value(random_posts: Engine) -> None:
     with random_posts.connect() as connection:
         assert summaries.top_users(connection, top_users_query(5, "DROP_TABLE_posts")) == []
-        assert summaries.count_posts_by_hashtag(connection, hashtag_count_query("x_OR_1_1")) == []
+        assert summaries.count_posts_by_hashtag(connection, hashtag_count_query("x_OR_1_1")).rows == []

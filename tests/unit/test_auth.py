@@ -1,4 +1,4 @@
-from tagpulse.grpc_interceptors import AuthInterceptor, mutating_methods
+from tagpulse.grpc_interceptors import TokenCheck, mutating_methods
 from tagpulse.v1 import collector_service_pb2, query_service_pb2
 
 SERVICES = [
@@ -20,11 +20,11 @@ def test_the_contract_says_which_calls_change_data() -> None:
 
 
 def test_token_checks() -> None:
-    auth = AuthInterceptor(frozenset(), "s3cret")
-    assert auth._problem([("authorization", "Bearer s3cret")]) is None
-    assert auth._problem([("authorization", "bearer s3cret")]) is None
-    assert auth._problem([("authorization", "Bearer wrong")]) == "the API token is wrong"
-    assert auth._problem([("authorization", "Basic s3cret")]) == "the API token is wrong"
-    assert auth._problem([("authorization", "Bearer s3cret-and-more")]) == "the API token is wrong"
-    assert "send 'authorization: Bearer" in str(auth._problem([]))
-    assert "no API token" in str(AuthInterceptor(frozenset(), None)._problem([("authorization", "Bearer x")]))
+    auth = TokenCheck(frozenset(), "s3cret")
+    assert auth.problem([("authorization", "Bearer s3cret")]) is None
+    assert auth.problem([("authorization", "bearer s3cret")]) is None
+    assert auth.problem([("authorization", "Bearer wrong")]) == "the API token is wrong"
+    assert auth.problem([("authorization", "Basic s3cret")]) == "the API token is wrong"
+    assert auth.problem([("authorization", "Bearer s3cret-and-more")]) == "the API token is wrong"
+    assert "send 'authorization: Bearer" in str(auth.problem([]))
+    assert "no API token" in str(TokenCheck(frozenset(), None).problem([("authorization", "Bearer x")]))

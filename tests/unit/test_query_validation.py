@@ -5,9 +5,10 @@ import pytest
 from tagpulse import pagination
 from tagpulse.db.models import PLATFORM_ID, width
 from tagpulse.errors import InvalidArgument
-from tagpulse.pagination import HashtagCursor, PostCursor, UserCursor
+from tagpulse.pagination import HASHTAG_COUNTS, HashtagCountCursor, HashtagCursor, PostCursor, UserCursor
 from tagpulse_query.validation import (
     CoverageQuery,
+    HashtagCountFilter,
     HashtagsQuery,
     PostQuery,
     coverage_query,
@@ -72,9 +73,26 @@ def test_hour_count_violations(args: tuple, fields: set[str]) -> None:  # type: 
 
 
 def test_hashtag_counts() -> None:
-    assert hashtag_count_query("").hashtag is None
+    query = hashtag_count_query("")
+    assert query.filter == HashtagCountFilter(None, None, None, "post_count desc")
+    assert (query.page_size, query.after) == (100, None)
+    assert hashtag_count_query("#DevOps", " en ", "np", "HASHTAG").filter == HashtagCountFilter(
+        "devops", "en", "NP", "hashtag"
+    )
     with pytest.raises(InvalidArgument):
         hashtag_count_query("#")
+
+
+def test_hashtag_counts_refuse_what_they_cannot_page() -> None:
+    with pytest.raises(InvalidArgument) as error:
+        hashtag_count_query(order_by="language", page_size=1001, page_token="nope")
+    assert set(error.value.violations) == {"order_by", "page_size", "page_token"}
+    # A token is only good for the filters it was issued for.
+    first = hashtag_count_query(language="en", page_size=1)
+    token = HASHTAG_COUNTS.encode(HashtagCountCursor(5, "devops", "en", "IN"), first.filter)
+    assert hashtag_count_query(language="en", page_size=1, page_token=token).after is not None
+    with pytest.raises(InvalidArgument):
+        hashtag_count_query(language="es", page_size=1, page_token=token)
 
 
 def test_coverage_normalizes_the_hashtag_and_defaults_to_utc() -> None:

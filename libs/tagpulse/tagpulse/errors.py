@@ -1,6 +1,6 @@
 """Errors that domain code raises and the gRPC layer turns into status codes.
 
-Domain code knows nothing of gRPC: it raises these, and `grpc_interceptors.ErrorInterceptor`
+Domain code knows nothing of gRPC: it raises these, and `grpc_interceptors.CallInterceptor`
 maps them (INVALID_ARGUMENT carries `google.rpc.BadRequest` field violations, which Envoy
 returns as an HTTP 400 JSON body).
 """

@@ -1,4 +1,4 @@
-"""Server interceptors every tagpulse service runs: metrics, authentication, error mapping."""
+"""The server interceptor every tagpulse service runs: tracing, metrics, authentication, error mapping."""
 
 from __future__ import annotations
 
@@ -19,6 +19,8 @@ from google.protobuf.message import DecodeError
 from google.protobuf.unknown_fields import UnknownFieldSet
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
+from opentelemetry import propagate, trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
 from prometheus_client import Counter, Histogram
 
 from tagpulse.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
@@ -123,11 +125,11 @@ def _wrap_unary(
 ) -> grpc.RpcMethodHandler:
     inner = handler.unary_unary
 
-    async def behavior(request: Any, context: grpc.aio.ServicerContext) -> Any:
-        async def call(req: Any, ctx: grpc.aio.ServicerContext) -> Any:
-            result = inner(req, ctx)
-            return await result if inspect.isawaitable(result) else result
+    async def call(req: Any, ctx: grpc.aio.ServicerContext) -> Any:
+        result = inner(req, ctx)
+        return await result if inspect.isawaitable(result) else result
 
+    async def behavior(request: Any, context: grpc.aio.ServicerContext) -> Any:
         return await around(call, request, context)
 
     return grpc.unary_unary_rpc_method_handler(
@@ -135,45 +137,6 @@ def _wrap_unary(
         request_deserializer=deserializer or handler.request_deserializer,
         response_serializer=handler.response_serializer,
     )
-
-
-class MetricsInterceptor(grpc.aio.ServerInterceptor):
-    """grpc_server_started_total, grpc_server_handled_total{grpc_code}, grpc_server_handling_seconds."""
-
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(details)
-        if handler is None:
-            return handler
-        service, method = _split_method(details.method)
-        labels = (_handler_type(handler), service, method)
-        if handler.unary_unary is None:
-            # Streaming RPCs here are the library's (health Watch, reflection): count starts only.
-            SERVER_STARTED.labels(*labels).inc()
-            return handler
-
-        async def around(call: Behavior, request: Any, context: grpc.aio.ServicerContext) -> Any:
-            SERVER_STARTED.labels(*labels).inc()
-            started = time.perf_counter()
-            code = grpc.StatusCode.UNKNOWN
-            try:
-                response = await call(request, context)
-                code = _code_of(context) or grpc.StatusCode.OK
-                return response
-            except asyncio.CancelledError:
-                code = grpc.StatusCode.CANCELLED
-                raise
-            except BaseException:
-                code = _code_of(context) or grpc.StatusCode.UNKNOWN
-                raise
-            finally:
-                SERVER_HANDLED.labels(*labels, code.name).inc()
-                SERVER_HANDLING_SECONDS.labels(*labels).observe(time.perf_counter() - started)
-
-        return _wrap_unary(handler, around)
 
 
 def _code_of(context: grpc.aio.ServicerContext) -> grpc.StatusCode | None:
@@ -201,36 +164,15 @@ def mutating_methods(services: Iterable[ServiceDescriptor]) -> frozenset[str]:
     return frozenset(names)
 
 
-class AuthInterceptor(grpc.aio.ServerInterceptor):
+class TokenCheck:
     """Mutating calls must carry `authorization: Bearer <API token>`; reads are open."""
 
     def __init__(self, protected_methods: frozenset[str], api_token: str | None) -> None:
         self.protected_methods = protected_methods
         self.api_token = api_token
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        if details.method not in self.protected_methods:
-            return await continuation(details)
-        problem = self._problem(details.invocation_metadata or ())
-        if problem is None:
-            return await continuation(details)
-        log.warning("request rejected", extra={"method": details.method, "reason": problem})
-
-        async def reject(_request: Any, context: grpc.aio.ServicerContext) -> Any:
-            await context.abort(grpc.StatusCode.UNAUTHENTICATED, problem)
-
-        handler = await continuation(details)
-        return grpc.unary_unary_rpc_method_handler(
-            reject,
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
-
-    def _problem(self, metadata: Iterable[tuple[str, str | bytes]]) -> str | None:
+    def problem(self, metadata: Iterable[tuple[str, str | bytes]]) -> str | None:
+        """Why a mutating call's metadata does not authorize it; None when it does."""
         if not self.api_token:
             return "this call changes data and the server has no API token (TAGPULSE_API_TOKEN)"
         values = [value for key, value in metadata if key == "authorization"]
@@ -245,44 +187,117 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         return None
 
 
-class ErrorInterceptor(grpc.aio.ServerInterceptor):
-    """Turns the domain's errors into status codes, and anything unexpected into INTERNAL
-    with a log line (the client never sees a stack trace)."""
+class CallInterceptor(grpc.aio.ServerInterceptor):
+    """What every call of a tagpulse service goes through, in this order: its server span
+    (OpenTelemetry; the W3C trace context of the caller's metadata is its parent), the
+    grpc_server_* metrics, the token check of mutating calls (before anything else is looked
+    at, so a call without the token is 401 whatever else is wrong with it), and the domain's
+    errors turned into status codes (anything unexpected into INTERNAL with a log line: the
+    client never sees a stack trace).
+
+    One interceptor whose wrapped handler is built once per method: four interceptors each
+    rebuilding their wrapper at every call, OpenTelemetry's gRPC instrumentation among them,
+    cost a third of a warm answer's CPU (BENCHMARKS.md, "warm answers")."""
+
+    def __init__(self, tokens: TokenCheck) -> None:
+        self.tokens = tokens
+        self.tracer = trace.get_tracer("tagpulse.grpc")
+        self.handlers: dict[str, grpc.RpcMethodHandler] = {}
 
     async def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
         details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
-        handler = await continuation(details)
-        if handler is None or handler.unary_unary is None:
+        method: str = details.method
+        wrapped = self.handlers.get(method)
+        if wrapped is None:
+            handler = await continuation(details)
+            if handler is None:
+                return handler
+            wrapped = self.handlers[method] = self._wrap(method, handler)
+        if wrapped.unary_unary is None:
+            # Streaming RPCs here are the library's (health Watch, reflection): count starts only.
+            service, name = _split_method(method)
+            SERVER_STARTED.labels(_handler_type(wrapped), service, name).inc()
+        return wrapped
+
+    def _wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        if handler.unary_unary is None:
             return handler
+        service, name = _split_method(method)
+        labels = ("unary", service, name)
+        started_total = SERVER_STARTED.labels(*labels)
+        seconds = SERVER_HANDLING_SECONDS.labels(*labels)
+        handled = {code: SERVER_HANDLED.labels(*labels, code.name) for code in grpc.StatusCode}
+        protected = method in self.tokens.protected_methods
+        span_attributes = {"rpc.system": "grpc", "rpc.service": service, "rpc.method": name}
+        tracer, tokens = self.tracer, self.tokens
 
         async def around(call: Behavior, request: Any, context: grpc.aio.ServicerContext) -> Any:
-            try:
-                if isinstance(request, Undecodable):
-                    raise InvalidArgument(request.violations)
-                return await call(request, context)
-            except InvalidArgument as error:
-                await context.abort_with_status(invalid_argument_status(error))
-            except NotFound as error:
-                await context.abort(grpc.StatusCode.NOT_FOUND, str(error))
-            except FailedPrecondition as error:
-                await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(error))
-            except Unavailable as error:
-                await context.abort(grpc.StatusCode.UNAVAILABLE, str(error))
-            except NotImplementedError:
-                # The generated base servicer raises it for RPCs of the contract not built yet.
-                await context.abort(
-                    grpc.StatusCode.UNIMPLEMENTED, f"{details.method} is not built yet (see docs/api.md)"
-                )
-            except (grpc.aio.AbortError, asyncio.CancelledError):
-                raise
-            except Exception:
-                log.exception("unexpected error", extra={"method": details.method})
-                await context.abort(grpc.StatusCode.INTERNAL, "internal error; see the service log")
+            started_total.inc()
+            started = time.perf_counter()
+            code = grpc.StatusCode.UNKNOWN
+            metadata = context.invocation_metadata() or ()
+            parent = propagate.extract({key: value for key, value in metadata if isinstance(value, str)})
+            with tracer.start_as_current_span(
+                method, context=parent, kind=SpanKind.SERVER, attributes=span_attributes
+            ) as span:
+                try:
+                    response = await _answer(call, request, context, method, protected, tokens, metadata)
+                    code = _code_of(context) or grpc.StatusCode.OK
+                    return response
+                except asyncio.CancelledError:
+                    code = grpc.StatusCode.CANCELLED
+                    raise
+                except BaseException:
+                    code = _code_of(context) or grpc.StatusCode.UNKNOWN
+                    raise
+                finally:
+                    span.set_attribute("rpc.grpc.status_code", code.value[0])
+                    if code is not grpc.StatusCode.OK:
+                        span.set_status(Status(StatusCode.ERROR, code.name))
+                    handled[code].inc()
+                    seconds.observe(time.perf_counter() - started)
 
         return _wrap_unary(handler, around, _tolerant(handler.request_deserializer))
+
+
+async def _answer(
+    call: Behavior,
+    request: Any,
+    context: grpc.aio.ServicerContext,
+    method: str,
+    protected: bool,
+    tokens: TokenCheck,
+    metadata: Iterable[tuple[str, str | bytes]],
+) -> Any:
+    """The call's answer, or its error as a status code."""
+    if protected:
+        problem = tokens.problem(metadata)
+        if problem is not None:
+            log.warning("request rejected", extra={"method": method, "reason": problem})
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, problem)
+    try:
+        if isinstance(request, Undecodable):
+            raise InvalidArgument(request.violations)
+        return await call(request, context)
+    except InvalidArgument as error:
+        await context.abort_with_status(invalid_argument_status(error))
+    except NotFound as error:
+        await context.abort(grpc.StatusCode.NOT_FOUND, str(error))
+    except FailedPrecondition as error:
+        await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(error))
+    except Unavailable as error:
+        await context.abort(grpc.StatusCode.UNAVAILABLE, str(error))
+    except NotImplementedError:
+        # The generated base servicer raises it for RPCs of the contract not built yet.
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"{method} is not built yet (see docs/api.md)")
+    except (grpc.aio.AbortError, asyncio.CancelledError):
+        raise
+    except Exception:
+        log.exception("unexpected error", extra={"method": method})
+        await context.abort(grpc.StatusCode.INTERNAL, "internal error; see the service log")
 
 
 def invalid_argument_status(error: InvalidArgument) -> grpc.Status:

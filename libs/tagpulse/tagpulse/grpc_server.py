@@ -21,16 +21,9 @@ import grpc
 from google.protobuf.descriptor import ServiceDescriptor
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from opentelemetry.instrumentation.grpc import aio_server_interceptor
 from prometheus_client import disable_created_metrics, start_http_server
 
-from tagpulse.grpc_interceptors import (
-    AuthInterceptor,
-    ErrorInterceptor,
-    MetricsInterceptor,
-    create_method_series,
-    mutating_methods,
-)
+from tagpulse.grpc_interceptors import CallInterceptor, TokenCheck, create_method_series, mutating_methods
 from tagpulse.settings import Settings
 
 log = logging.getLogger("tagpulse.server")
@@ -56,13 +49,9 @@ class GrpcServer:
         self.services = services
         self.on_stop = on_stop
         api_token = settings.api_token.get_secret_value() if settings.api_token else None
+        tokens = TokenCheck(mutating_methods(s.descriptor for s in services), api_token)
         self.server = grpc.aio.server(
-            interceptors=[
-                aio_server_interceptor(),
-                MetricsInterceptor(),
-                AuthInterceptor(mutating_methods(s.descriptor for s in services), api_token),
-                ErrorInterceptor(),
-            ],
+            interceptors=[CallInterceptor(tokens)],
             options=[("grpc.so_reuseport", 0)],
         )
         self.health = health.aio.HealthServicer()

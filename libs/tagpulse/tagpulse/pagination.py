@@ -21,7 +21,7 @@ from typing import Generic, TypeVar, get_type_hints
 
 from sqlalchemy import String
 
-from tagpulse.db.models import HASHTAG, MAX_BIGINT, MAX_INTEGER, PLATFORM_ID, SOURCE, width
+from tagpulse.db.models import COUNTRY, HASHTAG, LANGUAGE, MAX_BIGINT, MAX_INTEGER, PLATFORM_ID, SOURCE, width
 from tagpulse.errors import InvalidArgument
 from tagpulse.text import has_control_characters
 
@@ -87,6 +87,23 @@ class HashtagCursor:
 
     def __post_init__(self) -> None:
         _bounded_text(self.name, HASHTAG)
+
+
+@dataclasses.dataclass(frozen=True)
+class HashtagCountCursor:
+    """The last hashtag × language × country row of the previous page (its count too, for the
+    order by count)."""
+
+    post_count: int
+    hashtag: str
+    language: str
+    country_code: str
+
+    def __post_init__(self) -> None:
+        _require(0 <= self.post_count <= MAX_BIGINT)
+        _bounded_text(self.hashtag, HASHTAG)
+        _bounded_text(self.language, LANGUAGE)
+        _bounded_text(self.country_code, COUNTRY)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,6 +178,7 @@ class PageTokens(Generic[Cursor]):
 POSTS = PageTokens("posts", PostCursor)
 USERS = PageTokens("users", UserCursor)
 HASHTAGS = PageTokens("hashtags", HashtagCursor)
+HASHTAG_COUNTS = PageTokens("hashtag_counts", HashtagCountCursor)
 COLLECTIONS = PageTokens("collections", IdCursor)
 STREAMS = PageTokens("streams", IdCursor)
 

@@ -139,9 +139,17 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
     async def CountPostsByHashtag(
         self, request: pb.CountPostsByHashtagRequest, context: grpc.aio.ServicerContext
     ) -> pb.CountPostsByHashtagResponse:
-        query = validation.hashtag_count_query(request.hashtag)
+        query = validation.hashtag_count_query(
+            request.hashtag,
+            request.language,
+            request.country_code,
+            request.order_by,
+            request.page_size,
+            request.page_token,
+        )
 
         def compute(connection: Connection) -> pb.CountPostsByHashtagResponse:
+            page = summaries.count_posts_by_hashtag(connection, query)
             return pb.CountPostsByHashtagResponse(
                 counts=[
                     pb.HashtagLanguageCountryCount(
@@ -150,8 +158,11 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
                         country_code=r.country_code,
                         post_count=r.post_count,
                     )
-                    for r in summaries.count_posts_by_hashtag(connection, query)
-                ]
+                    for r in page.rows
+                ],
+                next_page_token=pagination.HASHTAG_COUNTS.encode(page.last, query.filter),
+                total_size=page.total_rows,
+                total_posts=page.total_posts,
             )
 
         return await self._answer("CountPostsByHashtag", query, pb.CountPostsByHashtagResponse, compute)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import BigInteger, Table, cast, extract, func, select
+from sqlalchemy import BigInteger, Table, and_, cast, extract, func, or_, select, true, tuple_
 from sqlalchemy.engine import Connection
 
 from tagpulse.db.models import (
@@ -20,11 +20,13 @@ from tagpulse.db.models import (
     User,
     UserHashtagCount,
 )
+from tagpulse.pagination import HashtagCountCursor, page_of
 from tagpulse_query.local_hours import LocalHours
 from tagpulse_query.records import UserRow, user_row
 from tagpulse_query.validation import (
     HOUR_OF_DAY,
     MAX_TIMELINE_HOURS,
+    ORDER_BY_COUNT,
     HashtagCountQuery,
     HourCountQuery,
     TopUsersQuery,
@@ -186,15 +188,62 @@ def _count_posts_between(connection: Connection, hashtag: str | None, low: datet
     return int(connection.execute(statement).scalar_one())
 
 
-def count_posts_by_hashtag(
-    connection: Connection, query: HashtagCountQuery
-) -> list[HashtagLanguageCountryRow]:
+@dataclass(frozen=True)
+class HashtagCountPage:
+    rows: list[HashtagLanguageCountryRow]
+    # The cursor after the last row; None on the last page.
+    last: HashtagCountCursor | None
+    # Over all pages: the rows matching the filters and the sum of their counts.
+    total_rows: int
+    total_posts: int
+
+
+def count_posts_by_hashtag(connection: Connection, query: HashtagCountQuery) -> HashtagCountPage:
+    """A page of hashtag × language × country rows and the totals of all pages, from one
+    statement (one snapshot: the totals are those of the rows the pages walk)."""
     counts = HashtagLanguageCountryCount.table()
-    statement = select(
-        counts.c.hashtag, counts.c.language, counts.c.country_code, counts.c.post_count
-    ).order_by(counts.c.post_count.desc(), counts.c.hashtag, counts.c.language, counts.c.country_code)
-    if query.hashtag is not None:
-        statement = statement.where(counts.c.hashtag == query.hashtag)
+    wanted = query.filter
+    conditions = []
+    if wanted.hashtag is not None:
+        conditions.append(counts.c.hashtag == wanted.hashtag)
+    if wanted.language is not None:
+        conditions.append(counts.c.language == wanted.language)
+    if wanted.country_code is not None:
+        conditions.append(counts.c.country_code == wanted.country_code)
+    names = (counts.c.hashtag, counts.c.language, counts.c.country_code)
+    by_count = wanted.order_by == ORDER_BY_COUNT
+    page = select(*names, counts.c.post_count).where(*conditions)
+    after = query.after
+    if after is not None:
+        beyond = tuple_(*names) > tuple_(after.hashtag, after.language, after.country_code)
+        if by_count:
+            beyond = or_(
+                counts.c.post_count < after.post_count,
+                and_(counts.c.post_count == after.post_count, beyond),
+            )
+        page = page.where(beyond)
+    order = (counts.c.post_count.desc(), *names) if by_count else names
+    rows_page = page.order_by(*order).limit(query.page_size + 1).subquery("page")
+    totals = (
+        select(func.count().label("rows"), func.coalesce(func.sum(counts.c.post_count), 0).label("posts"))
+        .where(*conditions)
+        .subquery("totals")
+    )
+    # The totals row joined to every row of the page, or alone (with NULLs) past the last one.
+    ordered = (rows_page.c.post_count.desc(),) if by_count else ()
+    statement = (
+        select(totals.c.rows, totals.c.posts, *rows_page.c)
+        .select_from(totals.outerjoin(rows_page, true()))
+        .order_by(*ordered, rows_page.c.hashtag, rows_page.c.language, rows_page.c.country_code)
+    )
     # All rows at once and by position: fetching row by row and reading columns by name cost
     # more than the query (1,300 rows).
-    return [HashtagLanguageCountryRow(*row) for row in connection.execute(statement).all()]
+    fetched = connection.execute(statement).all()
+    total_rows, total_posts = (int(fetched[0][0]), int(fetched[0][1])) if fetched else (0, 0)
+    found = [HashtagLanguageCountryRow(*row[2:]) for row in fetched if row[2] is not None]
+    rows, last = page_of(
+        found,
+        query.page_size,
+        lambda r: HashtagCountCursor(r.post_count, r.hashtag, r.language, r.country_code),
+    )
+    return HashtagCountPage(rows, last, total_rows, total_posts)

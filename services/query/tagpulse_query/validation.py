@@ -15,7 +15,7 @@ from tagpulse import pagination
 from tagpulse.db.models import UNKNOWN_COUNTRY
 from tagpulse.errors import InvalidArgument
 from tagpulse.hashtags import InvalidHashtag, normalize_hashtag
-from tagpulse.pagination import HashtagCursor, PostCursor, UserCursor
+from tagpulse.pagination import HashtagCountCursor, HashtagCursor, PostCursor, UserCursor
 from tagpulse.text import has_control_characters, quoted
 
 DEFAULT_TOP_USERS = 5
@@ -34,6 +34,10 @@ MAX_PAGE_SIZE = 1000
 # Free-text filters longer than this are refused; shorter ones that are not stored match nothing.
 MAX_VALUE_LENGTH = 100
 ORDER_BY_FOLLOWERS, ORDER_BY_ID = "followers_count desc", "id"
+ORDER_BY_COUNT, ORDER_BY_HASHTAG = "post_count desc", "hashtag"
+# Rows of CountPostsByHashtag a client gets unless it asks for more: a table one can read (all
+# hashtags × languages × countries run to thousands of rows).
+DEFAULT_COUNTS_PAGE_SIZE = 100
 
 
 @dataclass(frozen=True)
@@ -52,8 +56,18 @@ class HourCountQuery:
 
 
 @dataclass(frozen=True)
-class HashtagCountQuery:
+class HashtagCountFilter:
     hashtag: str | None
+    language: str | None
+    country_code: str | None
+    order_by: str
+
+
+@dataclass(frozen=True)
+class HashtagCountQuery:
+    filter: HashtagCountFilter
+    page_size: int
+    after: HashtagCountCursor | None
 
 
 @dataclass(frozen=True)
@@ -146,11 +160,44 @@ def hour_count_query(
     return HourCountQuery(mode=mode, time_zone=zone, hashtag=tag, start=start, end=end)
 
 
-def hashtag_count_query(hashtag: str) -> HashtagCountQuery:
+_COUNT_ORDERS = {
+    "": ORDER_BY_COUNT,
+    "post_count desc": ORDER_BY_COUNT,
+    "postcount desc": ORDER_BY_COUNT,
+    "hashtag": ORDER_BY_HASHTAG,
+    "hashtag asc": ORDER_BY_HASHTAG,
+}
+
+
+def hashtag_count_query(
+    hashtag: str = "",
+    language: str = "",
+    country_code: str = "",
+    order_by: str = "",
+    page_size: int = 0,
+    page_token: str = "",
+) -> HashtagCountQuery:
     problems: dict[str, str] = {}
-    tag = _hashtag(hashtag, problems)
+    order = _COUNT_ORDERS.get(" ".join(order_by.lower().split()))
+    if order is None:
+        problems["order_by"] = f"must be {ORDER_BY_COUNT!r} (the default) or {ORDER_BY_HASHTAG!r}"
+    counts_filter = HashtagCountFilter(
+        hashtag=_hashtag(hashtag, problems),
+        language=_value(language, "language", MAX_VALUE_LENGTH, problems),
+        country_code=_country(country_code, problems),
+        order_by=order or ORDER_BY_COUNT,
+    )
+    page = pagination.page_request(
+        pagination.HASHTAG_COUNTS,
+        page_size,
+        page_token,
+        DEFAULT_COUNTS_PAGE_SIZE,
+        MAX_PAGE_SIZE,
+        counts_filter,
+        problems,
+    )
     _raise_if(problems)
-    return HashtagCountQuery(hashtag=tag)
+    return HashtagCountQuery(filter=counts_filter, page_size=page.size, after=page.after)
 
 
 def coverage_query(hashtag: str, time_zone: str) -> CoverageQuery:

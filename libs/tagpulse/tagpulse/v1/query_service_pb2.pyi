@@ -74,10 +74,20 @@ class CountPostsByHourResponse(_message.Message):
     def __init__(self, mode: _Optional[_Union[CountPostsByHourRequest.Mode, str]] = ..., time_zone: _Optional[str] = ..., hours: _Optional[_Iterable[_Union[HourCount, _Mapping]]] = ..., total_posts: _Optional[int] = ...) -> None: ...
 
 class CountPostsByHashtagRequest(_message.Message):
-    __slots__ = ("hashtag",)
+    __slots__ = ("hashtag", "language", "country_code", "order_by", "page_size", "page_token")
     HASHTAG_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_FIELD_NUMBER: _ClassVar[int]
+    COUNTRY_CODE_FIELD_NUMBER: _ClassVar[int]
+    ORDER_BY_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     hashtag: str
-    def __init__(self, hashtag: _Optional[str] = ...) -> None: ...
+    language: str
+    country_code: str
+    order_by: str
+    page_size: int
+    page_token: str
+    def __init__(self, hashtag: _Optional[str] = ..., language: _Optional[str] = ..., country_code: _Optional[str] = ..., order_by: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class HashtagLanguageCountryCount(_message.Message):
     __slots__ = ("hashtag", "language", "country_code", "post_count")
@@ -92,10 +102,16 @@ class HashtagLanguageCountryCount(_message.Message):
     def __init__(self, hashtag: _Optional[str] = ..., language: _Optional[str] = ..., country_code: _Optional[str] = ..., post_count: _Optional[int] = ...) -> None: ...
 
 class CountPostsByHashtagResponse(_message.Message):
-    __slots__ = ("counts",)
+    __slots__ = ("counts", "next_page_token", "total_size", "total_posts")
     COUNTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_SIZE_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_POSTS_FIELD_NUMBER: _ClassVar[int]
     counts: _containers.RepeatedCompositeFieldContainer[HashtagLanguageCountryCount]
-    def __init__(self, counts: _Optional[_Iterable[_Union[HashtagLanguageCountryCount, _Mapping]]] = ...) -> None: ...
+    next_page_token: str
+    total_size: int
+    total_posts: int
+    def __init__(self, counts: _Optional[_Iterable[_Union[HashtagLanguageCountryCount, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., total_size: _Optional[int] = ..., total_posts: _Optional[int] = ...) -> None: ...
 
 class ListPostsRequest(_message.Message):
     __slots__ = ("hashtag", "language", "author_id", "country_code", "start_time", "end_time", "page_size", "page_token")

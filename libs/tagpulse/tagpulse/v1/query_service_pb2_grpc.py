@@ -109,7 +109,7 @@ class QueryServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def CountPostsByHashtag(self, request, context):
-        """Posts per hashtag, language and country.
+        """Posts per hashtag, language and country: a page of the rows, with the totals of all pages.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -19,6 +19,7 @@ from functools import partial
 from pathlib import Path
 
 from sqlalchemy import Engine
+from sqlalchemy.engine import Connection
 
 from tagpulse_collector.archive.files import ArchiveProblems, read_archive
 from tagpulse_collector.ingestion.batches import (
@@ -28,6 +29,7 @@ from tagpulse_collector.ingestion.batches import (
     prepare_batch,
     write_prepared,
 )
+from tagpulse_collector.ingestion.statistics import INGESTION_TABLES, analyze
 from tagpulse_collector.sources.base import Page
 
 log = logging.getLogger("tagpulse.import")
@@ -64,6 +66,16 @@ class ImportReport:
             "seconds": round(self.seconds, 3),
             "posts_per_second": round(self.fetched / self.seconds) if self.seconds else 0,
         }
+
+
+def _write_batch(connection: Connection, batch: Batch) -> IngestResult:
+    if connection.dialect.name == "postgresql":
+        # The commit need not wait for the disk. A server crash may lose the last batches
+        # committed (never part of one: each is atomic, posts with their rollups), but the import
+        # then fails, and running it again stores exactly what is missing. The import reports
+        # success only after `analyze` committed durably, which flushes every earlier commit.
+        connection.exec_driver_sql("SET LOCAL synchronous_commit = off")
+    return write_prepared(connection, batch)
 
 
 class _Done:
@@ -126,7 +138,7 @@ def import_archives(
             if failures:
                 continue  # drain, so the reader is never stuck on a full queue
             try:
-                result = in_transaction(engine, partial(write_prepared, batch=item))
+                result = in_transaction(engine, partial(_write_batch, batch=item))
             except BaseException as error:  # noqa: BLE001 - raised below, after the threads stop
                 failures.append(error)
                 stop.set()
@@ -146,8 +158,12 @@ def import_archives(
         worker.join()
     stop.set()
     reader.join(timeout=5)
-    report.seconds = time.monotonic() - started
     if failures:
         raise failures[0]
+    if report.fetched:
+        # The first answers after an import must not wait for autovacuum's statistics; and this
+        # durable commit makes the batches' quick ones durable too.
+        analyze(engine, INGESTION_TABLES if report.new else ("source_counts",))
+    report.seconds = time.monotonic() - started
     log.debug("archive imported", extra=report.as_dict())
     return report

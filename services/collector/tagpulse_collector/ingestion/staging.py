@@ -4,15 +4,15 @@ INSERT … SELECT statements.
 PostgreSQL loads the staging tables with COPY, SQLite with executemany; after that both run
 the same SQL:
 
-1. authors that are not stored yet are inserted (`ON CONFLICT DO NOTHING`), so posts can
-   reference them;
-2. posts are inserted with `ON CONFLICT DO NOTHING`, and the rows that insert really
+1. posts are inserted with `ON CONFLICT DO NOTHING`, and the rows that insert really
    created are kept in `tagpulse_stage_new` — PostgreSQL by `RETURNING`, SQLite by an
-   anti-join, which is race-free there because this transaction already holds SQLite's only
-   write lock (since step 1);
-3. hashtag links and every rollup are computed from those new posts only, by GROUP BY;
-4. authors get their latest profile and their new post counts in one upsert, which skips
-   rows where nothing changed.
+   anti-join, which is race-free there because this transaction takes SQLite's only write
+   lock first;
+2. hashtag links and every rollup are computed from those new posts only, by GROUP BY;
+3. authors get their latest profile and their new post counts in one upsert (a bare row when
+   the page left the author out), which skips rows where nothing changed: each author is
+   written once per batch. No foreign key checks a post's author or a link's post: both are
+   written here, in the same transaction (migration 0008).
 
 Every statement writes in key order and every batch touches the tables in the same order, so
 concurrent writers wait for each other instead of deadlocking.
@@ -51,6 +51,7 @@ _TYPES = {
     "created_at": "TIMESTAMP WITH TIME ZONE",
     "bucket_start": "TIMESTAMP WITH TIME ZONE",
 }
+_BINARY_TYPES = {"followers_count": "int8", "created_at": "timestamptz", "bucket_start": "timestamptz"}
 _STAGES = {
     "tagpulse_stage_users": USERS_COLUMNS,
     "tagpulse_stage_posts": POSTS_COLUMNS,
@@ -106,26 +107,6 @@ def _now(sql: str) -> TextClause:
     return text(sql).bindparams(bindparam("now", type_=UTCDateTime()))
 
 
-INSERT_NEW_AUTHORS = _now(
-    """
-INSERT INTO users (source, id, username, display_name, followers_count, location, country_code,
-                   post_count, updated_at)
-SELECT source, id, username, display_name, followers_count, location, country_code, 0, :now
-FROM (
-    SELECT source, id, username, display_name, followers_count, location, country_code
-    FROM tagpulse_stage_users
-    UNION ALL
-    -- A platform may leave an author out of a page: keep the post, with a bare user row.
-    SELECT DISTINCT p.source, p.author_id, '', '', 0, '', 'unknown'
-    FROM tagpulse_stage_posts p
-    WHERE NOT EXISTS (SELECT 1 FROM tagpulse_stage_users u WHERE u.source = p.source AND u.id = p.author_id)
-) AS authors
-WHERE true
-ORDER BY source, id
-ON CONFLICT (source, id) DO NOTHING
-"""
-)
-
 INSERT_POSTS_POSTGRESQL = _now(
     """
 WITH inserted AS (
@@ -142,6 +123,10 @@ SELECT s.source, s.id, s.author_id, s.language, s.country_code, s.created_at, s.
 FROM tagpulse_stage_posts s JOIN inserted i ON i.source = s.source AND i.id = s.id
 """
 )
+
+# SQLite finds the new posts by an anti-join before inserting them: this (no-op) write first
+# takes the database's only write lock, so no other writer can insert one of them in between.
+TAKE_WRITE_LOCK_SQLITE = text("UPDATE source_counts SET posts_fetched = posts_fetched WHERE false")
 
 FIND_NEW_POSTS_SQLITE = text(
     """
@@ -213,46 +198,67 @@ SELECT source, post_id, hashtag, created_at FROM tagpulse_stage_new_links ORDER 
     _add_counts("hashtags", {"name": "hashtag"}, inserted_with={"tracked": "false"}),
 ]
 
-# followers_count = -1 marks "no profile in this batch, only new posts to count": such rows
-# keep the stored profile.
-UPDATE_AUTHORS = _now(
+# Each author is written once per batch, after the posts: with their latest profile and the
+# count of their posts this batch stored (an update leaves a row whose profile is unchanged and
+# who posted nothing new alone). Only authors of new posts are inserted: an author whose posts
+# this batch found already stored only has their profile refreshed (REFRESH_PROFILES), so a
+# deletion that removed them with their last post meanwhile is not undone by a bare user row.
+UPSERT_PROFILED_AUTHORS = _now(
     """
 INSERT INTO users (source, id, username, display_name, followers_count, location, country_code,
                    post_count, updated_at)
-SELECT source, id, username, display_name, followers_count, location, country_code, post_count, :now
-FROM (
-    SELECT u.source, u.id, u.username, u.display_name, u.followers_count, u.location, u.country_code,
-           coalesce(n.post_count, 0) AS post_count
-    FROM tagpulse_stage_users u
-    LEFT JOIN (SELECT source, author_id, count(*) AS post_count FROM tagpulse_stage_new
-               GROUP BY source, author_id) n ON n.source = u.source AND n.author_id = u.id
-    UNION ALL
-    SELECT n.source, n.author_id, '', '', -1, '', 'unknown', count(*)
-    FROM tagpulse_stage_new n
-    WHERE NOT EXISTS (SELECT 1 FROM tagpulse_stage_users u WHERE u.source = n.source AND u.id = n.author_id)
-    GROUP BY n.source, n.author_id
-) AS authors
+SELECT u.source, u.id, u.username, u.display_name, u.followers_count, u.location, u.country_code,
+       n.post_count, :now
+FROM tagpulse_stage_users u
+JOIN (SELECT source, author_id, count(*) AS post_count FROM tagpulse_stage_new
+      GROUP BY source, author_id) n ON n.source = u.source AND n.author_id = u.id
 WHERE true
-ORDER BY source, id
+ORDER BY u.source, u.id
 ON CONFLICT (source, id) DO UPDATE SET
-    username = CASE WHEN excluded.followers_count < 0
-        THEN users.username ELSE excluded.username END,
-    display_name = CASE WHEN excluded.followers_count < 0
-        THEN users.display_name ELSE excluded.display_name END,
-    followers_count = CASE WHEN excluded.followers_count < 0
-        THEN users.followers_count ELSE excluded.followers_count END,
-    location = CASE WHEN excluded.followers_count < 0
-        THEN users.location ELSE excluded.location END,
-    country_code = CASE WHEN excluded.followers_count < 0
-        THEN users.country_code ELSE excluded.country_code END,
-    updated_at = CASE WHEN excluded.followers_count < 0
-        THEN users.updated_at ELSE excluded.updated_at END,
+    username = excluded.username,
+    display_name = excluded.display_name,
+    followers_count = excluded.followers_count,
+    location = excluded.location,
+    country_code = excluded.country_code,
+    updated_at = excluded.updated_at,
     post_count = users.post_count + excluded.post_count
 WHERE excluded.post_count > 0
-   OR (excluded.followers_count >= 0
-       AND (users.followers_count <> excluded.followers_count OR users.username <> excluded.username
-            OR users.display_name <> excluded.display_name OR users.location <> excluded.location
-            OR users.country_code <> excluded.country_code))
+   OR users.followers_count <> excluded.followers_count OR users.username <> excluded.username
+   OR users.display_name <> excluded.display_name OR users.location <> excluded.location
+   OR users.country_code <> excluded.country_code
+"""
+)
+
+REFRESH_PROFILES = _now(
+    """
+UPDATE users SET
+    username = u.username,
+    display_name = u.display_name,
+    followers_count = u.followers_count,
+    location = u.location,
+    country_code = u.country_code,
+    updated_at = :now
+FROM tagpulse_stage_users u
+WHERE users.source = u.source AND users.id = u.id
+  AND NOT EXISTS (SELECT 1 FROM tagpulse_stage_new n WHERE n.source = u.source AND n.author_id = u.id)
+  AND (users.followers_count <> u.followers_count OR users.username <> u.username
+       OR users.display_name <> u.display_name OR users.location <> u.location
+       OR users.country_code <> u.country_code)
+"""
+)
+
+# A platform may leave an author out of a page: keep the post, with a bare user row (or add the
+# post to the stored author's count, keeping their profile).
+UPSERT_UNPROFILED_AUTHORS = _now(
+    """
+INSERT INTO users (source, id, username, display_name, followers_count, location, country_code,
+                   post_count, updated_at)
+SELECT n.source, n.author_id, '', '', 0, '', 'unknown', count(*), :now
+FROM tagpulse_stage_new n
+WHERE NOT EXISTS (SELECT 1 FROM tagpulse_stage_users u WHERE u.source = n.source AND u.id = n.author_id)
+GROUP BY n.source, n.author_id
+ORDER BY n.source, n.author_id
+ON CONFLICT (source, id) DO UPDATE SET post_count = users.post_count + excluded.post_count
 """
 )
 
@@ -269,13 +275,17 @@ def _prepare(connection: Connection) -> None:
 
 
 def _load_postgresql(connection: Connection, rows: dict[str, Sequence[tuple[Any, ...]]]) -> None:
+    # Binary COPY: the values go as PostgreSQL holds them, with nothing for either side to
+    # render or parse as text (timestamps above all).
     driver = connection.connection.driver_connection
     assert driver is not None
     with driver.cursor() as cursor:
         for name, batch in rows.items():
             if not batch:
                 continue
-            with cursor.copy(f"COPY {name} ({', '.join(_STAGES[name])}) FROM STDIN") as copy:
+            columns = _STAGES[name]
+            with cursor.copy(f"COPY {name} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types([_BINARY_TYPES.get(c, "text") for c in columns])
                 for row in batch:
                     copy.write_row(row)
 
@@ -302,17 +312,20 @@ def write_batch(
     _prepare(connection)
     staged = {"tagpulse_stage_users": users, "tagpulse_stage_posts": posts, "tagpulse_stage_links": links}
     (_load_postgresql if postgresql else _load_sqlite)(connection, staged)
-    connection.execute(INSERT_NEW_AUTHORS, {"now": now})
     if postgresql:
         connection.execute(INSERT_POSTS_POSTGRESQL, {"now": now})
     else:
+        connection.execute(TAKE_WRITE_LOCK_SQLITE)
         connection.execute(FIND_NEW_POSTS_SQLITE)
         connection.execute(INSERT_POSTS_SQLITE, {"now": now})
     new_by_source = {str(s): int(n) for s, n in connection.execute(NEW_BY_SOURCE)}
     if new_by_source:
         for statement in STATEMENTS_AFTER_POSTS:
             connection.execute(statement)
-    connection.execute(UPDATE_AUTHORS, {"now": now})
+    if new_by_source:
+        connection.execute(UPSERT_PROFILED_AUTHORS, {"now": now})
+        connection.execute(UPSERT_UNPROFILED_AUTHORS, {"now": now})
+    connection.execute(REFRESH_PROFILES, {"now": now})
     _add_to_source_counts(connection, fetched_by_source, new_by_source)
     return new_by_source
 

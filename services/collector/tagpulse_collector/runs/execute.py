@@ -43,6 +43,7 @@ from tagpulse_collector import locks
 from tagpulse_collector.catalog import SourceNotConfigured
 from tagpulse_collector.counts import refresh_x_counts
 from tagpulse_collector.ingestion.batches import IngestResult, in_transaction, ingest_page
+from tagpulse_collector.ingestion.statistics import analyze_grown
 from tagpulse_collector.metrics import (
     COLLECTION_RUNS,
     POSTS_DUPLICATE,
@@ -349,6 +350,8 @@ def _collect_hashtag(
                 ),
             )
             first = False
+            if result.new:
+                analyze_grown(engine)
             fetched += result.fetched
             _page_stored(run, row.hashtag, number, page, result, time.monotonic() - began)
             if stop.is_set():

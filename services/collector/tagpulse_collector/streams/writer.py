@@ -27,6 +27,7 @@ from sqlalchemy.engine import Connection
 from tagpulse.db.engine import DATABASE_OUTAGES
 from tagpulse_collector.catalog import KNOWN_SOURCES
 from tagpulse_collector.ingestion.batches import in_transaction
+from tagpulse_collector.ingestion.statistics import analyze_grown
 from tagpulse_collector.streams import metrics, store
 from tagpulse_collector.streams.accounting import (
     DEAD_LETTERED,
@@ -179,6 +180,8 @@ class StreamWriter:
         if self.after_commit is not None:
             self.after_commit()
         self.buffer.ack(stream.id, [e.entry.id for e in entries])
+        if result.new:
+            analyze_grown(self.engine)
         self._observe(stream, result, len(entries))
         return len(entries)
 
