@@ -3,7 +3,8 @@ for it — what the Kubernetes CronJob runs.
 
 StartCollection returns the run at once; this polls GetCollection until the run is no longer
 RUNNING, riding out a collector restart in between (the run resumes on the new collector),
-then prints the run as JSON. Exit status: 0 SUCCEEDED, 1 FAILED (or not started),
+then prints the run as JSON. A collector that answers StartCollection UNAVAILABLE (a rollout) is
+asked again for a while. Exit status: 0 SUCCEEDED, 1 FAILED (or not started),
 3 PARTIALLY_SUCCEEDED, 4 still RUNNING when --timeout ran out, 5 STOPPED_BY_BUDGET (the daily
 budget or --max-cost-usd stopped it; the next run goes on where it stopped).
 """
@@ -25,6 +26,12 @@ EXIT_CODES = {State.SUCCEEDED: 0, State.FAILED: 1, State.PARTIALLY_SUCCEEDED: 3,
 EXIT_TIMED_OUT = 4
 # Errors worth polling through: the collector restarting or briefly unreachable.
 TRANSIENT = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
+# How long StartCollection is retried while the collector answers UNAVAILABLE (a rollout
+# replacing it), at least: a scheduled run then starts late instead of being skipped until
+# the next schedule. Only UNAVAILABLE: the collector did not take the request (not serving yet,
+# or its database unreachable before the run was recorded), so a retry cannot start a second
+# run; after a DEADLINE_EXCEEDED the run may have started.
+START_RETRY_SECONDS = 60.0
 
 
 def wait_until_serving(channel: grpc.Channel, timeout_seconds: float) -> None:
@@ -68,20 +75,24 @@ def trigger(
             if settings.api_token
             else []
         )
-        try:
-            run = stub.StartCollection(
-                collector_service_pb2.StartCollectionRequest(
-                    hashtags=hashtags,
-                    max_posts_per_hashtag=max_posts,
-                    source=source,
-                    max_cost_usd=max_cost_usd,
-                ),
-                metadata=metadata,
-                timeout=60,
-            )
-        except grpc.RpcError as error:
-            print(f"collection failed to start: {error.code().name}: {error.details()}", file=sys.stderr)
-            return 1
+        request = collector_service_pb2.StartCollectionRequest(
+            hashtags=hashtags, max_posts_per_hashtag=max_posts, source=source, max_cost_usd=max_cost_usd
+        )
+        start_deadline = time.monotonic() + max(wait_ready_seconds, START_RETRY_SECONDS)
+        while True:
+            try:
+                run = stub.StartCollection(request, metadata=metadata, timeout=60)
+                break
+            except grpc.RpcError as error:
+                retry = error.code() == grpc.StatusCode.UNAVAILABLE and time.monotonic() < start_deadline
+                print(
+                    f"collection {'not started yet' if retry else 'failed to start'}: "
+                    f"{error.code().name}: {error.details()}",
+                    file=sys.stderr,
+                )
+                if not retry:
+                    return 1
+                time.sleep(min(poll_seconds, 2.0))
         print(f"collection {run.id} started; waiting for it", file=sys.stderr)
         while run.state == State.RUNNING and time.monotonic() < deadline:
             time.sleep(min(poll_seconds, max(deadline - time.monotonic(), 0)))
