@@ -1,12 +1,19 @@
 """Cache invalidations are delivered until the query service has them, and the requests that
-pile up while it is down are folded into one call (query_client.Invalidations)."""
+pile up while it is down are folded into one call (query_client.Invalidations); a command's
+one invalidation waits a bounded time for a query service that is not there yet."""
 
 from __future__ import annotations
 
 import asyncio
+import socket
+import threading
+from concurrent import futures
 
+import grpc
+
+from tagpulse.v1 import query_service_pb2, query_service_pb2_grpc
 from tagpulse_collector.metrics import CACHE_INVALIDATIONS_PENDING
-from tagpulse_collector.query_client import Invalidations, QueryClient
+from tagpulse_collector.query_client import Invalidations, QueryClient, invalidate_once
 
 
 class QueryServiceDownFor(QueryClient):
@@ -91,3 +98,35 @@ def test_closing_stops_the_retries_and_keeps_nothing_running() -> None:
     assert invalidations._delivery is not None
     assert invalidations._delivery.done()
     assert "after close" not in client.attempts
+
+
+class CountingQueryService(query_service_pb2_grpc.QueryServiceServicer):
+    def __init__(self) -> None:
+        self.reasons: list[str] = []
+
+    def InvalidateAggregates(
+        self, request: query_service_pb2.InvalidateAggregatesRequest, context: grpc.ServicerContext
+    ) -> query_service_pb2.InvalidateAggregatesResponse:
+        self.reasons.append(request.reason)
+        return query_service_pb2.InvalidateAggregatesResponse(generation=1)
+
+
+def test_a_command_waits_for_a_query_service_that_starts_late_and_gives_up_after_its_window() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    address = f"127.0.0.1:{port}"
+    assert not invalidate_once(address, None, "nobody listens", retry_seconds=0.5)
+
+    service = CountingQueryService()
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
+    query_service_pb2_grpc.add_QueryServiceServicer_to_server(service, server)
+    server.add_insecure_port(address)
+    starting = threading.Timer(1.0, server.start)
+    starting.start()
+    try:
+        assert invalidate_once(address, None, "retention deleted 3 posts", retry_seconds=30)
+        assert service.reasons == ["retention deleted 3 posts"]
+    finally:
+        starting.join()
+        server.stop(None)

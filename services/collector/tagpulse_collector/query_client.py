@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 
 import grpc
 from opentelemetry.instrumentation.grpc import aio_client_interceptors
@@ -143,14 +144,22 @@ def _one_reason(reasons: list[str]) -> str:
     return f"{reasons[-1]} (and {len(reasons) - 1} earlier requests)"
 
 
-def invalidate_once(address: str, api_token: str | None, reason: str) -> bool:
-    """One invalidation from a command that runs and exits (import, retention); False when the
-    query service did not take it (not running is fine: its cached answers expire on their own)."""
+def invalidate_once(address: str, api_token: str | None, reason: str, retry_seconds: float = 0.0) -> bool:
+    """An invalidation from a command that runs and exits (import, retention), tried again with
+    backoff for up to `retry_seconds` (a query service restarting); False when the query service
+    did not take it by then. Until one is delivered, cached answers last their TTL."""
 
     async def call() -> bool:
         client = QueryClient(address, api_token, timeout_seconds=3.0)
+        deadline = time.monotonic() + retry_seconds
+        wait = 0.25
         try:
-            return await client.invalidate_aggregates(reason)
+            while not await client.invalidate_aggregates(reason):
+                if time.monotonic() + wait > deadline:
+                    return False
+                await asyncio.sleep(wait)
+                wait = min(wait * 2, 5.0)
+            return True
         finally:
             await client.close()
 

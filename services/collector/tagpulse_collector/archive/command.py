@@ -94,5 +94,11 @@ def run_import(
         _print_report(console, report)
     if invalidate and report.new:
         api_token = settings.api_token.get_secret_value() if settings.api_token else None
-        invalidate_once(settings.query_address, api_token, f"archive import stored {report.new} new posts")
+        # A few seconds only: an import on a laptop often runs without a query service.
+        invalidate_once(
+            settings.query_address,
+            api_token,
+            f"archive import stored {report.new} new posts",
+            retry_seconds=5,
+        )
     return 0

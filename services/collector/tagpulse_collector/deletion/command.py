@@ -10,10 +10,15 @@ from tagpulse_collector.deletion.retention import enforce_retention
 from tagpulse_collector.query_client import invalidate_once
 from tagpulse_collector.settings import CollectorSettings
 
+# How long the query service may take to answer the invalidation (a rollout replacing it).
+INVALIDATION_RETRY_SECONDS = 60.0
+EXIT_NOT_INVALIDATED = 2
+
 
 def run_retention(settings: CollectorSettings) -> int:
     """Delete the posts past their retention, print what went as JSON, retire the cached answers.
-    Exit status 0, also when another collector was doing it (nothing deleted here)."""
+    Exit status 0, also when another collector was doing it (nothing deleted here); 2 when posts
+    were deleted but the query service did not take the invalidation."""
     if not settings.retention_days:
         print("no retention set (TAGPULSE_RETENTION_DAYS): every post is kept", file=sys.stderr)
         print(json.dumps({"posts_deleted": 0, "users_deleted": 0}))
@@ -30,5 +35,13 @@ def run_retention(settings: CollectorSettings) -> int:
     print(json.dumps({"posts_deleted": removed.posts, "users_deleted": removed.users}))
     if removed.posts:
         api_token = settings.api_token.get_secret_value() if settings.api_token else None
-        invalidate_once(settings.query_address, api_token, f"retention deleted {removed.posts} posts")
+        reason = f"retention deleted {removed.posts} posts"
+        if not invalidate_once(settings.query_address, api_token, reason, INVALIDATION_RETRY_SECONDS):
+            # Deleted posts must not stay in answers: fail the Job so someone looks.
+            print(
+                f"the posts are deleted, but the query service at {settings.query_address} did not "
+                "take the invalidation: its cached answers can show them until they expire",
+                file=sys.stderr,
+            )
+            return EXIT_NOT_INVALIDATED
     return 0
