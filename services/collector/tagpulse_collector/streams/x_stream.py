@@ -388,6 +388,11 @@ class XStreamReader:
         try:
             with self.client.stream("GET", STREAM_PATH, params=self._params()) as response:
                 self._response = response
+                if self.closed.is_set():
+                    # close() ran while this connected and saw no response to shut: end here, or
+                    # the connection stays open (and the next replica opens a second) until X
+                    # sends something.
+                    return
                 SOURCE_REQUESTS.labels(source=SOURCE, status=str(response.status_code)).inc()
                 if response.status_code != 200:
                     response.read()
