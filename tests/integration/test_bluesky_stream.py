@@ -4,14 +4,12 @@ restart resumed from the stored position, and deletions of stored posts counted.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-import pytest
 from sqlalchemy import Engine, select
 
-from tagpulse.db.engine import create_database_engine
 from tagpulse.db.models import Post
 from tagpulse_collector.catalog import SourceCatalog, StreamReading
 from tagpulse_collector.ingestion.batches import ingest_pages
@@ -19,9 +17,8 @@ from tagpulse_collector.sources.base import CollectedPost, Page
 from tagpulse_collector.sources.bluesky import BlueskyAccess
 from tagpulse_collector.streams import store
 from tagpulse_collector.streams.backoff import ReconnectPolicy
-from tagpulse_collector.streams.buffer import RedisBuffer
-from tagpulse_collector.streams.manager import StreamManager, StreamsConfig
-from tests.integration.stream_helpers import FAST_WRITER, counts, new_stream, stream
+from tagpulse_collector.streams.manager import StreamManager
+from tests.integration.stream_helpers import counts, new_stream, stream
 from tests.integration.test_ingest import assert_rollups_match_a_recount
 from tests.support.fake_bluesky import APP_PASSWORD, HANDLE
 from tests.support.fake_jetstream import FakeJetstream, recorded_events
@@ -31,36 +28,13 @@ OVERLAP_SECONDS = 5.0
 RULES = (("#indierebellion", "indie"), ("#talesatwonderworld", "tales"), ("boring", "boring"))
 
 
-@pytest.fixture
-def engine(postgres_url: str) -> Iterator[Engine]:
-    engine = create_database_engine(postgres_url)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def start_manager(
-    engine: Engine, redis_server_url: str, redis_prefix: str
-) -> Iterator[Callable[[str], StreamManager]]:
-    started: list[StreamManager] = []
-
-    def start(jetstream_url: str) -> StreamManager:
-        catalog = SourceCatalog(
-            bluesky=BlueskyAccess(HANDLE, APP_PASSWORD, jetstream_url=jetstream_url),
-            reading=StreamReading(
-                bluesky_overlap_seconds=OVERLAP_SECONDS, reconnect=ReconnectPolicy(scale=0.001)
-            ),
-        )
-        config = StreamsConfig(poll_seconds=0.05, writer=FAST_WRITER)
-        manager = StreamManager(engine, RedisBuffer(redis_server_url, redis_prefix), catalog, config)
-        manager.start()
-        started.append(manager)
-        return manager
-
-    yield start
-    for manager in started:
-        if not manager.stop_event.is_set():
-            manager.stop()
+def bluesky_catalog(jetstream_url: str) -> SourceCatalog:
+    return SourceCatalog(
+        bluesky=BlueskyAccess(HANDLE, APP_PASSWORD, jetstream_url=jetstream_url),
+        reading=StreamReading(
+            bluesky_overlap_seconds=OVERLAP_SECONDS, reconnect=ReconnectPolicy(scale=0.001)
+        ),
+    )
 
 
 def post_events() -> list[dict[str, Any]]:
@@ -111,7 +85,7 @@ def settled(engine: Engine, stream_id: int) -> Callable[[], bool]:
 
 
 def test_a_cut_connection_resumes_from_its_cursor_and_nothing_is_lost_or_counted_twice(
-    engine: Engine, start_manager: Callable[[str], StreamManager]
+    engine: Engine, start_manager: Callable[[SourceCatalog], StreamManager]
 ) -> None:
     chosen = matched_by_the_rules()
     assert sorted(chosen.values()) == ["boring", "indie", "tales"]
@@ -121,7 +95,7 @@ def test_a_cut_connection_resumes_from_its_cursor_and_nothing_is_lost_or_counted
     jetstream = FakeJetstream(cut_after=10).start()
     try:
         bluesky = new_stream(engine, "bluesky", *RULES)
-        start_manager(jetstream.url)
+        start_manager(bluesky_catalog(jetstream.url))
         wait_until(lambda: stream(engine, bluesky.id).posts_received == len(creates()), message="every post")
         wait_until(lambda: len(jetstream.connections) == 2, message="the reconnect")
         store.stop_stream(engine, bluesky.id)
@@ -153,17 +127,17 @@ def test_a_cut_connection_resumes_from_its_cursor_and_nothing_is_lost_or_counted
 
 
 def test_a_restarted_collector_resumes_from_the_stored_position_and_the_dedupe_absorbs_the_overlap(
-    engine: Engine, start_manager: Callable[[str], StreamManager]
+    engine: Engine, start_manager: Callable[[SourceCatalog], StreamManager]
 ) -> None:
     jetstream = FakeJetstream().start()
     try:
         bluesky = new_stream(engine, "bluesky", *RULES)
-        first = start_manager(jetstream.url)
+        first = start_manager(bluesky_catalog(jetstream.url))
         wait_until(lambda: stream(engine, bluesky.id).posts_received == len(creates()), message="every post")
         first.stop()
         position = stream(engine, bluesky.id).position
         assert position is not None
-        start_manager(jetstream.url)
+        start_manager(bluesky_catalog(jetstream.url))
         wait_until(lambda: len(jetstream.connections) == 2, message="the new reader")
         # The capture spans less than the overlap: every post comes again, and counts once.
         wait_until(

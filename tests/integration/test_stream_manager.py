@@ -5,22 +5,19 @@ stream on the public timeline matched locally."""
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
-import pytest
 from sqlalchemy import Engine
 
-from tagpulse.db.engine import create_database_engine
 from tagpulse_collector.catalog import SourceCatalog, StreamReading
 from tagpulse_collector.sources.mastodon import MastodonAccess
 from tagpulse_collector.sources.x_api import XAccess
 from tagpulse_collector.streams import store
 from tagpulse_collector.streams.backoff import ReconnectPolicy
-from tagpulse_collector.streams.buffer import RedisBuffer
-from tagpulse_collector.streams.manager import StreamManager, StreamsConfig
+from tagpulse_collector.streams.manager import StreamManager
 from tests.conftest import FAKE_X_TOKEN
-from tests.integration.stream_helpers import FAST_WRITER, counts, new_stream, stream
+from tests.integration.stream_helpers import counts, new_stream, stream
 from tests.support.fake_mastodon import FakeMastodon
 from tests.support.fake_x_stream import Connection, FakeXStream
 from tests.support.policies import FAST
@@ -29,32 +26,6 @@ from tests.support.polling import wait_until
 TWARC = (
     Path(__file__).resolve().parents[1] / "fixtures" / "x" / "streaming_output_with_error.jsonl"
 ).read_bytes()
-
-
-@pytest.fixture
-def engine(postgres_url: str) -> Iterator[Engine]:
-    engine = create_database_engine(postgres_url)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def start_manager(
-    engine: Engine, redis_server_url: str, redis_prefix: str
-) -> Iterator[Callable[[SourceCatalog], StreamManager]]:
-    started: list[StreamManager] = []
-
-    def start(catalog: SourceCatalog) -> StreamManager:
-        config = StreamsConfig(poll_seconds=0.05, writer=FAST_WRITER)
-        manager = StreamManager(engine, RedisBuffer(redis_server_url, redis_prefix), catalog, config)
-        manager.start()
-        started.append(manager)
-        return manager
-
-    yield start
-    for manager in started:
-        if not manager.stop_event.is_set():
-            manager.stop()
 
 
 def x_catalog(fake: FakeXStream, marker: str) -> SourceCatalog:

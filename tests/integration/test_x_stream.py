@@ -7,14 +7,11 @@ from __future__ import annotations
 import json
 import threading
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import Engine, select
 
-from tagpulse.db.engine import create_database_engine
 from tagpulse.db.models import DailySpend
 from tagpulse_collector.sources.api_client import HttpPolicy
 from tagpulse_collector.sources.x_api import XAccess
@@ -48,13 +45,6 @@ from tests.support.polling import wait_until
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "x"
 TWITTERED = recorded_lines((FIXTURES / "stream" / "multiple_tweet_stream_example_part1.data").read_bytes())
 TWARC = (FIXTURES / "streaming_output_with_error.jsonl").read_bytes().split(b"\n")
-
-
-@pytest.fixture
-def engine(postgres_url: str) -> Iterator[Engine]:
-    engine = create_database_engine(postgres_url)
-    yield engine
-    engine.dispose()
 
 
 def config(fake: FakeXStream, marker: str, keepalive: float = 2.0) -> XStreamConfig:
