@@ -1,5 +1,6 @@
-"""Fixtures the stream tests share: an engine on the test's own database, and stream managers
-started on it (stopped at the end of the test)."""
+"""Fixtures the stream tests share: an engine on the test's own PostgreSQL database, and stream
+managers started on it (stopped at the end of the test). Not `engine`: that one (tests/conftest.py)
+runs a test on SQLite and PostgreSQL both."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from tests.integration.stream_helpers import FAST_WRITER
 
 
 @pytest.fixture
-def engine(postgres_url: str) -> Iterator[Engine]:
+def postgres_engine(postgres_url: str) -> Iterator[Engine]:
     engine = create_database_engine(postgres_url)
     yield engine
     engine.dispose()
@@ -24,7 +25,7 @@ def engine(postgres_url: str) -> Iterator[Engine]:
 
 @pytest.fixture
 def start_manager(
-    engine: Engine, redis_server_url: str, redis_prefix: str
+    postgres_engine: Engine, redis_server_url: str, redis_prefix: str
 ) -> Iterator[Callable[[SourceCatalog], StreamManager]]:
     """Start a collector's stream manager (supervisor and writer) with the catalog given, polling
     every 50 ms."""
@@ -32,7 +33,7 @@ def start_manager(
 
     def start(catalog: SourceCatalog) -> StreamManager:
         config = StreamsConfig(poll_seconds=0.05, writer=FAST_WRITER)
-        manager = StreamManager(engine, RedisBuffer(redis_server_url, redis_prefix), catalog, config)
+        manager = StreamManager(postgres_engine, RedisBuffer(redis_server_url, redis_prefix), catalog, config)
         manager.start()
         started.append(manager)
         return manager

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine, select
 
 from tagpulse.db.models import Post
@@ -26,6 +27,12 @@ from tests.support.polling import wait_until
 
 OVERLAP_SECONDS = 5.0
 RULES = (("#indierebellion", "indie"), ("#talesatwonderworld", "tales"), ("boring", "boring"))
+
+
+@pytest.fixture
+def engine(postgres_engine: Engine) -> Engine:
+    """On PostgreSQL only: the streams buffer in Redis, which needs it."""
+    return postgres_engine
 
 
 def bluesky_catalog(jetstream_url: str) -> SourceCatalog:

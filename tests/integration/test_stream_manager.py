@@ -8,6 +8,7 @@ import copy
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine
 
 from tagpulse_collector.catalog import SourceCatalog, StreamReading
@@ -26,6 +27,12 @@ from tests.support.polling import wait_until
 TWARC = (
     Path(__file__).resolve().parents[1] / "fixtures" / "x" / "streaming_output_with_error.jsonl"
 ).read_bytes()
+
+
+@pytest.fixture
+def engine(postgres_engine: Engine) -> Engine:
+    """On PostgreSQL only: the streams buffer in Redis, which needs it."""
+    return postgres_engine
 
 
 def x_catalog(fake: FakeXStream, marker: str) -> SourceCatalog:

@@ -9,6 +9,7 @@ import threading
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import Engine, select
 
@@ -45,6 +46,12 @@ from tests.support.polling import wait_until
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "x"
 TWITTERED = recorded_lines((FIXTURES / "stream" / "multiple_tweet_stream_example_part1.data").read_bytes())
 TWARC = (FIXTURES / "streaming_output_with_error.jsonl").read_bytes().split(b"\n")
+
+
+@pytest.fixture
+def engine(postgres_engine: Engine) -> Engine:
+    """On PostgreSQL only: the streams buffer in Redis, which needs it."""
+    return postgres_engine
 
 
 def config(fake: FakeXStream, marker: str, keepalive: float = 2.0) -> XStreamConfig:
