@@ -58,7 +58,16 @@ def serve() -> Iterator[Callable[[StartingCollector], CollectorSettings]]:
 
 
 def run_trigger(settings: CollectorSettings) -> int:
-    return trigger(settings, ["devops"], 10, "", timeout_seconds=10, wait_ready_seconds=0, poll_seconds=0.05)
+    return trigger(
+        settings,
+        ["devops"],
+        10,
+        "",
+        timeout_seconds=10,
+        wait_ready_seconds=0,
+        poll_seconds=0.05,
+        start_retry_seconds=10,
+    )
 
 
 def test_a_collector_answering_unavailable_is_asked_again_until_it_starts_the_run(

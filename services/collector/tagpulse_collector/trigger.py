@@ -26,12 +26,6 @@ EXIT_CODES = {State.SUCCEEDED: 0, State.FAILED: 1, State.PARTIALLY_SUCCEEDED: 3,
 EXIT_TIMED_OUT = 4
 # Errors worth polling through: the collector restarting or briefly unreachable.
 TRANSIENT = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
-# How long StartCollection is retried while the collector answers UNAVAILABLE (a rollout
-# replacing it), at least: a scheduled run then starts late instead of being skipped until
-# the next schedule. Only UNAVAILABLE: the collector did not take the request (not serving yet,
-# or its database unreachable before the run was recorded), so a retry cannot start a second
-# run; after a DEADLINE_EXCEEDED the run may have started.
-START_RETRY_SECONDS = 60.0
 
 
 def wait_until_serving(channel: grpc.Channel, timeout_seconds: float) -> None:
@@ -64,7 +58,13 @@ def trigger(
     wait_ready_seconds: float,
     poll_seconds: float = 2.0,
     max_cost_usd: float = 0.0,
+    start_retry_seconds: float | None = None,
 ) -> int:
+    """`start_retry_seconds` (default: `wait_ready_seconds`): how long StartCollection is asked
+    again while the collector answers UNAVAILABLE (a rollout replacing it), so a scheduled run
+    starts late instead of being skipped. Only UNAVAILABLE: the collector did not take the
+    request (not serving yet, or its database unreachable before the run was recorded), so a
+    retry cannot start a second run; after a DEADLINE_EXCEEDED the run may have started."""
     deadline = time.monotonic() + timeout_seconds
     with grpc.insecure_channel(settings.collector_address) as channel:
         if wait_ready_seconds > 0:
@@ -78,7 +78,8 @@ def trigger(
         request = collector_service_pb2.StartCollectionRequest(
             hashtags=hashtags, max_posts_per_hashtag=max_posts, source=source, max_cost_usd=max_cost_usd
         )
-        start_deadline = time.monotonic() + max(wait_ready_seconds, START_RETRY_SECONDS)
+        retry_for = wait_ready_seconds if start_retry_seconds is None else start_retry_seconds
+        start_deadline = time.monotonic() + retry_for
         while True:
             try:
                 run = stub.StartCollection(request, metadata=metadata, timeout=60)
