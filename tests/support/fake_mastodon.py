@@ -7,20 +7,32 @@ GET /api/v1/timelines/tag/<tag>?max_id=…&since_id=… answers with the recorde
 GET /api/v1/timelines/public?min_id=…&limit=… serves `public` (every recorded status, once; a
 test may add more) like Mastodon: the `limit` statuses right after `min_id`, newest first, or the
 newest `limit` without it.
+
+GET /api/v1/statuses/<id> answers a known status (any recorded or added to `public`) with 200 and
+its JSON, and 404 `{"error": "Record not found"}` (Mastodon's answer) for an id in `deleted` or
+never seen. Each lookup spends one request of a window of `status_window` requests, reported in
+x-ratelimit-* headers (Mastodon's, ISO 8601 reset) as the instance does; `rate_limited()` is a
+429 of that shape.
 """
 
 from __future__ import annotations
 
 import json
+import threading
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from tests.support.fake_http import FakeApi, Request, Response
+from tests.support.fake_http import FakeApi, Fault, Request, Response
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "mastodon"
 RECORDED_ORIGIN = "http://localhost:3000"
 TAG_PATH = "/api/v1/timelines/tag/"
 PUBLIC_PATH = "/api/v1/timelines/public"
+STATUS_PATH = "/api/v1/statuses/"
+# Mastodon's default: 300 requests per 5 minutes.
+WINDOW_REQUESTS = 300
+NOT_FOUND = b'{"error":"Record not found"}'
 
 
 def recorded_timelines() -> dict[str, dict[str | None, dict[str, Any]]]:
@@ -59,11 +71,55 @@ def all_recorded_statuses() -> list[dict[str, Any]]:
     return sorted(seen.values(), key=lambda s: int(s["id"]))
 
 
+def window_reset(seconds: int = 300) -> str:
+    return (datetime.now(UTC) + timedelta(seconds=seconds)).isoformat().replace("+00:00", "Z")
+
+
+def rate_limited(reset_in: int = 0, **fault: Any) -> Fault:
+    """Mastodon's 429: `{"error": "Too many requests"}`, the window spent, resetting `reset_in` s on."""
+    return Fault(
+        status=429,
+        body=b'{"error":"Too many requests"}',
+        headers={
+            "x-ratelimit-limit": str(WINDOW_REQUESTS),
+            "x-ratelimit-remaining": "0",
+            "x-ratelimit-reset": window_reset(reset_in),
+        },
+        **fault,
+    )
+
+
 class FakeMastodon(FakeApi):
     def __init__(self) -> None:
         super().__init__()
         self.timelines = recorded_timelines()
         self.public = all_recorded_statuses()
+        # Status ids the instance answers 404 for (deleted).
+        self.deleted: set[str] = set()
+        self.status_window = WINDOW_REQUESTS
+        self._window_used = 0
+        self._window_lock = threading.Lock()
+
+    def status_requests(self) -> list[Request]:
+        return [r for r in self.requests if r.path.startswith(STATUS_PATH)]
+
+    def _status(self, request: Request) -> Response:
+        with self._window_lock:
+            self._window_used += 1
+            remaining = max(self.status_window - self._window_used, 0)
+        headers = {
+            "x-ratelimit-limit": str(self.status_window),
+            "x-ratelimit-remaining": str(remaining),
+            "x-ratelimit-reset": window_reset(),
+        }
+        status_id = request.path.removeprefix(STATUS_PATH)
+        known = {s["id"]: s for s in self.public}
+        for pages in self.timelines.values():
+            for page in pages.values():
+                known.update((s["id"], s) for s in page["body"])
+        if status_id in self.deleted or status_id not in known:
+            return Response(404, NOT_FOUND, headers)
+        return Response(200, json.dumps(known[status_id]).encode(), headers)
 
     def public_requests(self) -> list[Request]:
         return [r for r in self.requests if r.path == PUBLIC_PATH]
@@ -81,6 +137,8 @@ class FakeMastodon(FakeApi):
     def handle(self, request: Request) -> Response:
         if request.path == PUBLIC_PATH:
             return self._public(request)
+        if request.path.startswith(STATUS_PATH):
+            return self._status(request)
         if not request.path.startswith(TAG_PATH):
             return Response(404, b'{"error": "Record not found"}')
         pages = self.timelines.get(request.path.removeprefix(TAG_PATH).casefold(), {})

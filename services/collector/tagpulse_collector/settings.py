@@ -204,6 +204,34 @@ class CollectorSettings(Settings):
         description="Posts deleted per transaction when enforcing the retention.",
     )
 
+    mastodon_rechecks_per_hour: int = Field(
+        default=600,
+        ge=0,
+        le=100_000,
+        description=(
+            "Stored Mastodon statuses the collector looks up again per hour (GET /api/v1/statuses/:id "
+            "on TAGPULSE_MASTODON_BASE_URL, one request each, the least recently checked first) to "
+            "delete those the instance answers 404 or 410 (deleted); one replica at a time. 0: no "
+            "re-checks. Mastodon allows 300 requests per 5 minutes by default: leave room for "
+            "collections and streams."
+        ),
+    )
+    mastodon_recheck_interval_minutes: float = Field(
+        default=15.0,
+        gt=0,
+        le=24 * 60,
+        description=(
+            "How often the collector runs a pass of Mastodon re-checks; each pass spends its share of "
+            "TAGPULSE_MASTODON_RECHECKS_PER_HOUR."
+        ),
+    )
+    mastodon_recheck_after_hours: float = Field(
+        default=24.0,
+        ge=0,
+        le=365 * 24,
+        description="A Mastodon status found still there is not looked up again for this long.",
+    )
+
     @field_validator("retention_days", mode="before")
     @classmethod
     def _parse_retention(cls, value: object) -> object:
