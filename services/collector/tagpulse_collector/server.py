@@ -78,7 +78,8 @@ def build_server(settings: CollectorSettings, after_commit: Callable[[], None] |
     # their last stored page, and so do runs orphaned later.
     executor.supervise()
     retention = None
-    if settings.retention_days:
+    # Interval 0: a scheduler of its own runs the retention command (the chart's CronJob).
+    if settings.retention_days and settings.retention_interval_minutes:
         retention = asyncio.create_task(
             retention_loop(
                 engine,

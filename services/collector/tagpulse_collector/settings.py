@@ -190,11 +190,12 @@ class CollectorSettings(Settings):
     )
     retention_interval_minutes: float = Field(
         default=60.0,
-        gt=0,
+        ge=0,
         le=7 * 24 * 60,
         description=(
-            "How often the collector deletes the posts past their retention, one replica at a time "
-            "(the Helm chart sets it from `config.retentionIntervalMinutes`)."
+            "How often the collector deletes the posts past their retention, one replica at a time. "
+            "0: never (the Helm chart's retention CronJob runs `python -m tagpulse_collector "
+            "retention` instead, and sets 0 here)."
         ),
     )
     retention_batch_posts: int = Field(
