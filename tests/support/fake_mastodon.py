@@ -13,15 +13,26 @@ its JSON, and 404 `{"error": "Record not found"}` (Mastodon's answer) for an id 
 never seen. Each lookup spends one request of a window of `status_window` requests, reported in
 x-ratelimit-* headers (Mastodon's, ISO 8601 reset) as the instance does; `rate_limited()` is a
 429 of that shape.
+
+GET /api/v1/streaming/public is Mastodon's streaming API (server-sent events), for a client with a
+bearer token (Mastodon 4.2 and later refuse anonymous streaming) or with `streaming_status` set to
+refuse: a `:thump` comment every 0.1 s, and the events a test sends with `stream_update(status)`
+and `stream_delete(status_id)` to every open connection; `drop_streams()` ends them. GET
+/api/v2/instance names this server (as ws://) as the streaming server. No Mastodon streaming
+session is recorded in the fixtures: the event lines follow Mastodon's documentation (`event:
+update` with a status's JSON, `event: delete` with its id).
 """
 
 from __future__ import annotations
 
 import json
+import queue
 import threading
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 from tests.support.fake_http import FakeApi, Fault, Request, Response
 
@@ -30,6 +41,8 @@ RECORDED_ORIGIN = "http://localhost:3000"
 TAG_PATH = "/api/v1/timelines/tag/"
 PUBLIC_PATH = "/api/v1/timelines/public"
 STATUS_PATH = "/api/v1/statuses/"
+STREAMING_PATH = "/api/v1/streaming/public"
+INSTANCE_PATH = "/api/v2/instance"
 # Mastodon's default: 300 requests per 5 minutes.
 WINDOW_REQUESTS = 300
 NOT_FOUND = b'{"error":"Record not found"}'
@@ -99,6 +112,80 @@ class FakeMastodon(FakeApi):
         self.status_window = WINDOW_REQUESTS
         self._window_used = 0
         self._window_lock = threading.Lock()
+        # 200: stream; another status refuses every streaming request with it.
+        self.streaming_status = 200
+        self._subscribers: list[queue.Queue[bytes | None]] = []
+        self.streams_opened = 0
+
+    # --- the streaming API -----------------------------------------------------------------
+
+    def open_streams(self) -> int:
+        with self._lock:
+            return len(self._subscribers)
+
+    def stream_update(self, status: dict[str, Any]) -> None:
+        self._send(b"event: update\ndata: " + json.dumps(status).encode() + b"\n\n")
+
+    def stream_delete(self, status_id: str) -> None:
+        self.deleted.add(status_id)
+        self._send(f"event: delete\ndata: {status_id}\n\n".encode())
+
+    def drop_streams(self) -> None:
+        self._send(None)
+
+    def close(self) -> None:
+        self.drop_streams()
+        super().close()
+
+    def _send(self, item: bytes | None) -> None:
+        with self._lock:
+            for subscriber in self._subscribers:
+                subscriber.put(item)
+
+    def _serve(self, handler: BaseHTTPRequestHandler) -> None:
+        url = urlsplit(handler.path)
+        if url.path != STREAMING_PATH:
+            super()._serve(handler)
+            return
+        headers = {k.lower(): v for k, v in handler.headers.items()}
+        with self._lock:
+            self.requests.append(Request("GET", url.path, dict(parse_qsl(url.query)), headers))
+        refusal = self.streaming_status if self.streaming_status != 200 else None
+        if refusal is None and not headers.get("authorization", "").startswith("Bearer "):
+            refusal = 401
+        if refusal is not None:
+            body = b'{"error":"This method requires an authenticated user"}'
+            handler.send_response(refusal)
+            handler.send_header("Content-Type", "application/json")
+            handler.send_header("Content-Length", str(len(body)))
+            handler.end_headers()
+            handler.wfile.write(body)
+            return
+        handler.close_connection = True
+        handler.send_response(200)
+        handler.send_header("Content-Type", "text/event-stream")
+        handler.send_header("Connection", "close")
+        handler.end_headers()
+        subscriber: queue.Queue[bytes | None] = queue.Queue()
+        with self._lock:
+            self._subscribers.append(subscriber)
+            self.streams_opened += 1
+        try:
+            handler.wfile.flush()
+            while True:
+                try:
+                    item = subscriber.get(timeout=0.1)
+                except queue.Empty:
+                    item = b":thump\n\n"
+                if item is None:
+                    return
+                handler.wfile.write(item)
+                handler.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client closed it
+        finally:
+            with self._lock:
+                self._subscribers.remove(subscriber)
 
     def status_requests(self) -> list[Request]:
         return [r for r in self.requests if r.path.startswith(STATUS_PATH)]
@@ -139,6 +226,9 @@ class FakeMastodon(FakeApi):
             return self._public(request)
         if request.path.startswith(STATUS_PATH):
             return self._status(request)
+        if request.path == INSTANCE_PATH:
+            streaming = self.base_url.replace("http://", "ws://", 1)
+            return Response(200, json.dumps({"configuration": {"urls": {"streaming": streaming}}}).encode())
         if not request.path.startswith(TAG_PATH):
             return Response(404, b'{"error": "Record not found"}')
         pages = self.timelines.get(request.path.removeprefix(TAG_PATH).casefold(), {})

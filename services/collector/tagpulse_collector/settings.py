@@ -137,6 +137,15 @@ class CollectorSettings(Settings):
     stream_mastodon_poll_seconds: float = Field(
         default=5.0, gt=0, description="How often a `mastodon` keyword stream polls the public timeline."
     )
+    stream_mastodon_streaming: bool = Field(
+        default=True,
+        description=(
+            "With TAGPULSE_MASTODON_ACCESS_TOKEN set, a `mastodon` keyword stream also reads the "
+            "instance's streaming API (GET /api/v1/streaming/public) once its polls have caught up: new "
+            "statuses at once, and `delete` events that remove the stored statuses they name. An "
+            "instance that refuses it is polled. false: poll only."
+        ),
+    )
     stream_bluesky_overlap_seconds: float = Field(
         default=5.0,
         ge=0,
