@@ -4,7 +4,9 @@ first, and nothing but a 404 or 410 ever deletes."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 from datetime import UTC, datetime, timedelta
 from functools import partial
 
@@ -16,10 +18,11 @@ from tagpulse_collector.deletion.command import run_mastodon_recheck
 from tagpulse_collector.deletion.mastodon_rechecks import (
     RecheckPass,
     recheck_client,
+    recheck_loop,
     recheck_mastodon,
     recheck_statuses,
 )
-from tagpulse_collector.deletion.posts import delete_posts
+from tagpulse_collector.deletion.posts import Removed, delete_posts
 from tagpulse_collector.ingestion.batches import in_transaction
 from tagpulse_collector.metrics import MASTODON_RECHECKS, POSTS_DELETED
 from tagpulse_collector.settings import CollectorSettings
@@ -31,6 +34,7 @@ from tests.integration.test_mastodon_collection import TAG, run
 from tests.support.fake_http import Fault, Request
 from tests.support.fake_mastodon import STATUS_PATH, FakeMastodon, rate_limited, recorded_statuses
 from tests.support.policies import FAST
+from tests.support.polling import wait_until_async
 
 DAY = timedelta(hours=24)
 T0 = datetime(2026, 12, 5, 8, 0, tzinfo=UTC)
@@ -221,3 +225,32 @@ def test_one_collector_at_a_time_and_the_command(
     printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert (printed["requests"], printed["statuses_present"], printed["posts_deleted"]) == (5, 5, 0)
     assert sorted(checked(engine)) == stored[:5]
+
+
+def test_the_collectors_loop_deletes_and_asks_for_the_invalidation(
+    engine: Engine, fake_mastodon: FakeMastodon, stored: list[str]
+) -> None:
+    fake_mastodon.deleted.add(stored[0])
+    stop = threading.Event()
+    removed: list[Removed] = []
+
+    async def loop() -> None:
+        task = asyncio.create_task(
+            recheck_loop(
+                engine,
+                MastodonAccess(fake_mastodon.base_url, policy=FAST),
+                100,
+                DAY,
+                3600,
+                stop,
+                removed.append,
+            )
+        )
+        await wait_until_async(lambda: removed, message="a pass that deleted")
+        stop.set()
+        task.cancel()
+
+    asyncio.run(loop())
+    assert [r.posts for r in removed] == [1]
+    assert stored[0] not in mastodon_posts(engine)
+    assert len(fake_mastodon.status_requests()) == len(stored)
