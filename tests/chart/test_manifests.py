@@ -14,6 +14,7 @@ import pytest
 import redis
 
 from tagpulse.settings import Settings
+from tagpulse_collector.settings import CollectorSettings
 from tests.chart.dockerfiles import Dockerfile
 from tests.chart.helm import (
     ALL_VALUES,
@@ -137,6 +138,120 @@ def test_the_trigger_command_parses_and_fails_when_the_run_cannot_start(tmp_path
     )  # fmt: skip
     assert result.returncode == 1, result.stderr
     assert "collection failed to start: UNAVAILABLE" in result.stderr
+
+
+# --- The retention CronJob --------------------------------------------------------------------
+
+
+def retention_pod(manifests: list[Manifest]) -> dict[str, Any]:
+    cronjob = one(manifests, "CronJob", name("retention"))
+    return dict(cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"])
+
+
+def test_retention_runs_as_a_cronjob_and_the_collector_pods_timer_is_then_off() -> None:
+    manifests = render(EXTERNAL_DB)
+    cronjob = one(manifests, "CronJob", name("retention"))
+    spec = cronjob["spec"]
+    assert (spec["schedule"], spec["timeZone"], spec["concurrencyPolicy"]) == (
+        "5 * * * *",
+        "Europe/Madrid",
+        "Forbid",
+    )
+    job = spec["jobTemplate"]["spec"]
+    (container,) = job["template"]["spec"]["containers"]
+    entrypoint = Dockerfile.read(ROOT / "services" / "collector" / "Dockerfile").entrypoint
+    assert entrypoint + container["args"] == ["python", "-m", "tagpulse_collector", "retention"]
+    # As the collection's: a failed run fails the Job, an evicted pod is replaced.
+    collect = one(manifests, "CronJob", name("collect"))["spec"]["jobTemplate"]["spec"]
+    rules = job["podFailurePolicy"]["rules"]
+    assert rules[0] == collect["podFailurePolicy"]["rules"][0]
+    assert rules[1]["onExitCodes"] == {"containerName": "retention", "operator": "NotIn", "values": [0]}
+    assert job["template"]["spec"]["restartPolicy"] == "Never"
+
+    # The database and the API token (for the cache invalidation), no platform credentials.
+    env = env_of(container)
+    assert env["TAGPULSE_DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {
+        "name": RELEASE,
+        "key": "database-url",
+    }
+    assert env["TAGPULSE_API_TOKEN"]["valueFrom"]["secretKeyRef"] == {"name": RELEASE, "key": "api-token"}
+    assert not {
+        "TAGPULSE_X_BEARER_TOKEN",
+        "TAGPULSE_MASTODON_ACCESS_TOKEN",
+        "TAGPULSE_BLUESKY_APP_PASSWORD",
+    } & set(env)
+    assert container["envFrom"] == [{"configMapRef": {"name": name("config")}}]
+    config = one(manifests, "ConfigMap", name("config"))["data"]
+    assert config["TAGPULSE_RETENTION_DAYS"] == "mastodon=90,x=30"
+    assert config["TAGPULSE_QUERY_ADDRESS"] == f"{name('query')}:50051"
+    # The collector pods read the same ConfigMap: their own timer is off (0), and 0 is a valid setting.
+    assert config["TAGPULSE_RETENTION_INTERVAL_MINUTES"] == "0"
+    settings = CollectorSettings(
+        retention_days=config["TAGPULSE_RETENTION_DAYS"],
+        retention_interval_minutes=config["TAGPULSE_RETENTION_INTERVAL_MINUTES"],
+    )
+    assert (settings.retention_days, settings.retention_interval_minutes) == ({"x": 30, "mastodon": 90}, 0)
+
+    # No retention set, or the CronJob turned off: no CronJob, and the collector pods' timer.
+    for manifests in (render(), render(EXTERNAL_DB, "retention.enabled=false")):
+        assert not [m for m in of_kind(manifests, "CronJob") if m["metadata"]["name"] == name("retention")]
+        assert (
+            one(manifests, "ConfigMap", name("config"))["data"]["TAGPULSE_RETENTION_INTERVAL_MINUTES"] == "60"
+        )
+    assert (
+        one(render(None, "config.retentionDays.x=7"), "CronJob", name("retention"))["spec"]["schedule"]
+        == "23 * * * *"
+    )
+
+
+def test_retention_reaches_the_in_chart_database_and_a_proxied_one() -> None:
+    (container,) = retention_pod(render(None, "config.retentionDays.x=7"))["containers"]
+    env = env_of(container)
+    assert env["POSTGRES_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
+        "name": RELEASE,
+        "key": "postgres-password",
+    }
+    assert "$(POSTGRES_PASSWORD)@" in env["TAGPULSE_DATABASE_URL"]["value"]
+
+    proxied = render(CLOUD_SQL_PROXY)
+    pod = retention_pod(proxied)
+    (proxy,) = pod["initContainers"]
+    assert (proxy["name"], proxy["restartPolicy"]) == ("cloud-sql-proxy", "Always")
+    assert "cloud-sql-credentials" in {v["name"] for v in pod["volumes"]}
+    egress = one(proxied, "NetworkPolicy", name("retention"))["spec"]["egress"]
+    assert any({"protocol": "TCP", "port": 443} in rule["ports"] for rule in egress)
+
+    pod = retention_pod(render(EXTERNAL_DB_TLS))
+    env = env_of(pod["containers"][0])
+    assert env["PGSSLMODE"]["value"] == "verify-full"
+    assert "database-ca" in {m["name"] for m in pod["containers"][0]["volumeMounts"]}
+
+
+def test_the_retention_command_runs_as_the_cronjob_runs_it(tmp_path: Path) -> None:
+    """The CronJob's exact command and settings, on a migrated SQLite database with nothing past the
+    retention: it deletes nothing and succeeds, without asking the query service."""
+    manifests = render(EXTERNAL_DB)
+    (container,) = retention_pod(manifests)["containers"]
+    config = one(manifests, "ConfigMap", name("config"))["data"]
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "TAGPULSE_DATABASE_URL": f"sqlite:///{tmp_path / 'tagpulse.db'}",
+        "TAGPULSE_RETENTION_DAYS": config["TAGPULSE_RETENTION_DAYS"],
+        "TAGPULSE_RETENTION_INTERVAL_MINUTES": config["TAGPULSE_RETENTION_INTERVAL_MINUTES"],
+        "TAGPULSE_API_TOKEN": "test-token",
+    }
+    migrate = [sys.executable, "-m", "tagpulse.migrate", "upgrade"]
+    subprocess.run(migrate, env=env, check=True, capture_output=True, timeout=120, cwd=tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-m", "tagpulse_collector", *container["args"]],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == '{"posts_deleted": 0, "users_deleted": 0}'
 
 
 # --- Migrations -------------------------------------------------------------------------------
@@ -700,6 +815,22 @@ def test_network_policies_allow_exactly_the_flows_tagpulse_needs() -> None:
         assert not allowed(policies, source, destination, port), (
             f"{source} → {destination}:{port} must be denied"
         )
+
+
+def test_network_policies_let_the_retention_reach_the_database_and_the_query_service_only() -> None:
+    policies = policies_of(render(None, "config.retentionDays.x=7"))
+    for destination, port in ((pod("query"), 50051), (pod("postgresql"), 5432)):
+        assert allowed(policies, pod("retention"), destination, port), destination
+    for destination, port in ((pod("collector"), 50052), (pod("redis"), 6379), (X_API, 443)):
+        assert not allowed(policies, pod("retention"), destination, port), destination
+    # Without the CronJob, nothing of it.
+    policies = policies_of(render())
+    assert not allowed(policies, pod("retention"), pod("postgresql"), 5432)
+    assert not allowed(policies, pod("retention"), pod("query"), 50051)
+    database = External("10.20.0.7")
+    policies = policies_of(render(EXTERNAL_DB))
+    assert allowed(policies, pod("retention"), database, 5432)
+    assert not allowed(policies, pod("retention"), External("8.8.8.8"), 5432)
 
 
 def test_network_policies_reach_an_external_database_only_where_it_lives() -> None:

@@ -156,17 +156,7 @@ starts). */}}
 - name: TAGPULSE_API_TOKEN
   valueFrom:
     secretKeyRef: {name: {{ $secret }}, key: api-token}
-{{- if .Values.postgresql.enabled }}
-- name: POSTGRES_PASSWORD
-  valueFrom:
-    secretKeyRef: {name: {{ $secret }}, key: postgres-password}
-- name: TAGPULSE_DATABASE_URL
-  value: {{ printf "postgresql://%s:$(POSTGRES_PASSWORD)@%s:%d/%s" .Values.postgresql.username (include "tagpulse.serviceHost" (dict "root" . "component" "postgresql")) (int .Values.postgresql.port) .Values.postgresql.database | quote }}
-{{- else }}
-- name: TAGPULSE_DATABASE_URL
-  valueFrom:
-    secretKeyRef: {name: {{ $secret }}, key: database-url}
-{{- end }}
+{{ include "tagpulse.databaseEnv" . }}
 {{- if .Values.redis.enabled }}
 - name: REDIS_PASSWORD
   valueFrom:
@@ -194,6 +184,28 @@ starts). */}}
 {{- with .Values.config.extraEnv }}
 {{ toYaml . }}
 {{- end }}
+{{- end }}
+
+{{/* TAGPULSE_DATABASE_URL from the Secret, or composed for the in-chart PostgreSQL. */}}
+{{- define "tagpulse.databaseEnv" -}}
+{{- $secret := include "tagpulse.secretName" . -}}
+{{- if .Values.postgresql.enabled -}}
+- name: POSTGRES_PASSWORD
+  valueFrom:
+    secretKeyRef: {name: {{ $secret }}, key: postgres-password}
+- name: TAGPULSE_DATABASE_URL
+  value: {{ printf "postgresql://%s:$(POSTGRES_PASSWORD)@%s:%d/%s" .Values.postgresql.username (include "tagpulse.serviceHost" (dict "root" . "component" "postgresql")) (int .Values.postgresql.port) .Values.postgresql.database | quote }}
+{{- else -}}
+- name: TAGPULSE_DATABASE_URL
+  valueFrom:
+    secretKeyRef: {name: {{ $secret }}, key: database-url}
+{{- end }}
+{{- end }}
+
+{{/* "true" when the retention runs as the CronJob (retention.enabled and config.retentionDays set);
+the collector pods' own timer is then off. */}}
+{{- define "tagpulse.retentionCronJob" -}}
+{{- if and .Values.retention.enabled .Values.config.retentionDays }}true{{ end }}
 {{- end }}
 
 {{/* An external PostgreSQL's CA certificate (database.caCertificate): libpq reads PGSSLROOTCERT

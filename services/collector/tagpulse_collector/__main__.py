@@ -1,4 +1,4 @@
-"""python -m tagpulse_collector [serve | trigger … | import FILE…]"""
+"""python -m tagpulse_collector [serve | trigger … | retention | mastodon-recheck | import FILE…]"""
 
 from __future__ import annotations
 
@@ -36,6 +36,16 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser(
         "retention", help="delete the posts past their retention (TAGPULSE_RETENTION_DAYS) once, and exit"
     )
+    recheck = commands.add_parser(
+        "mastodon-recheck",
+        help="look stored Mastodon statuses up again once, delete those found deleted, and exit",
+    )
+    recheck.add_argument(
+        "--limit",
+        type=int,
+        default=None,
+        help="most requests to spend; default: one pass's share of TAGPULSE_MASTODON_RECHECKS_PER_HOUR",
+    )
     archive = commands.add_parser(
         "import", help="import X archives (twarc2 JSONL pages, flattened tweets, .gz) into the database"
     )
@@ -70,6 +80,13 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings(CollectorSettings)
         configure_logging(settings)
         return run_retention(settings)
+    if args.command == "mastodon-recheck":
+        from tagpulse.logs import configure_logging
+        from tagpulse_collector.deletion.command import run_mastodon_recheck
+
+        settings = load_settings(CollectorSettings)
+        configure_logging(settings)
+        return run_mastodon_recheck(settings, None if args.limit is None else max(args.limit, 0))
     if args.command == "import":
         from tagpulse.logs import configure_logging
         from tagpulse_collector.archive.command import run_import

@@ -58,6 +58,8 @@ class StreamReading:
 
     sample_rate: float = 20.0
     mastodon_poll_seconds: float = 5.0
+    # Read Mastodon's streaming API too (with an access token).
+    mastodon_streaming: bool = True
     bluesky_overlap_seconds: float = 5.0
     reconnect: ReconnectPolicy = field(default_factory=ReconnectPolicy)
     # Tag of the X rules this deployment adds (the Redis key prefix).
@@ -138,7 +140,11 @@ class SourceCatalog:
             return sample_feed(self.sample_seed, stream_id, started_at, self.reading.sample_rate)
         if source == "mastodon" and self.mastodon is not None:
             return mastodon_feed(
-                self.mastodon, self.reading.mastodon_poll_seconds, self.reading.reconnect, on_error
+                self.mastodon,
+                self.reading.mastodon_poll_seconds,
+                self.reading.reconnect,
+                on_error,
+                self.reading.mastodon_streaming,
             )
         if source == "bluesky" and self.bluesky is not None:
             return jetstream_feed(
@@ -209,6 +215,7 @@ def catalog_from_settings(settings: CollectorSettings, stop: threading.Event | N
         reading=StreamReading(
             sample_rate=settings.stream_sample_rate,
             mastodon_poll_seconds=settings.stream_mastodon_poll_seconds,
+            mastodon_streaming=settings.stream_mastodon_streaming,
             bluesky_overlap_seconds=settings.stream_bluesky_overlap_seconds,
             reconnect=ReconnectPolicy(scale=settings.stream_backoff_scale),
             x_marker=settings.redis_key_prefix,

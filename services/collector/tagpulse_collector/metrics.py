@@ -50,6 +50,13 @@ POSTS_DELETED = Counter(
     "Stored posts deleted, with everything they counted, by reason: retention, request, upstream.",
     ("source", "reason"),
 )
+MASTODON_RECHECKS = Counter(
+    "tagpulse_mastodon_rechecks_total",
+    "Stored Mastodon statuses looked up again on their instance, by outcome: present, gone (deleted "
+    "here), failed (left for a later pass), held (gone, but kept: most of the pass answered gone).",
+    ("outcome",),
+)
+RECHECK_OUTCOMES = ("present", "gone", "failed", "held")
 SPEND_USD = Counter(
     "tagpulse_source_spend_usd_total",
     "US dollars a paying platform bills for what tagpulse read (at the configured unit prices).",
@@ -101,6 +108,7 @@ def create_series_at_zero(sources: Iterable[str], finished_run_states: Iterable[
     create_at_zero(CACHE_INVALIDATIONS, result=[INVALIDATION_DELIVERED, INVALIDATION_FAILED])
     create_at_zero(CREDITS_DEPLETED, source=sources)
     create_at_zero(POSTS_DELETED, source=sources, reason=["retention", "request", "upstream"])
+    create_at_zero(MASTODON_RECHECKS, outcome=list(RECHECK_OUTCOMES))
     create_at_zero(BUDGET_STOPS, source=sources, budget=["daily", "run"])
     for counter in (
         stream_metrics.MESSAGES_RECEIVED,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from datetime import timedelta
 
 from sqlalchemy import Engine
 
@@ -16,6 +17,7 @@ from tagpulse.tracing import configure_tracing
 from tagpulse.v1 import collector_service_pb2, collector_service_pb2_grpc
 from tagpulse_collector import metrics
 from tagpulse_collector.catalog import KNOWN_SOURCES, catalog_from_settings
+from tagpulse_collector.deletion.mastodon_rechecks import pass_budget, recheck_loop
 from tagpulse_collector.deletion.retention import retention_loop
 from tagpulse_collector.query_client import Invalidations, QueryClient
 from tagpulse_collector.runs.executor import RunExecutor, SupervisionPolicy
@@ -76,7 +78,8 @@ def build_server(settings: CollectorSettings, after_commit: Callable[[], None] |
     # their last stored page, and so do runs orphaned later.
     executor.supervise()
     retention = None
-    if settings.retention_days:
+    # Interval 0: a scheduler of its own runs the retention command (the chart's CronJob).
+    if settings.retention_days and settings.retention_interval_minutes:
         retention = asyncio.create_task(
             retention_loop(
                 engine,
@@ -85,6 +88,19 @@ def build_server(settings: CollectorSettings, after_commit: Callable[[], None] |
                 settings.retention_batch_posts,
                 catalog.stop,
                 lambda removed: invalidations.request(f"retention deleted {removed.posts} posts"),
+            )
+        )
+    rechecks = None
+    if catalog.mastodon is not None and settings.mastodon_rechecks_per_hour:
+        rechecks = asyncio.create_task(
+            recheck_loop(
+                engine,
+                catalog.mastodon,
+                pass_budget(settings.mastodon_rechecks_per_hour, settings.mastodon_recheck_interval_minutes),
+                timedelta(hours=settings.mastodon_recheck_after_hours),
+                settings.mastodon_recheck_interval_minutes * 60,
+                catalog.stop,
+                lambda removed: invalidations.request(f"mastodon re-checks deleted {removed.posts} posts"),
             )
         )
     manager = None
@@ -104,6 +120,8 @@ def build_server(settings: CollectorSettings, after_commit: Callable[[], None] |
     async def on_stop() -> None:
         if retention is not None:
             retention.cancel()
+        if rechecks is not None:
+            rechecks.cancel()
         if manager is not None:
             await asyncio.to_thread(manager.stop, settings.shutdown_grace_seconds)
         await executor.shutdown()

@@ -137,6 +137,15 @@ class CollectorSettings(Settings):
     stream_mastodon_poll_seconds: float = Field(
         default=5.0, gt=0, description="How often a `mastodon` keyword stream polls the public timeline."
     )
+    stream_mastodon_streaming: bool = Field(
+        default=True,
+        description=(
+            "With TAGPULSE_MASTODON_ACCESS_TOKEN set, a `mastodon` keyword stream also reads the "
+            "instance's streaming API (GET /api/v1/streaming/public) once its polls have caught up: new "
+            "statuses at once, and `delete` events that remove the stored statuses they name. An "
+            "instance that refuses it is polled. false: poll only."
+        ),
+    )
     stream_bluesky_overlap_seconds: float = Field(
         default=5.0,
         ge=0,
@@ -190,11 +199,12 @@ class CollectorSettings(Settings):
     )
     retention_interval_minutes: float = Field(
         default=60.0,
-        gt=0,
+        ge=0,
         le=7 * 24 * 60,
         description=(
-            "How often the collector deletes the posts past their retention, one replica at a time "
-            "(the Helm chart sets it from `config.retentionIntervalMinutes`)."
+            "How often the collector deletes the posts past their retention, one replica at a time. "
+            "0: never (the Helm chart's retention CronJob runs `python -m tagpulse_collector "
+            "retention` instead, and sets 0 here)."
         ),
     )
     retention_batch_posts: int = Field(
@@ -202,6 +212,34 @@ class CollectorSettings(Settings):
         ge=1,
         le=100_000,
         description="Posts deleted per transaction when enforcing the retention.",
+    )
+
+    mastodon_rechecks_per_hour: int = Field(
+        default=600,
+        ge=0,
+        le=100_000,
+        description=(
+            "Stored Mastodon statuses the collector looks up again per hour (GET /api/v1/statuses/:id "
+            "on TAGPULSE_MASTODON_BASE_URL, one request each, the least recently checked first) to "
+            "delete those the instance answers 404 or 410 (deleted); one replica at a time. 0: no "
+            "re-checks. Mastodon allows 300 requests per 5 minutes by default: leave room for "
+            "collections and streams."
+        ),
+    )
+    mastodon_recheck_interval_minutes: float = Field(
+        default=15.0,
+        gt=0,
+        le=24 * 60,
+        description=(
+            "How often the collector runs a pass of Mastodon re-checks; each pass spends its share of "
+            "TAGPULSE_MASTODON_RECHECKS_PER_HOUR."
+        ),
+    )
+    mastodon_recheck_after_hours: float = Field(
+        default=24.0,
+        ge=0,
+        le=365 * 24,
+        description="A Mastodon status found still there is not looked up again for this long.",
     )
 
     @field_validator("retention_days", mode="before")

@@ -418,3 +418,23 @@ class XHourlyPostCount(Base):
     __table_args__ = (
         ForeignKeyConstraint(["hashtag"], ["x_post_count_fetches.hashtag"], ondelete="CASCADE"),
     )
+
+
+# --- Upstream checks ------------------------------------------------------------------
+
+
+class MastodonStatusCheck(Base):
+    """When a stored Mastodon status was last looked up on its instance and found still there
+    (`tagpulse_collector.deletion.mastodon_rechecks`; a status found gone is deleted, and so is
+    its row here). A table of its own rather than a column on `posts`: only Mastodon posts have
+    it, it changes on every re-check pass while a post never changes once stored, and the posts
+    table stays as narrow as ingestion's bulk writes want it. Rows of posts deleted by other
+    paths are removed by the next pass that meets them."""
+
+    __tablename__ = "mastodon_status_checks"
+
+    post_id: Mapped[str] = mapped_column(PLATFORM_ID, primary_key=True)
+    checked_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    # The next pass's statuses: the least recently checked first.
+    __table_args__ = (Index("ix_mastodon_status_checks_checked_at", "checked_at", "post_id"),)

@@ -1,11 +1,15 @@
-"""`python -m tagpulse_collector retention`: what the chart's retention CronJob runs."""
+"""`python -m tagpulse_collector retention` (what the chart's retention CronJob runs) and
+`python -m tagpulse_collector mastodon-recheck`."""
 
 from __future__ import annotations
 
 import json
 import sys
+from datetime import timedelta
 
 from tagpulse.db.engine import database_engine
+from tagpulse_collector.catalog import catalog_from_settings
+from tagpulse_collector.deletion.mastodon_rechecks import pass_budget, recheck_mastodon
 from tagpulse_collector.deletion.retention import enforce_retention
 from tagpulse_collector.query_client import invalidate_once
 from tagpulse_collector.settings import CollectorSettings
@@ -38,6 +42,54 @@ def run_retention(settings: CollectorSettings) -> int:
         reason = f"retention deleted {removed.posts} posts"
         if not invalidate_once(settings.query_address, api_token, reason, INVALIDATION_RETRY_SECONDS):
             # Deleted posts must not stay in answers: fail the Job so someone looks.
+            print(
+                f"the posts are deleted, but the query service at {settings.query_address} did not "
+                "take the invalidation: its cached answers can show them until they expire",
+                file=sys.stderr,
+            )
+            return EXIT_NOT_INVALIDATED
+    return 0
+
+
+def run_mastodon_recheck(settings: CollectorSettings, budget: int | None = None) -> int:
+    """One pass of Mastodon re-checks (`budget` requests, default one pass's share of
+    TAGPULSE_MASTODON_RECHECKS_PER_HOUR); prints its figures as JSON and retires the cached answers
+    when posts were deleted. Exit status as `run_retention`'s, and 1 without a Mastodon instance."""
+    catalog = catalog_from_settings(settings)
+    if catalog.mastodon is None:
+        print("no Mastodon instance (TAGPULSE_MASTODON_BASE_URL): nothing to re-check", file=sys.stderr)
+        return 1
+    if budget is None:
+        budget = pass_budget(settings.mastodon_rechecks_per_hour, settings.mastodon_recheck_interval_minutes)
+    engine = database_engine(settings)
+    try:
+        figures = recheck_mastodon(
+            engine, catalog.mastodon, budget, timedelta(hours=settings.mastodon_recheck_after_hours)
+        )
+    finally:
+        engine.dispose()
+    if figures is None:
+        print("another collector is re-checking Mastodon statuses right now", file=sys.stderr)
+        print(json.dumps({"requests": 0, "posts_deleted": 0}))
+        return 0
+    print(
+        json.dumps(
+            {
+                "requests": figures.requests,
+                "statuses_present": figures.present,
+                "statuses_gone": figures.gone,
+                "statuses_failed": figures.failed,
+                "statuses_held": figures.held,
+                "posts_deleted": figures.removed.posts,
+                "users_deleted": figures.removed.users,
+                "stopped": figures.stopped,
+            }
+        )
+    )
+    if figures.removed.posts:
+        api_token = settings.api_token.get_secret_value() if settings.api_token else None
+        reason = f"mastodon re-checks deleted {figures.removed.posts} posts"
+        if not invalidate_once(settings.query_address, api_token, reason, INVALIDATION_RETRY_SECONDS):
             print(
                 f"the posts are deleted, but the query service at {settings.query_address} did not "
                 "take the invalidation: its cached answers can show them until they expire",

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
@@ -205,14 +205,19 @@ class ApiClient:
         params: Params | None = None,
         json: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
+        answered: Collection[int] = (),
     ) -> httpx.Response:
-        """`get` for any method, with a JSON body and headers of its own (a session's POSTs)."""
+        """`get` for any method, with a JSON body and headers of its own (a session's POSTs).
+        Statuses in `answered` are the caller's answer, returned instead of raised (a re-check's
+        404: the status is gone)."""
         waits = 0
         while True:
             self._wait_for_spent_window()
             response = self._send_with_retries(_Call(method, url, params, json, headers))
             self._observe(response)
             status = response.status_code
+            if status in answered:
+                return response
             if is_credits_depleted(response):
                 CREDITS_DEPLETED.labels(source=self.source).inc()
                 raise CreditsDepleted(
