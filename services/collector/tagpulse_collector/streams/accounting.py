@@ -142,6 +142,14 @@ def settle_entries(
     candidates = sorted({key for key in keys if key >= floor})
     if not candidates:
         return set()
+    if connection.dialect.name == "postgresql":
+        # Two array parameters: one short statement whatever the batch size, where a row of
+        # parameters per entry cost a stream batch more than its posts' ingestion.
+        inserted = connection.execute(
+            SETTLE_ENTRIES_POSTGRESQL,
+            {"stream_id": stream_id, "ms": [k[0] for k in candidates], "seq": [k[1] for k in candidates]},
+        )
+        return {(int(ms), int(seq)) for ms, seq in inserted}
     table = StreamEntry.table()
     # Rows as execute() parameters, not .values(): the statement is compiled once and cached
     # (SQLAlchemy's "insertmanyvalues" still sends one INSERT per 1,000 rows).
@@ -150,6 +158,17 @@ def settle_entries(
         [{"stream_id": stream_id, "entry_ms": ms, "entry_seq": seq} for ms, seq in candidates],
     )
     return {(int(ms), int(seq)) for ms, seq in inserted}
+
+
+SETTLE_ENTRIES_POSTGRESQL = text(
+    """
+INSERT INTO stream_entries (stream_id, entry_ms, entry_seq)
+SELECT :stream_id, e.ms, e.seq FROM unnest(CAST(:ms AS bigint[]), CAST(:seq AS bigint[])) AS e(ms, seq)
+ORDER BY e.ms, e.seq
+ON CONFLICT DO NOTHING
+RETURNING entry_ms, entry_seq
+"""
+)
 
 
 # The stream's first sight of each post of the batch, with the stored post's language and
