@@ -104,7 +104,7 @@ class CollectorSettings(Settings):
         ),
     )
     stream_batch_size: int = Field(
-        default=200, ge=1, le=5000, description="Stream buffer entries a writer stores per transaction."
+        default=1000, ge=1, le=5000, description="Stream buffer entries a writer stores per transaction."
     )
     stream_claim_idle_seconds: float = Field(
         default=30.0,

@@ -48,12 +48,7 @@ def analyze(engine: Engine, tables: tuple[str, ...] = INGESTION_TABLES) -> None:
         return
     # One order for everyone: two writers analyzing at once wait for each other, never deadlock.
     tables = tuple(sorted(tables))
-    # Its own transaction, committed durably: an import whose batches committed without waiting
-    # for the disk (see `importer`) is on disk once this commit is. (A transaction id makes the
-    # commit one that waits for the write-ahead log up to it, whatever ANALYZE wrote.)
     with engine.begin() as connection:
-        connection.exec_driver_sql("SET LOCAL synchronous_commit = on")
-        connection.exec_driver_sql("SELECT pg_current_xact_id()")
         connection.exec_driver_sql(f"ANALYZE {', '.join(tables)}")
     log.debug("tables analyzed", extra={"tables": list(tables)})
 

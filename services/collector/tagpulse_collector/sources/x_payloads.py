@@ -119,7 +119,7 @@ def _place_country(tweet: Mapping[str, Any], places: Mapping[str, dict[str, Any]
     return code.upper() if isinstance(code, str) and len(code) == 2 else None
 
 
-def author_of(user: Mapping[str, Any]) -> Author | None:
+def author_of(user: Mapping[str, Any], source: str = SOURCE_NAME) -> Author | None:
     """A user object of `includes.users` (or a flattened tweet's `author`)."""
     user_id = _id(user.get("id"))
     if user_id is None:
@@ -128,7 +128,7 @@ def author_of(user: Mapping[str, Any]) -> Author | None:
     followers = metrics.get("followers_count") if isinstance(metrics, dict) else None
     location = user.get("location")
     return Author(
-        source=SOURCE_NAME,
+        source=source,
         id=user_id,
         username=str(user.get("username") or ""),
         display_name=str(user.get("name") or ""),
@@ -141,6 +141,7 @@ def post_of(
     tweet: Mapping[str, Any],
     included_tweets: Mapping[str, dict[str, Any]],
     places: Mapping[str, dict[str, Any]],
+    source: str = SOURCE_NAME,
 ) -> CollectedPost:
     """One tweet; raises ValueError when it lacks what a post needs (id, author, time)."""
     post_id, author_id = _id(tweet.get("id")), _id(tweet.get("author_id"))
@@ -153,7 +154,7 @@ def post_of(
     language = tweet.get("lang")
     text = tweet.get("text")
     return CollectedPost(
-        source=SOURCE_NAME,
+        source=source,
         id=post_id,
         author_id=author_id,
         text=text if isinstance(text, str) else "",
@@ -174,8 +175,10 @@ def _error_line(error: Mapping[str, Any]) -> str:
     return ": ".join(parts) or "unknown error"
 
 
-def parse_page(payload: object) -> XPage:
-    """A response page (search, tweet lookup) or a stream message; raises MalformedResponse."""
+def parse_page(payload: object, source: str = SOURCE_NAME) -> XPage:
+    """A response page (search, tweet lookup) or a stream message; raises MalformedResponse.
+    `source` names the posts' and authors' source (a source that speaks X's format, as the
+    sample does, stores them under its own name)."""
     if not isinstance(payload, dict):
         raise MalformedResponse("the response is not a JSON object")
     data = payload.get("data", [])
@@ -191,11 +194,11 @@ def parse_page(payload: object) -> XPage:
     errors = [_error_line(e) for e in _dicts(payload.get("errors"))]
     for tweet in _dicts(data):
         try:
-            posts.append(post_of(tweet, included_tweets, places))
+            posts.append(post_of(tweet, included_tweets, places, source))
         except ValueError as error:
             errors.append(f"tweet {tweet.get('id')!s} skipped: {error}")
     wanted = {p.author_id for p in posts}
-    authors = [a for a in map(author_of, (users[i] for i in wanted if i in users)) if a is not None]
+    authors = [a for a in (author_of(users[i], source) for i in wanted if i in users) if a is not None]
     next_token = meta.get("next_token")
     return XPage(
         posts=posts,

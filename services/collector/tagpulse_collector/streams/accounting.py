@@ -24,21 +24,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import and_, delete, or_, select, tuple_
+from sqlalchemy import and_, bindparam, delete, or_, select, text
 from sqlalchemy.engine import Connection
 
 from tagpulse.db.engine import upsert
 from tagpulse.db.models import (
     STREAM_COUNT_KEY,
-    Post,
     StreamCount,
     StreamDeadLetter,
     StreamEntry,
-    StreamPost,
     width,
 )
+from tagpulse.db.types import UTCDateTime
 from tagpulse_collector.deletion.posts import UPSTREAM, delete_posts
-from tagpulse_collector.ingestion.batches import ingest_pages
+from tagpulse_collector.ingestion.batches import prepare_batch, write_prepared
 from tagpulse_collector.metrics import POSTS_DELETED
 from tagpulse_collector.sources.base import Page
 from tagpulse_collector.streams import store
@@ -106,8 +105,10 @@ def write_entries(
     if matched:
         posts = [e.parsed.post for e in matched if e.parsed is not None]
         authors = [a for e in matched if e.parsed is not None for a in e.parsed.authors]
-        new = ingest_pages(connection, [Page(posts=posts, authors=authors)]).new
-        unique = _count_unique(connection, stream, matched)
+        batch = prepare_batch([Page(posts=posts, authors=authors)])
+        new = write_prepared(connection, batch).new
+        # (No staged posts when every matched post's id was too long to store.)
+        unique = _count_unique(connection, stream, matched) if batch.posts else 0
     gone = sorted({e.message.body.decode() for e in fresh if e.message.kind == DELETED})
     # The platform says these posts were deleted: they leave tagpulse with everything they
     # counted, in this batch's transaction (the stream counts how many of them were stored).
@@ -141,6 +142,14 @@ def settle_entries(
     candidates = sorted({key for key in keys if key >= floor})
     if not candidates:
         return set()
+    if connection.dialect.name == "postgresql":
+        # Two array parameters: one short statement whatever the batch size, where a row of
+        # parameters per entry cost a stream batch more than its posts' ingestion.
+        inserted = connection.execute(
+            SETTLE_ENTRIES_POSTGRESQL,
+            {"stream_id": stream_id, "ms": [k[0] for k in candidates], "seq": [k[1] for k in candidates]},
+        )
+        return {(int(ms), int(seq)) for ms, seq in inserted}
     table = StreamEntry.table()
     # Rows as execute() parameters, not .values(): the statement is compiled once and cached
     # (SQLAlchemy's "insertmanyvalues" still sends one INSERT per 1,000 rows).
@@ -151,6 +160,35 @@ def settle_entries(
     return {(int(ms), int(seq)) for ms, seq in inserted}
 
 
+SETTLE_ENTRIES_POSTGRESQL = text(
+    """
+INSERT INTO stream_entries (stream_id, entry_ms, entry_seq)
+SELECT :stream_id, e.ms, e.seq FROM unnest(CAST(:ms AS bigint[]), CAST(:seq AS bigint[])) AS e(ms, seq)
+ORDER BY e.ms, e.seq
+ON CONFLICT DO NOTHING
+RETURNING entry_ms, entry_seq
+"""
+)
+
+
+# The stream's first sight of each post of the batch, with the stored post's language and
+# country: one statement over the rows the ingestion path just staged (`tagpulse_stage_posts`, the
+# batch's distinct posts, see ingestion/staging.py) joined to `posts`, rather than a lookup and
+# an insert with a parameter per post, which cost most of a stream batch's time (BENCHMARKS.md).
+# (`WHERE true` lets SQLite tell the upsert's ON CONFLICT from a join's ON.)
+INSERT_FIRST_SIGHTINGS = text(
+    """
+INSERT INTO stream_posts (stream_id, source, post_id, language, country_code, first_seen_at)
+SELECT :stream_id, p.source, p.id, p.language, p.country_code, :now
+FROM tagpulse_stage_posts s JOIN posts p ON p.source = s.source AND p.id = s.id
+WHERE true
+ORDER BY p.source, p.id
+ON CONFLICT (stream_id, source, post_id) DO NOTHING
+RETURNING source, post_id, language, country_code
+"""
+).bindparams(bindparam("now", type_=UTCDateTime()))
+
+
 def _count_unique(connection: Connection, stream: StreamRecord, matched: Sequence[ParsedEntry]) -> int:
     """Insert the stream's first sight of each post; count and roll up only those."""
     rule_keys: dict[tuple[str, str], set[str]] = {}
@@ -158,36 +196,8 @@ def _count_unique(connection: Connection, stream: StreamRecord, matched: Sequenc
         assert entry.parsed is not None
         keys = rule_keys.setdefault((entry.parsed.post.source, entry.parsed.post.id), set())
         keys.update(stream.rules[i].key for i in entry.message.rules if 0 <= i < len(stream.rules))
-    posts = Post.table()
-    stored = {
-        (row.source, row.id): (row.language, row.country_code)
-        for row in connection.execute(
-            select(posts.c.source, posts.c.id, posts.c.language, posts.c.country_code).where(
-                tuple_(posts.c.source, posts.c.id).in_(sorted(rule_keys))
-            )
-        )
-    }
-    now = datetime.now(UTC)
-    seen = StreamPost.table()
-    rows = [
-        {
-            "stream_id": stream.id,
-            "source": source,
-            "post_id": post_id,
-            "language": stored[(source, post_id)][0],
-            "country_code": stored[(source, post_id)][1],
-            "first_seen_at": now,
-        }
-        for source, post_id in sorted(rule_keys)
-        if (source, post_id) in stored
-    ]
-    if not rows:
-        return 0
     first_seen = connection.execute(
-        upsert(connection, seen)
-        .on_conflict_do_nothing()
-        .returning(seen.c.source, seen.c.post_id, seen.c.language, seen.c.country_code),
-        rows,
+        INSERT_FIRST_SIGHTINGS, {"stream_id": stream.id, "now": datetime.now(UTC)}
     ).all()
     counts: Counter[tuple[str, str]] = Counter()
     for source, post_id, language, country in first_seen:

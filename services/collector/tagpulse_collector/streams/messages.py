@@ -12,7 +12,6 @@ matching_rules}`; the sample generator writes that shape too), `mastodon` messag
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -156,15 +155,12 @@ def parse_message(source: str, body: bytes) -> ParsedMessage:
     if not isinstance(payload.get("data"), dict):
         raise BadMessage("no tweet in the message (`data` is not an object)")
     try:
-        page = x_payloads.parse_page(payload)
+        page = x_payloads.parse_page(payload, source)
     except MalformedResponse as error:
         raise BadMessage(str(error)) from None
     if len(page.posts) != 1:
         raise BadMessage("; ".join(page.errors) or "no tweet in the message")
     post, authors = page.posts[0], tuple(page.authors)
-    if source != x_payloads.SOURCE_NAME:
-        post = dataclasses.replace(post, source=source)
-        authors = tuple(dataclasses.replace(a, source=source) for a in authors)
     _check_ids(post)
     return ParsedMessage(post, authors)
 

@@ -52,7 +52,11 @@ OUTAGES: tuple[type[Exception], ...] = (*DATABASE_OUTAGES, redis.RedisError)
 
 @dataclass(frozen=True)
 class WriterPolicy:
-    batch_size: int = 200
+    # Entries read and stored per transaction (a read takes what is there, up to this many):
+    # a batch has some twenty statements whatever its size, so at a high rate bigger batches
+    # store more per second (200 → 1,000 took one writer from about 4,500 to 8,000 matched
+    # posts/s, BENCHMARKS.md); at a low rate batches stay small and quick.
+    batch_size: int = 1000
     # How long a read waits for new entries.
     block_seconds: float = 1.0
     # How long an entry stays pending before another writer (or this one, for a failed entry)
