@@ -37,18 +37,7 @@ def run_retention(settings: CollectorSettings) -> int:
         print(json.dumps({"posts_deleted": 0, "users_deleted": 0}))
         return 0
     print(json.dumps({"posts_deleted": removed.posts, "users_deleted": removed.users}))
-    if removed.posts:
-        api_token = settings.api_token.get_secret_value() if settings.api_token else None
-        reason = f"retention deleted {removed.posts} posts"
-        if not invalidate_once(settings.query_address, api_token, reason, INVALIDATION_RETRY_SECONDS):
-            # Deleted posts must not stay in answers: fail the Job so someone looks.
-            print(
-                f"the posts are deleted, but the query service at {settings.query_address} did not "
-                "take the invalidation: its cached answers can show them until they expire",
-                file=sys.stderr,
-            )
-            return EXIT_NOT_INVALIDATED
-    return 0
+    return _retire_cached_answers(settings, removed.posts, "retention")
 
 
 def run_mastodon_recheck(settings: CollectorSettings, budget: int | None = None) -> int:
@@ -72,28 +61,23 @@ def run_mastodon_recheck(settings: CollectorSettings, budget: int | None = None)
         print("another collector is re-checking Mastodon statuses right now", file=sys.stderr)
         print(json.dumps({"requests": 0, "posts_deleted": 0}))
         return 0
+    print(json.dumps(figures.as_dict()))
+    return _retire_cached_answers(settings, figures.removed.posts, "mastodon re-checks")
+
+
+def _retire_cached_answers(settings: CollectorSettings, posts_deleted: int, deleted_by: str) -> int:
+    """After a command deleted posts: the query service retires its cached answers, or the
+    command's exit status says it would not (0 or EXIT_NOT_INVALIDATED)."""
+    if not posts_deleted:
+        return 0
+    api_token = settings.api_token.get_secret_value() if settings.api_token else None
+    reason = f"{deleted_by} deleted {posts_deleted} posts"
+    if invalidate_once(settings.query_address, api_token, reason, INVALIDATION_RETRY_SECONDS):
+        return 0
+    # Deleted posts must not stay in answers: fail the Job so someone looks.
     print(
-        json.dumps(
-            {
-                "requests": figures.requests,
-                "statuses_present": figures.present,
-                "statuses_gone": figures.gone,
-                "statuses_failed": figures.failed,
-                "statuses_held": figures.held,
-                "posts_deleted": figures.removed.posts,
-                "users_deleted": figures.removed.users,
-                "stopped": figures.stopped,
-            }
-        )
+        f"the posts are deleted, but the query service at {settings.query_address} did not "
+        "take the invalidation: its cached answers can show them until they expire",
+        file=sys.stderr,
     )
-    if figures.removed.posts:
-        api_token = settings.api_token.get_secret_value() if settings.api_token else None
-        reason = f"mastodon re-checks deleted {figures.removed.posts} posts"
-        if not invalidate_once(settings.query_address, api_token, reason, INVALIDATION_RETRY_SECONDS):
-            print(
-                f"the posts are deleted, but the query service at {settings.query_address} did not "
-                "take the invalidation: its cached answers can show them until they expire",
-                file=sys.stderr,
-            )
-            return EXIT_NOT_INVALIDATED
-    return 0
+    return EXIT_NOT_INVALIDATED
