@@ -1,12 +1,13 @@
-"""The one deletion path: after any mix of collections and deletions (by id, by author, by age),
-every rollup equals a recount from the posts that remain; a deletion racing a collection of the
-same posts never leaves a negative or double count."""
+"""The one deletion path: after any mix of collections and deletions (by id, by author, by age, by
+X compliance results), every rollup equals a recount from the posts that remain; a deletion racing
+a collection of the same posts never leaves a negative or double count."""
 
 from __future__ import annotations
 
 import random
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 
@@ -25,12 +26,18 @@ from tagpulse.errors import InvalidArgument
 from tagpulse_collector.deletion.posts import delete_posts
 from tagpulse_collector.deletion.request import execute_deletion, plan_deletion
 from tagpulse_collector.deletion.retention import delete_expired
+from tagpulse_collector.deletion.x_compliance import IDLE, ComplianceJobs, CompliancePolicy, run_compliance
 from tagpulse_collector.ingestion.batches import in_transaction, ingest_page
 from tagpulse_collector.metrics import POSTS_DELETED
 from tagpulse_collector.sources.base import Page
 from tagpulse_collector.sources.sample import SampleSource
+from tagpulse_collector.sources.x_api import XAccess
+from tests.conftest import FAKE_X_TOKEN
 from tests.integration.brute_force import stored
 from tests.integration.test_ingest import ANCHOR, assert_rollups_match_a_recount
+from tests.support.fake_x import FakeXApi
+from tests.support.fake_x_compliance import result_line
+from tests.support.policies import FAST
 
 HASHTAGS = ("devops", "sre", "observability", "microservices", "metrics")
 
@@ -41,6 +48,18 @@ def aware(instant: datetime) -> datetime:
 
 def pages_of(seed: int, hashtag: str, posts: int = 150) -> list[Page]:
     return list(SampleSource(seed=seed, anchor=ANCHOR).search(hashtag, posts))
+
+
+def as_x(pages: list[Page]) -> list[Page]:
+    """Sample pages as if X had answered them (compliance jobs are for X's posts)."""
+    return [
+        replace(
+            page,
+            posts=[replace(post, source="x") for post in page.posts],
+            authors=[replace(author, source="x") for author in page.authors],
+        )
+        for page in pages
+    ]
 
 
 def ingest(engine: Engine, pages: list[Page]) -> None:
@@ -69,13 +88,15 @@ def assert_exact(engine: Engine) -> None:
             assert connection.execute(emptied).scalar_one() == 0, model.__tablename__
 
 
-def test_random_collections_and_deletions_keep_every_rollup_exact(engine: Engine) -> None:
+def test_random_collections_and_deletions_keep_every_rollup_exact(engine: Engine, fake_x: FakeXApi) -> None:
     rng = random.Random(16)
-    ingest(engine, pages_of(1, "devops") + pages_of(1, "sre"))
+    ingest(engine, pages_of(1, "devops") + pages_of(1, "sre") + as_x(pages_of(4, "metrics", 120)))
     assert_exact(engine)
+    access = XAccess(FAKE_X_TOKEN, base_url=fake_x.base_url, policy=FAST)
+    jobs = ComplianceJobs(engine, access.client(), access.storage_client(), CompliancePolicy(ids_per_job=50))
     steps: list[str] = []
-    for _ in range(12):
-        kind = rng.choice(["ids", "author", "age", "collect", "collect"])
+    for _ in range(14):
+        kind = rng.choice(["ids", "author", "age", "compliance", "collect", "collect"])
         keys = post_keys(engine)
         if kind == "ids" and keys:
             chosen = rng.sample(keys, k=min(len(keys), rng.randint(1, 40)))
@@ -93,7 +114,7 @@ def test_random_collections_and_deletions_keep_every_rollup_exact(engine: Engine
                 theirs = connection.execute(
                     select(func.count()).where(Post.source == source, Post.author_id == author)
                 ).scalar_one()
-            removed = execute_deletion(engine, plan_deletion(source, [], author, ["sample"]))
+            removed = execute_deletion(engine, plan_deletion(source, [], author, ["sample", "x"]))
             assert removed.posts == theirs
             assert removed.users == 1
         elif kind == "age":
@@ -103,13 +124,35 @@ def test_random_collections_and_deletions_keep_every_rollup_exact(engine: Engine
                 older = connection.execute(
                     select(func.count()).where(Post.created_at < now - timedelta(days=1))
                 ).scalar_one()
-            removed = delete_expired(engine, {"sample": 1}, batch_posts=17, now=now)
+            removed = delete_expired(engine, {"sample": 1, "x": 1}, batch_posts=17, now=now)
             assert removed.posts == older
+        elif kind == "compliance":
+            fake_x.compliance.results = random_compliance_results(engine, rng)
+            assert run_compliance(engine, jobs, start_now=True) == {"tweets": IDLE, "users": IDLE}
+            tweets = fake_x.compliance.results["tweets"]
+            reported_gone = {i for i, result in tweets.items() if result["reason"] != "scrub_geo"}
+            assert not reported_gone & {post_id for source, post_id in post_keys(engine) if source == "x"}
         else:
-            ingest(engine, pages_of(rng.randint(1, 3), rng.choice(HASHTAGS), rng.randint(20, 150)))
+            pages = pages_of(rng.randint(1, 3), rng.choice(HASHTAGS), rng.randint(20, 150))
+            ingest(engine, as_x(pages) if rng.random() < 0.5 else pages)
         steps.append(kind)
         assert_exact(engine)
-    assert {"collect"} < set(steps)
+    jobs.close()
+    assert {"collect", "compliance"} < set(steps)
+
+
+def random_compliance_results(engine: Engine, rng: random.Random) -> dict[str, dict[str, dict[str, str]]]:
+    """What X answers about a fifth of the stored X posts and a tenth of their authors."""
+    with engine.connect() as connection:
+        rows = connection.execute(select(Post.id, Post.author_id).where(Post.source == "x")).all()
+    post_ids, authors = sorted(row.id for row in rows), sorted({row.author_id for row in rows})
+    reasons = ["deleted", "protected", "suspended", "deactivated", "scrub_geo", "scrub_geo"]
+    return {
+        "tweets": {
+            i: result_line(i, rng.choice(reasons)) for i in rng.sample(post_ids, k=len(post_ids) // 5)
+        },
+        "users": {a: result_line(a, rng.choice(reasons)) for a in rng.sample(authors, k=len(authors) // 10)},
+    }
 
 
 def at_once(*works: Callable[[], object]) -> None:

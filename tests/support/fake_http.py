@@ -55,7 +55,7 @@ class Fault:
 
 
 class LoopbackServer:
-    """A threading HTTP/1.1 server on 127.0.0.1 (a free port) that hands each GET and POST to
+    """A threading HTTP/1.1 server on 127.0.0.1 (a free port) that hands each GET, POST and PUT to
     `_serve`; `start` serves in a thread, `close` stops it."""
 
     def __init__(self) -> None:
@@ -68,6 +68,9 @@ class LoopbackServer:
                 owner._serve(self)
 
             def do_POST(self) -> None:
+                owner._serve(self)
+
+            def do_PUT(self) -> None:
                 owner._serve(self)
 
             def log_message(self, format: str, *args: object) -> None:

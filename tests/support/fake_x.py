@@ -23,7 +23,9 @@ counts served for that hashtag (`RECORDED_COUNTS`; a hashtag without one counts 
 - `start_time` drops the buckets that end before it (a `since_id` cannot be applied to recorded
   buckets: it is only recorded with the request);
 - `counts_page_size` splits the buckets into pages linked by `meta.next_token`, as X may.
->>>>>>> coverage
+
+The batch compliance jobs (/2/compliance/jobs and the storage URLs they hand out) are
+`tests.support.fake_x_compliance`, reached through `compliance`.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.support.fake_http import FakeApi, Fault, Request, Response
+from tests.support.fake_x_compliance import DOWNLOAD_PREFIX, JOBS_PATH, UPLOAD_PREFIX, FakeCompliance
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "x"
 # The recordings served per hashtag (BLM's five pages were a keyword search; served as a tag).
@@ -145,6 +148,7 @@ class FakeXApi(FakeApi):
         self.counts_page_size: int | None = None
         self.remaining = 450
         self.billed = {"posts": 0, "users": 0}
+        self.compliance = FakeCompliance(self.base_url)
 
     def rate_limit_headers(self, remaining: int | None = None, reset_in: int = 900) -> dict[str, str]:
         return {
@@ -180,11 +184,16 @@ class FakeXApi(FakeApi):
         return match
 
     def handle(self, request: Request) -> Response:
-        if request.path not in (SEARCH_PATH, COUNTS_PATH):
+        if request.path.startswith((UPLOAD_PREFIX, DOWNLOAD_PREFIX)):
+            return self.compliance.handle_storage(request)
+        compliance = request.path == JOBS_PATH or request.path.startswith(JOBS_PATH + "/")
+        if request.path not in (SEARCH_PATH, COUNTS_PATH) and not compliance:
             return Response(404, b'{"title": "Not Found Error", "type": "about:blank", "status": 404}')
         if request.headers.get("authorization") != f"Bearer {self.bearer_token}":
             return Response(401, json.dumps(UNAUTHORIZED).encode(), self.rate_limit_headers())
         self.remaining = max(self.remaining - 1, 0)
+        if compliance:
+            return self.compliance.handle_api(request)
         if request.path == COUNTS_PATH:
             return self.handle_counts(request)
         query = request.query.get("query", "")

@@ -1,4 +1,5 @@
-"""python -m tagpulse_collector [serve | trigger … | retention | mastodon-recheck | import FILE…]"""
+"""python -m tagpulse_collector [serve | trigger … | retention | mastodon-recheck | compliance |
+import FILE…]"""
 
 from __future__ import annotations
 
@@ -46,6 +47,13 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="most requests to spend; default: one pass's share of TAGPULSE_MASTODON_RECHECKS_PER_HOUR",
     )
+    compliance = commands.add_parser(
+        "compliance",
+        help="run a pass of X batch compliance jobs now, delete what X reports must go, and exit",
+    )
+    compliance.add_argument(
+        "--timeout", type=float, default=6 * 3600, help="seconds to wait for X to process the jobs"
+    )
     archive = commands.add_parser(
         "import", help="import X archives (twarc2 JSONL pages, flattened tweets, .gz) into the database"
     )
@@ -87,6 +95,13 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings(CollectorSettings)
         configure_logging(settings)
         return run_mastodon_recheck(settings, None if args.limit is None else max(args.limit, 0))
+    if args.command == "compliance":
+        from tagpulse.logs import configure_logging
+        from tagpulse_collector.deletion.command import run_x_compliance
+
+        settings = load_settings(CollectorSettings)
+        configure_logging(settings)
+        return run_x_compliance(settings, max(args.timeout, 0))
     if args.command == "import":
         from tagpulse.logs import configure_logging
         from tagpulse_collector.archive.command import run_import

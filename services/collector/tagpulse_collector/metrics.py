@@ -57,6 +57,18 @@ MASTODON_RECHECKS = Counter(
     ("outcome",),
 )
 RECHECK_OUTCOMES = ("present", "gone", "failed", "held")
+X_COMPLIANCE_JOBS = Counter(
+    "tagpulse_x_compliance_jobs_total",
+    "X batch compliance jobs ended, by job type (tweets, users) and outcome: done (results applied), "
+    "failed or expired (a new job takes their ids).",
+    ("job_type", "outcome"),
+)
+X_COMPLIANCE_RESULTS = Counter(
+    "tagpulse_x_compliance_results_total",
+    "Results of X batch compliance jobs applied, by job type and X's reason: deleted, deactivated, "
+    "protected, suspended (the posts are deleted), scrub_geo (their geo information is), other.",
+    ("job_type", "reason"),
+)
 SPEND_USD = Counter(
     "tagpulse_source_spend_usd_total",
     "US dollars a paying platform bills for what tagpulse read (at the configured unit prices).",
@@ -109,6 +121,12 @@ def create_series_at_zero(sources: Iterable[str], finished_run_states: Iterable[
     create_at_zero(CREDITS_DEPLETED, source=sources)
     create_at_zero(POSTS_DELETED, source=sources, reason=["retention", "request", "upstream"])
     create_at_zero(MASTODON_RECHECKS, outcome=list(RECHECK_OUTCOMES))
+    create_at_zero(X_COMPLIANCE_JOBS, job_type=["tweets", "users"], outcome=["done", "failed", "expired"])
+    create_at_zero(
+        X_COMPLIANCE_RESULTS,
+        job_type=["tweets", "users"],
+        reason=["deleted", "deactivated", "protected", "suspended", "scrub_geo", "other"],
+    )
     create_at_zero(BUDGET_STOPS, source=sources, budget=["daily", "run"])
     for counter in (
         stream_metrics.MESSAGES_RECEIVED,

@@ -19,6 +19,7 @@ from tagpulse_collector import metrics
 from tagpulse_collector.catalog import KNOWN_SOURCES, catalog_from_settings
 from tagpulse_collector.deletion.mastodon_rechecks import pass_budget, recheck_loop
 from tagpulse_collector.deletion.retention import retention_loop
+from tagpulse_collector.deletion.x_compliance import ComplianceJobs, compliance_loop, compliance_policy
 from tagpulse_collector.query_client import Invalidations, QueryClient
 from tagpulse_collector.runs.executor import RunExecutor, SupervisionPolicy
 from tagpulse_collector.runs.store import FINISHED_RUN_STATES
@@ -103,6 +104,22 @@ def build_server(settings: CollectorSettings, after_commit: Callable[[], None] |
                 lambda removed: invalidations.request(f"mastodon re-checks deleted {removed.posts} posts"),
             )
         )
+    compliance = None
+    compliance_jobs = None
+    if catalog.x is not None and settings.x_compliance_interval_hours:
+        compliance_jobs = ComplianceJobs.for_access(
+            engine, catalog.x, compliance_policy(settings), catalog.stop
+        )
+        compliance = asyncio.create_task(
+            compliance_loop(
+                engine,
+                compliance_jobs,
+                catalog.stop,
+                lambda changed: invalidations.request(
+                    f"x compliance jobs deleted or scrubbed {changed} posts"
+                ),
+            )
+        )
     manager = None
     if buffer is not None:
         invalidator = Invalidator(invalidations, settings.stream_invalidate_seconds)
@@ -122,6 +139,10 @@ def build_server(settings: CollectorSettings, after_commit: Callable[[], None] |
             retention.cancel()
         if rechecks is not None:
             rechecks.cancel()
+        if compliance is not None:
+            compliance.cancel()
+        if compliance_jobs is not None:
+            compliance_jobs.close()
         if manager is not None:
             await asyncio.to_thread(manager.stop, settings.shutdown_grace_seconds)
         await executor.shutdown()

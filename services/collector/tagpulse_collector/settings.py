@@ -242,6 +242,32 @@ class CollectorSettings(Settings):
         description="A Mastodon status found still there is not looked up again for this long.",
     )
 
+    x_compliance_interval_hours: float = Field(
+        default=24.0,
+        ge=0,
+        le=30 * 24,
+        description=(
+            "How often the collector starts a pass of X batch compliance jobs (POST /2/compliance/jobs): "
+            "every stored X post id and author id is sent to X, and the posts X reports deleted, "
+            "deactivated, protected or suspended are deleted (docs/deletion.md); one replica at a time. "
+            "Only with TAGPULSE_X_BEARER_TOKEN. 0: no compliance jobs."
+        ),
+    )
+    x_compliance_ids_per_job: int = Field(
+        default=100_000,
+        ge=1,
+        le=100_000,
+        description=(
+            "Ids uploaded per X compliance job (X takes up to 100,000); a pass runs as many jobs as it needs."
+        ),
+    )
+    x_compliance_poll_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        le=3600,
+        description="How often the collector asks X whether a compliance job it is processing is complete.",
+    )
+
     @field_validator("retention_days", mode="before")
     @classmethod
     def _parse_retention(cls, value: object) -> object:

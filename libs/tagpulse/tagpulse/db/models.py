@@ -438,3 +438,40 @@ class MastodonStatusCheck(Base):
 
     # The next pass's statuses: the least recently checked first.
     __table_args__ = (Index("ix_mastodon_status_checks_checked_at", "checked_at", "post_id"),)
+
+
+class XComplianceJob(Base):
+    """One X batch compliance job (`tagpulse_collector.deletion.x_compliance`): the ids it covers
+    (a range of the stored X post ids, or of their authors' ids, in the database's order) and how
+    far it got, so a collector that restarts goes on with the job instead of starting another (X
+    allows one job of a type at a time). The pre-signed upload and download URLs are credentials
+    for X's storage: they are kept here, never logged or answered."""
+
+    __tablename__ = "x_compliance_jobs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    # "tweets" or "users", as X names the job types.
+    job_type: Mapped[str] = mapped_column(String(16))
+    # creating, uploading, waiting, applying, done, failed, expired (docs/deletion.md).
+    state: Mapped[str] = mapped_column(String(16))
+    # X's id for the job; None until X created it.
+    x_job_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # When the pass of jobs this one belongs to began (a pass covers every stored id once).
+    pass_started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The ids covered: after `after_id` (exclusive; "" from the first), up to `last_id` (inclusive,
+    # set when the ids were chosen).
+    after_id: Mapped[str] = mapped_column(PLATFORM_ID, default="")
+    last_id: Mapped[str | None] = mapped_column(PLATFORM_ID, nullable=True)
+    ids_uploaded: Mapped[int] = mapped_column(Integer, default=0)
+    # 1 for the first job of a range, 2 for the job that retries it after a failure or expiry, …
+    attempt: Mapped[int] = mapped_column(Integer, default=1)
+    upload_url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    download_url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    results: Mapped[int] = mapped_column(Integer, default=0)
+    posts_deleted: Mapped[int] = mapped_column(Integer, default=0)
+    posts_geo_scrubbed: Mapped[int] = mapped_column(Integer, default=0)
+    error_message: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_x_compliance_jobs_type_id", "job_type", "id"),)

@@ -1,22 +1,34 @@
-"""`python -m tagpulse_collector retention` (what the chart's retention CronJob runs) and
-`python -m tagpulse_collector mastodon-recheck`."""
+"""`python -m tagpulse_collector retention` (what the chart's retention CronJob runs),
+`python -m tagpulse_collector mastodon-recheck` and `python -m tagpulse_collector compliance`."""
 
 from __future__ import annotations
 
 import json
 import sys
+import time
 from datetime import timedelta
+from functools import partial
 
 from tagpulse.db.engine import database_engine
 from tagpulse_collector.catalog import catalog_from_settings
 from tagpulse_collector.deletion.mastodon_rechecks import pass_budget, recheck_mastodon
 from tagpulse_collector.deletion.retention import enforce_retention
+from tagpulse_collector.deletion.x_compliance import (
+    IDLE,
+    JOB_TYPES,
+    ComplianceJobs,
+    compliance_policy,
+    newest_job,
+    run_compliance,
+)
+from tagpulse_collector.ingestion.batches import in_transaction
 from tagpulse_collector.query_client import invalidate_once
 from tagpulse_collector.settings import CollectorSettings
 
 # How long the query service may take to answer the invalidation (a rollout replacing it).
 INVALIDATION_RETRY_SECONDS = 60.0
 EXIT_NOT_INVALIDATED = 2
+EXIT_NOT_DONE = 3
 
 
 def run_retention(settings: CollectorSettings) -> int:
@@ -63,6 +75,44 @@ def run_mastodon_recheck(settings: CollectorSettings, budget: int | None = None)
         return 0
     print(json.dumps(figures.as_dict()))
     return _retire_cached_answers(settings, figures.removed.posts, "mastodon re-checks")
+
+
+def run_x_compliance(settings: CollectorSettings, timeout_seconds: float) -> int:
+    """A pass of X batch compliance jobs now (or the rest of the pass in progress), waiting up to
+    `timeout_seconds` for X to process them; prints each job type's newest job as JSON and retires
+    the cached answers when posts changed. Exit status as `run_retention`'s, 1 without X, and 3
+    when the pass is not over by the timeout (the collector, or the next run, goes on with it)."""
+    catalog = catalog_from_settings(settings)
+    if catalog.x is None:
+        print("no X API (TAGPULSE_X_BEARER_TOKEN): nothing to check", file=sys.stderr)
+        return 1
+    policy = compliance_policy(settings)
+    engine = database_engine(settings)
+    jobs = ComplianceJobs.for_access(engine, catalog.x, policy)
+    deadline = time.monotonic() + timeout_seconds
+    try:
+        outcomes = run_compliance(engine, jobs, start_now=True)
+        while (
+            outcomes is not None and any(o != IDLE for o in outcomes.values()) and time.monotonic() < deadline
+        ):
+            time.sleep(min(policy.poll_seconds, max(deadline - time.monotonic(), 0)))
+            outcomes = run_compliance(engine, jobs)
+        newest = {t: in_transaction(engine, partial(newest_job, job_type=t)) for t in JOB_TYPES}
+    finally:
+        jobs.close()
+        engine.dispose()
+    if outcomes is None:
+        print("another collector is running the X compliance jobs right now", file=sys.stderr)
+        return 0
+    print(json.dumps({t: job.figures() if job else None for t, job in newest.items()}))
+    status = _retire_cached_answers(settings, jobs.take_changed(), "x compliance jobs")
+    if status == 0 and any(o != IDLE for o in outcomes.values()):
+        print(
+            f"the compliance jobs were not done after {timeout_seconds:.0f} s; they go on later",
+            file=sys.stderr,
+        )
+        return EXIT_NOT_DONE
+    return status
 
 
 def _retire_cached_answers(settings: CollectorSettings, posts_deleted: int, deleted_by: str) -> int:

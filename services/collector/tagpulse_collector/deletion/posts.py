@@ -13,6 +13,10 @@ In one transaction, for the posts of the set that are stored:
 4. authors left with no stored post are removed.
 
 The keyword streams' figures stay as they were: they describe what arrived.
+
+`scrub_geo` is the same for a post whose geo information must go (X's `scrub_geo`): its place is
+forgotten, its country becomes its author's profile country (as for a post stored without a
+place), and the hashtag × language × country rollup moves it from the old country to the new one.
 """
 
 from __future__ import annotations
@@ -27,7 +31,9 @@ from sqlalchemy import and_, bindparam, delete, select, tuple_, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql import ColumnElement
 
+from tagpulse.db.engine import upsert
 from tagpulse.db.models import (
+    UNKNOWN_COUNTRY,
     Hashtag,
     HashtagLanguageCountryCount,
     HashtagPostCountByBucket,
@@ -76,6 +82,77 @@ def delete_posts(connection: Connection, keys: Iterable[tuple[str, str]]) -> Rem
     for start in range(0, len(wanted), CHUNK):
         removed = removed + _delete_chunk(connection, wanted[start : start + CHUNK])
     return removed
+
+
+def scrub_geo(connection: Connection, keys: Iterable[tuple[str, str]]) -> int:
+    """Forget the place of the stored posts among `keys` that have one, in the caller's
+    transaction, moving them in the rollups to their author's profile country. Returns how many
+    posts changed."""
+    wanted = sorted(set(keys))
+    return sum(
+        _scrub_chunk(connection, wanted[start : start + CHUNK]) for start in range(0, len(wanted), CHUNK)
+    )
+
+
+def _scrub_chunk(connection: Connection, keys: Sequence[tuple[str, str]]) -> int:
+    posts, links, users = Post.table(), PostHashtag.table(), User.table()
+    query = (
+        select(
+            posts.c.source,
+            posts.c.id,
+            posts.c.language,
+            posts.c.country_code,
+            users.c.country_code.label("profile"),
+        )
+        .select_from(
+            posts.outerjoin(users, and_(users.c.source == posts.c.source, users.c.id == posts.c.author_id))
+        )
+        .where(tuple_(posts.c.source, posts.c.id).in_(keys), posts.c.place_country_code.is_not(None))
+        .order_by(posts.c.source, posts.c.id)
+    )
+    if connection.dialect.name == "postgresql":
+        query = query.with_for_update(of=posts)
+    found = connection.execute(query).all()
+    if not found:
+        return 0
+    country = {(row.source, row.id): row.profile or UNKNOWN_COUNTRY for row in found}
+    connection.execute(
+        update(posts)
+        .where(posts.c.source == bindparam("k_source"), posts.c.id == bindparam("k_id"))
+        .values(place_country_code=None, country_code=bindparam("new_country")),
+        [{"k_source": s, "k_id": i, "new_country": c} for (s, i), c in sorted(country.items())],
+    )
+    moved = [row for row in found if country[(row.source, row.id)] != row.country_code]
+    if moved:
+        of_moved = tuple_(links.c.source, links.c.post_id).in_([(row.source, row.id) for row in moved])
+        tags: dict[tuple[str, str], list[str]] = {}
+        for link in connection.execute(
+            select(links.c.source, links.c.post_id, links.c.hashtag).where(of_moved)
+        ):
+            tags.setdefault((link.source, link.post_id), []).append(link.hashtag)
+        leaving: Counter[tuple[str, str, str]] = Counter()
+        arriving: Counter[tuple[str, str, str]] = Counter()
+        for row in moved:
+            for tag in tags.get((row.source, row.id), ()):
+                leaving[(tag, row.language, row.country_code)] += 1
+                arriving[(tag, row.language, country[(row.source, row.id)])] += 1
+        rollup = HashtagLanguageCountryCount.table()
+        _add(connection, rollup, ["hashtag", "language", "country_code"], rollup.c.post_count, arriving)
+        keys_ = [rollup.c.hashtag, rollup.c.language, rollup.c.country_code]
+        _subtract(connection, rollup, keys_, rollup.c.post_count, leaving)
+    return len(found)
+
+
+def _add(connection: Connection, table: Any, keys: Sequence[str], count: Any, amounts: Counter[Any]) -> None:
+    """`count += amount` for each key of `amounts`, inserting the rows that are missing."""
+    if not amounts:
+        return
+    statement = upsert(connection, table)
+    statement = statement.on_conflict_do_update(
+        index_elements=list(keys), set_={count.name: count + statement.excluded[count.name]}
+    )
+    rows = [{**dict(zip(keys, key, strict=True)), count.name: n} for key, n in sorted(amounts.items())]
+    connection.execute(statement, rows)
 
 
 def _delete_chunk(connection: Connection, keys: Sequence[tuple[str, str]]) -> Removed:

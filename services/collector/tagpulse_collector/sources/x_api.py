@@ -105,6 +105,16 @@ class XAccess:
             follow_redirects=False,
         )
 
+    def storage_client(self, transport: httpx.BaseTransport | None = None) -> httpx.Client:
+        """A plain client for the pre-signed upload and download URLs of compliance jobs: they are
+        X's cloud storage and carry their own signature, so the bearer token is not sent there."""
+        return httpx.Client(
+            headers={"User-Agent": USER_AGENT},
+            timeout=httpx.Timeout(self.policy.timeout_seconds, read=300.0),
+            transport=transport,
+            follow_redirects=False,
+        )
+
 
 class XApiSource(HttpSearch):
     name = SOURCE_NAME
