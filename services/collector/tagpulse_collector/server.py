@@ -115,9 +115,7 @@ def build_server(settings: CollectorSettings, after_commit: Callable[[], None] |
                 engine,
                 compliance_jobs,
                 catalog.stop,
-                lambda changed: invalidations.request(
-                    f"x compliance jobs deleted or scrubbed {changed} posts"
-                ),
+                invalidations.request,
             )
         )
     manager = None

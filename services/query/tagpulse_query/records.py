@@ -76,9 +76,25 @@ class SpendRow:
 
 
 @dataclass(frozen=True)
+class ComplianceJobRow:
+    job_type: str
+    state: str
+    x_job_id: str | None
+    pass_started_at: datetime
+    attempt: int
+    ids_uploaded: int
+    results: int
+    posts_deleted: int
+    posts_geo_scrubbed: int
+    error_message: str
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
 class StatsRow:
     sources: tuple[SourceRow, ...]
     users: int
     posts: int
     last_successful_runs: tuple[LastRunRow, ...]
     spend: tuple[SpendRow, ...] = ()
+    x_compliance_jobs: tuple[ComplianceJobRow, ...] = ()

@@ -265,6 +265,22 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
                     for r in figures.last_successful_runs
                 ],
                 spend=[self._spend(row) for row in figures.spend],
+                x_compliance_jobs=[
+                    pb.XComplianceJob(
+                        job_type=job.job_type,
+                        state=job.state,
+                        x_job_id=job.x_job_id or "",
+                        pass_start_time=to_timestamp(job.pass_started_at),
+                        attempt=job.attempt,
+                        ids_uploaded=job.ids_uploaded,
+                        results=job.results,
+                        posts_deleted=job.posts_deleted,
+                        posts_geo_scrubbed=job.posts_geo_scrubbed,
+                        error_message=job.error_message,
+                        update_time=to_timestamp(job.updated_at),
+                    )
+                    for job in figures.x_compliance_jobs
+                ],
             )
 
         return await self._answer("GetStats", validation.StatsQuery(), pb.Stats, compute)

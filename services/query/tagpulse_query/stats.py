@@ -7,8 +7,15 @@ from datetime import UTC, date, datetime
 from sqlalchemy import and_, func, select
 from sqlalchemy.engine import Connection
 
-from tagpulse.db.models import CollectionRun, CollectionRunHashtag, DailySpend, SourceCount, User
-from tagpulse_query.records import LastRunRow, SourceRow, SpendRow, StatsRow
+from tagpulse.db.models import (
+    CollectionRun,
+    CollectionRunHashtag,
+    DailySpend,
+    SourceCount,
+    User,
+    XComplianceJob,
+)
+from tagpulse_query.records import ComplianceJobRow, LastRunRow, SourceRow, SpendRow, StatsRow
 
 # The state a hashtag's progress row ends in when it was collected completely.
 SUCCEEDED = "SUCCEEDED"
@@ -28,7 +35,17 @@ def stats(connection: Connection) -> StatsRow:
         posts=sum(s.posts_stored for s in sources),
         last_successful_runs=_last_successful_runs(connection),
         spend=_spend(connection, datetime.now(UTC).date()),
+        x_compliance_jobs=_newest_compliance_jobs(connection),
     )
+
+
+def _newest_compliance_jobs(connection: Connection) -> tuple[ComplianceJobRow, ...]:
+    """The newest X compliance job of each type (the URLs, credentials of X's storage, stay out)."""
+    jobs = XComplianceJob.table()
+    newest = select(func.max(jobs.c.id)).group_by(jobs.c.job_type)
+    columns = [jobs.c[name] for name in ComplianceJobRow.__dataclass_fields__]
+    rows = connection.execute(select(*columns).where(jobs.c.id.in_(newest)).order_by(jobs.c.job_type))
+    return tuple(ComplianceJobRow(**row._mapping) for row in rows)
 
 
 def _spend(connection: Connection, today: date) -> tuple[SpendRow, ...]:

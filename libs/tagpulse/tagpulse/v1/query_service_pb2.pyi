@@ -277,19 +277,47 @@ class SourceSpend(_message.Message):
     total_cost_usd: float
     def __init__(self, source: _Optional[str] = ..., day: _Optional[str] = ..., posts_billed: _Optional[int] = ..., users_billed: _Optional[int] = ..., counts_requests: _Optional[int] = ..., cost_usd: _Optional[float] = ..., daily_budget_usd: _Optional[float] = ..., budget_left_usd: _Optional[float] = ..., total_cost_usd: _Optional[float] = ...) -> None: ...
 
+class XComplianceJob(_message.Message):
+    __slots__ = ("job_type", "state", "x_job_id", "pass_start_time", "attempt", "ids_uploaded", "results", "posts_deleted", "posts_geo_scrubbed", "error_message", "update_time")
+    JOB_TYPE_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    X_JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    PASS_START_TIME_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    IDS_UPLOADED_FIELD_NUMBER: _ClassVar[int]
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    POSTS_DELETED_FIELD_NUMBER: _ClassVar[int]
+    POSTS_GEO_SCRUBBED_FIELD_NUMBER: _ClassVar[int]
+    ERROR_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    job_type: str
+    state: str
+    x_job_id: str
+    pass_start_time: _timestamp_pb2.Timestamp
+    attempt: int
+    ids_uploaded: int
+    results: int
+    posts_deleted: int
+    posts_geo_scrubbed: int
+    error_message: str
+    update_time: _timestamp_pb2.Timestamp
+    def __init__(self, job_type: _Optional[str] = ..., state: _Optional[str] = ..., x_job_id: _Optional[str] = ..., pass_start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., attempt: _Optional[int] = ..., ids_uploaded: _Optional[int] = ..., results: _Optional[int] = ..., posts_deleted: _Optional[int] = ..., posts_geo_scrubbed: _Optional[int] = ..., error_message: _Optional[str] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
 class Stats(_message.Message):
-    __slots__ = ("sources", "users", "posts", "last_successful_runs", "spend")
+    __slots__ = ("sources", "users", "posts", "last_successful_runs", "spend", "x_compliance_jobs")
     SOURCES_FIELD_NUMBER: _ClassVar[int]
     USERS_FIELD_NUMBER: _ClassVar[int]
     POSTS_FIELD_NUMBER: _ClassVar[int]
     LAST_SUCCESSFUL_RUNS_FIELD_NUMBER: _ClassVar[int]
     SPEND_FIELD_NUMBER: _ClassVar[int]
+    X_COMPLIANCE_JOBS_FIELD_NUMBER: _ClassVar[int]
     sources: _containers.RepeatedCompositeFieldContainer[SourceStats]
     users: int
     posts: int
     last_successful_runs: _containers.RepeatedCompositeFieldContainer[HashtagLastRun]
     spend: _containers.RepeatedCompositeFieldContainer[SourceSpend]
-    def __init__(self, sources: _Optional[_Iterable[_Union[SourceStats, _Mapping]]] = ..., users: _Optional[int] = ..., posts: _Optional[int] = ..., last_successful_runs: _Optional[_Iterable[_Union[HashtagLastRun, _Mapping]]] = ..., spend: _Optional[_Iterable[_Union[SourceSpend, _Mapping]]] = ...) -> None: ...
+    x_compliance_jobs: _containers.RepeatedCompositeFieldContainer[XComplianceJob]
+    def __init__(self, sources: _Optional[_Iterable[_Union[SourceStats, _Mapping]]] = ..., users: _Optional[int] = ..., posts: _Optional[int] = ..., last_successful_runs: _Optional[_Iterable[_Union[HashtagLastRun, _Mapping]]] = ..., spend: _Optional[_Iterable[_Union[SourceSpend, _Mapping]]] = ..., x_compliance_jobs: _Optional[_Iterable[_Union[XComplianceJob, _Mapping]]] = ...) -> None: ...
 
 class InvalidateAggregatesRequest(_message.Message):
     __slots__ = ("reason",)

@@ -105,7 +105,7 @@ def run_x_compliance(settings: CollectorSettings, timeout_seconds: float) -> int
         print("another collector is running the X compliance jobs right now", file=sys.stderr)
         return 0
     print(json.dumps({t: job.figures() if job else None for t, job in newest.items()}))
-    status = _retire_cached_answers(settings, jobs.take_changed(), "x compliance jobs")
+    status = _retire_cached_answers(settings, jobs.take_changes()[0], "x compliance jobs")
     if status == 0 and any(o != IDLE for o in outcomes.values()):
         print(
             f"the compliance jobs were not done after {timeout_seconds:.0f} s; they go on later",

@@ -150,8 +150,9 @@ class ComplianceJobs:
         self.storage = storage
         self.policy = policy
         self.clock = clock
-        # Posts deleted or scrubbed since `take_changed` was last called.
-        self._changed = 0
+        # Posts deleted or scrubbed, and jobs whose state changed, since `take_changes`.
+        self._posts_changed = 0
+        self._states_changed = 0
 
     @classmethod
     def for_access(
@@ -164,10 +165,12 @@ class ComplianceJobs:
         self.api.close()
         self.storage.close()
 
-    def take_changed(self) -> int:
-        """Posts deleted or geo-scrubbed since the last call: the cached answers must go."""
-        changed, self._changed = self._changed, 0
-        return changed
+    def take_changes(self) -> tuple[int, int]:
+        """Posts deleted or geo-scrubbed, and job states changed, since the last call: either
+        changes answers (the summaries, or GetStats), so the cached answers must go."""
+        changes = (self._posts_changed, self._states_changed)
+        self._posts_changed = self._states_changed = 0
+        return changes
 
     def run_due(self, job_type: str, start_now: bool = False) -> str:
         """Advance the job of `job_type` until it has to wait for X or nothing is due (WAIT or
@@ -341,7 +344,7 @@ class ComplianceJobs:
         else:
             removed, scrubbed = self._apply_users(delete, scrub)
         POSTS_DELETED.labels(source=SOURCE_NAME, reason=UPSTREAM).inc(removed.posts)
-        self._changed += removed.posts + scrubbed
+        self._posts_changed += removed.posts + scrubbed
         return _Applied(len(results), removed, scrubbed)
 
     def _apply_users(self, delete: Sequence[str], scrub: Sequence[str]) -> tuple[Removed, int]:
@@ -379,6 +382,8 @@ class ComplianceJobs:
         self._update(job, state=outcome, **values)
 
     def _update(self, job: JobRow, **values: Any) -> None:
+        if "state" in values:
+            self._states_changed += 1
         table = XComplianceJob.table()
         statement = update(table).where(table.c.id == job.id).values(updated_at=self.clock(), **values)
         in_transaction(self.engine, lambda c: c.execute(statement))
@@ -497,16 +502,18 @@ async def compliance_loop(
     engine: Engine,
     jobs: ComplianceJobs,
     stop: threading.Event,
-    on_changed: Callable[[int], None],
+    on_changed: Callable[[str], None],
 ) -> None:
     """In a collector: advance the compliance jobs every poll until `stop`; `on_changed` with the
-    number of posts deleted or scrubbed, after a step that changed any."""
+    reason after a step that changed posts or a job's state."""
     while not stop.is_set():
         try:
             await asyncio.to_thread(run_compliance, engine, jobs)
         except Exception:
             log.exception("x compliance step failed; tried again at the next poll")
-        changed = jobs.take_changed()
-        if changed:
-            on_changed(changed)
+        posts, states = jobs.take_changes()
+        if posts:
+            on_changed(f"x compliance jobs deleted or geo-scrubbed {posts} posts")
+        elif states:
+            on_changed("x compliance jobs changed state")
         await asyncio.sleep(jobs.policy.poll_seconds)
