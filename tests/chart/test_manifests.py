@@ -710,6 +710,7 @@ def test_prometheusrule_carries_the_release_label_and_the_expected_alerts() -> N
         "TagpulseHighLatencyP99",
         "TagpulseNoSuccessfulCollection",
         "TagpulseCollectionRunFailed",
+        "TagpulseXComplianceJobsFailing",
         "TagpulseSourceRateLimitExhausted",
         "TagpulseSourceCreditsDepleted",
         "TagpulseDailyBudgetNearlySpent",
