@@ -131,7 +131,7 @@ def near_cache_entry_cost(entries: int = 50_000) -> dict[str, float]:
     before = tracemalloc.get_traced_memory()[0]
     for i in range(entries):
         key = f"ListTopUsers:{i:032x}"
-        near.put(confirmed, 1, key, query_service_pb2.ListTopUsersResponse())
+        near.put(confirmed, 1, key, query_service_pb2.ListTopUsersResponse().SerializeToString())
     used = tracemalloc.get_traced_memory()[0] - before
     tracemalloc.stop()
     rss_used = (rss_kib(os.getpid()) - rss_before) * 1024

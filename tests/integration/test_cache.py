@@ -87,10 +87,10 @@ async def test_every_replica_learns_a_new_generation_and_stops_using_its_near_an
         message="the second replica to confirm generation 0",
         timeout=10,
     )
-    near.put(second.confirmed_generation(), 0, "k", Stats(posts=0))
-    assert near.get(second.confirmed_generation(), "k") == Stats(posts=0)
+    near.put(second.confirmed_generation(), 0, "k", Stats(posts=0).SerializeToString())
+    assert near.get(second.confirmed_generation(), "k") == Stats(posts=0).SerializeToString()
     # Computed under a generation that is no longer the confirmed one: not kept.
-    near.put(second.confirmed_generation(), 7, "other", Stats(posts=7))
+    near.put(second.confirmed_generation(), 7, "other", Stats(posts=7).SerializeToString())
     assert near.get(second.confirmed_generation(), "other") is None
 
     assert await first.invalidate() == 1

@@ -53,7 +53,7 @@ def post(source: str, number: int, created_at: datetime, *tags: str) -> Collecte
 def coverage(engine: Engine, hashtag: str, time_zone: str = "") -> pb.HashtagCoverage:
     servicer = QueryServicer(engine, LocalAnswerCache(ttl_seconds=60))
     request = pb.GetHashtagCoverageRequest(hashtag=hashtag, time_zone=time_zone)
-    return asyncio.run(servicer.GetHashtagCoverage(request, None))
+    return pb.HashtagCoverage.FromString(asyncio.run(servicer.GetHashtagCoverage(request, None)))
 
 
 @pytest.fixture

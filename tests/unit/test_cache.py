@@ -3,8 +3,7 @@ the near cache's byte bound. The Redis cache is tested in tests/integration/test
 
 from __future__ import annotations
 
-from tagpulse.v1.query_service_pb2 import SourceStats, Stats
-from tagpulse_query.cache import LocalAnswerCache, NearCache, message_memory
+from tagpulse_query.cache import MEMORY_PER_ENTRY, LocalAnswerCache, NearCache
 
 
 async def test_local_cache_behaves_the_same() -> None:
@@ -16,12 +15,13 @@ async def test_local_cache_behaves_the_same() -> None:
 
 
 def test_the_near_cache_holds_a_bounded_number_of_bytes() -> None:
-    """Bounded by what the parsed answers take in memory, several times their encoding."""
+    """Bounded by the answers' length plus a fixed cost per entry, so even empty answers are few."""
     near = NearCache(ttl_seconds=60, max_bytes=50_000)
-    big = Stats(sources=[SourceStats(source="x" * 1000)] * 5)
-    assert message_memory(big) > 4 * big.ByteSize()
     for key in range(20):
-        near.put((0, 0), 0, str(key), big)
+        near.put((0, 0), 0, str(key), b"x" * 20_000)
     assert 0 < len(near.entries) <= 2
-    near.put((0, 0), 0, "huge", Stats(sources=[SourceStats(source="x" * 20_000)]))
+    for key in range(100):
+        near.put((0, 0), 0, f"empty{key}", b"")
+    assert len(near.entries) <= 50_000 // MEMORY_PER_ENTRY
+    near.put((0, 0), 0, "huge", b"x" * 60_000)
     assert near.get((0, 0), "huge") is None

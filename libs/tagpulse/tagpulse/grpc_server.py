@@ -19,6 +19,8 @@ from typing import Any
 
 import grpc
 from google.protobuf.descriptor import ServiceDescriptor
+from google.protobuf.message import Message
+from google.protobuf.message_factory import GetMessageClass
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import disable_created_metrics, start_http_server
@@ -36,6 +38,36 @@ class Service:
     descriptor: ServiceDescriptor
     servicer: Any
     add_to_server: Callable[[Any, grpc.aio.Server], None]
+
+
+def encode_answer(answer: Message | bytes) -> bytes:
+    """The response serializer of services that may answer with bytes already encoded."""
+    return answer if isinstance(answer, bytes) else answer.SerializeToString()
+
+
+def add_with_encoded_answers(descriptor: ServiceDescriptor) -> Callable[[Any, grpc.aio.Server], None]:
+    """What the generated `add_…Servicer_to_server` does for a service of unary methods, except
+    that a method may answer with the bytes of an encoded response, which are sent as they are.
+    The query service answers from a cache of encoded answers: parsing each into a message for
+    gRPC to encode it again cost more CPU than anything else in a warm answer of a few kB
+    (BENCHMARKS.md, "warm answers")."""
+    streaming = [m.name for m in descriptor.methods if m.client_streaming or m.server_streaming]
+    if streaming:
+        raise ValueError(f"{descriptor.full_name}: only unary methods can answer with bytes, not {streaming}")
+
+    def add(servicer: Any, server: grpc.aio.Server) -> None:
+        handlers = {
+            method.name: grpc.unary_unary_rpc_method_handler(
+                getattr(servicer, method.name),
+                request_deserializer=GetMessageClass(method.input_type).FromString,
+                response_serializer=encode_answer,
+            )
+            for method in descriptor.methods
+        }
+        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(descriptor.full_name, handlers),))
+        server.add_registered_method_handlers(descriptor.full_name, handlers)
+
+    return add
 
 
 class GrpcServer:

@@ -19,11 +19,10 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import Any, Protocol
+from typing import Protocol
 
 import redis.asyncio as redis
 from cachetools import TTLCache
-from google.protobuf.message import Message
 from prometheus_client import Counter
 from redis.exceptions import RedisError
 
@@ -83,36 +82,34 @@ class AnswerCache(Protocol):
 
 # Memory the answers of one process may take: a page of 1,000 posts is about half a megabyte.
 MAX_CACHE_BYTES = 64 * 1024 * 1024
-# The near cache's budget, in estimated memory (message_memory): what it adds to the process.
+# The near cache's budget, in memory (entry_memory): what it adds to the process.
 MAX_NEAR_CACHE_BYTES = 32 * 1024 * 1024
 
 
-# What a parsed answer holds in memory, per byte of its encoding and besides: measured with
-# RSS over thousands of answers, a timeline of 8,784 hours took 3.2 times its ByteSize, a
-# list of 5 users 7.5 times (small messages carry a fixed cost). Counting only ByteSize let
-# the near cache grow the process by several times its budget (99 -> 186 MB over 18,000
-# distinct fuzzed requests).
-MEMORY_PER_ENCODED_BYTE = 4
-MEMORY_PER_MESSAGE = 2_000
+# What an entry costs besides its bytes (the key, the TTLCache's bookkeeping, the bytes object),
+# rounded up: small answers are a few hundred bytes, so their count is bounded too.
+MEMORY_PER_ENTRY = 1_000
 
 
-def message_memory(answer: Message) -> int:
-    return MEMORY_PER_ENCODED_BYTE * answer.ByteSize() + MEMORY_PER_MESSAGE
+def entry_memory(answer: bytes) -> int:
+    return len(answer) + MEMORY_PER_ENTRY
 
 
 class NearCache:
-    """Answers (protobuf messages) kept in this process, under the generation confirmed current."""
+    """Encoded answers kept in this process, under the generation confirmed current. They are kept
+    as the bytes gRPC sends (the server passes bytes through: `tagpulse.grpc_server`), so a warm
+    answer is never parsed nor encoded again, and its memory is its length."""
 
     def __init__(self, ttl_seconds: int, max_bytes: int = MAX_NEAR_CACHE_BYTES) -> None:
-        self.entries: TTLCache[tuple[ConfirmedGeneration, str], Message] = TTLCache(
-            max_bytes, ttl_seconds, getsizeof=message_memory
+        self.entries: TTLCache[tuple[ConfirmedGeneration, str], bytes] = TTLCache(
+            max_bytes, ttl_seconds, getsizeof=entry_memory
         )
 
-    def get(self, confirmed: ConfirmedGeneration | None, key: str) -> Any:
+    def get(self, confirmed: ConfirmedGeneration | None, key: str) -> bytes | None:
         return None if confirmed is None else self.entries.get((confirmed, key))
 
     def put(
-        self, confirmed: ConfirmedGeneration | None, generation: int | None, key: str, answer: Message
+        self, confirmed: ConfirmedGeneration | None, generation: int | None, key: str, answer: bytes
     ) -> None:
         """Keep `answer`, computed or fetched under `generation`, if that is the confirmed one."""
         if confirmed is not None and confirmed[1] == generation:

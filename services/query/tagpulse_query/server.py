@@ -5,14 +5,16 @@ from __future__ import annotations
 import asyncio
 
 from tagpulse.db.engine import database_engine
-from tagpulse.grpc_server import GrpcServer, Service
+from tagpulse.grpc_server import GrpcServer, Service, add_with_encoded_answers
 from tagpulse.logs import configure_logging
 from tagpulse.settings import load_settings
 from tagpulse.tracing import configure_tracing
-from tagpulse.v1 import query_service_pb2, query_service_pb2_grpc
+from tagpulse.v1 import query_service_pb2
 from tagpulse_query.cache import AnswerCache, LocalAnswerCache, NearCache, RedisAnswerCache
 from tagpulse_query.servicer import QueryServicer
 from tagpulse_query.settings import QuerySettings
+
+QUERY_SERVICE = query_service_pb2.DESCRIPTOR.services_by_name["QueryService"]
 
 
 def build_cache(settings: QuerySettings) -> AnswerCache:
@@ -39,11 +41,7 @@ def build_server(settings: QuerySettings) -> GrpcServer:
     return GrpcServer(
         settings,
         [
-            Service(
-                query_service_pb2.DESCRIPTOR.services_by_name["QueryService"],
-                servicer,
-                query_service_pb2_grpc.add_QueryServiceServicer_to_server,
-            )
+            Service(QUERY_SERVICE, servicer, add_with_encoded_answers(QUERY_SERVICE))
         ],
         on_stop=on_stop,
     )

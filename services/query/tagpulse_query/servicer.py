@@ -8,7 +8,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any
 
 import grpc
 from google.protobuf.message import Message
@@ -34,7 +34,6 @@ DATABASE_SECONDS = Histogram(
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
 
-Answer = TypeVar("Answer", bound=Message)
 Mode = pb.CountPostsByHourRequest.Mode
 # The domain's modes beside the API's enum values, written out so that renaming either side
 # fails test_state_mapping instead of a request. Unspecified asks for the default.
@@ -66,18 +65,13 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
         # The daily budget of each paying source, shown beside its spend (GetStats).
         self.daily_budgets_usd = dict(daily_budgets_usd or {})
 
-    async def _answer(
-        self,
-        rpc: str,
-        query: object,
-        response_type: type[Answer],
-        compute: Callable[[Connection], Answer],
-    ) -> Answer:
-        """The cached answer to `query`, or a fresh one computed in a worker thread and cached."""
+    async def _answer(self, rpc: str, query: object, compute: Callable[[Connection], Message]) -> bytes:
+        """The cached answer to `query`, or a fresh one computed in a worker thread and cached;
+        encoded, as gRPC sends it (the server passes bytes through: `tagpulse.grpc_server`)."""
         # Queries are frozen dataclasses of normalized values: "#DevOps" and "devops" share a key.
         key = f"{rpc}:{hashlib.sha256(repr(query).encode()).hexdigest()[:32]}"
         confirmed = self.cache.confirmed_generation()
-        near: Answer | None = self.near.get(confirmed, key)
+        near = self.near.get(confirmed, key)
         if near is not None:
             _cache_counter(rpc, "hit").inc()
             _cache_counter(rpc, "near_hit").inc()
@@ -85,26 +79,25 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
         generation, cached = await self.cache.lookup(key)
         if cached is not None:
             _cache_counter(rpc, "hit").inc()
-            answer = response_type.FromString(cached)
-            self.near.put(confirmed, generation, key, answer)
-            return answer
+            self.near.put(confirmed, generation, key, cached)
+            return cached
         _cache_counter(rpc, "miss" if generation is not None else "error").inc()
         answer = await asyncio.to_thread(self._compute, rpc, compute)
         if generation is not None:
-            await self.cache.store(generation, key, answer.SerializeToString())
+            await self.cache.store(generation, key, answer)
             self.near.put(confirmed, generation, key, answer)
         return answer
 
-    def _compute(self, rpc: str, compute: Callable[[Connection], Answer]) -> Answer:
+    def _compute(self, rpc: str, compute: Callable[[Connection], Message]) -> bytes:
         started = time.perf_counter()
         with self.engine.connect() as connection:
             answer = compute(connection)
         DATABASE_SECONDS.labels(rpc=rpc).observe(time.perf_counter() - started)
-        return answer
+        return answer.SerializeToString()
 
     async def ListTopUsers(
         self, request: pb.ListTopUsersRequest, context: grpc.aio.ServicerContext
-    ) -> pb.ListTopUsersResponse:
+    ) -> bytes:
         query = validation.top_users_query(request.limit, request.hashtag)
 
         def compute(connection: Connection) -> pb.ListTopUsersResponse:
@@ -112,11 +105,11 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
                 users=[_user(row) for row in summaries.top_users(connection, query)]
             )
 
-        return await self._answer("ListTopUsers", query, pb.ListTopUsersResponse, compute)
+        return await self._answer("ListTopUsers", query, compute)
 
     async def CountPostsByHour(
         self, request: pb.CountPostsByHourRequest, context: grpc.aio.ServicerContext
-    ) -> pb.CountPostsByHourResponse:
+    ) -> bytes:
         query = validation.hour_count_query(
             MODES_FROM_PROTO.get(request.mode, str(request.mode)),
             request.time_zone,
@@ -134,11 +127,11 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
                 total_posts=sum(row.post_count for row in rows),
             )
 
-        return await self._answer("CountPostsByHour", query, pb.CountPostsByHourResponse, compute)
+        return await self._answer("CountPostsByHour", query, compute)
 
     async def CountPostsByHashtag(
         self, request: pb.CountPostsByHashtagRequest, context: grpc.aio.ServicerContext
-    ) -> pb.CountPostsByHashtagResponse:
+    ) -> bytes:
         query = validation.hashtag_count_query(
             request.hashtag,
             request.language,
@@ -165,11 +158,11 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
                 total_posts=page.total_posts,
             )
 
-        return await self._answer("CountPostsByHashtag", query, pb.CountPostsByHashtagResponse, compute)
+        return await self._answer("CountPostsByHashtag", query, compute)
 
     async def ListPosts(
         self, request: pb.ListPostsRequest, context: grpc.aio.ServicerContext
-    ) -> pb.ListPostsResponse:
+    ) -> bytes:
         query = validation.posts_query(
             request.hashtag,
             request.language,
@@ -188,21 +181,21 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
                 next_page_token=pagination.POSTS.encode(page.last, query.filter),
             )
 
-        return await self._answer("ListPosts", query, pb.ListPostsResponse, compute)
+        return await self._answer("ListPosts", query, compute)
 
     async def GetPost(
         self, request: pb.GetPostRequest, context: grpc.aio.ServicerContext
-    ) -> resources_pb2.Post:
+    ) -> bytes:
         query = validation.post_query(request.id, request.source)
 
         def compute(connection: Connection) -> resources_pb2.Post:
             return _post(listings.get_post(connection, query))
 
-        return await self._answer("GetPost", query, resources_pb2.Post, compute)
+        return await self._answer("GetPost", query, compute)
 
     async def ListUsers(
         self, request: pb.ListUsersRequest, context: grpc.aio.ServicerContext
-    ) -> pb.ListUsersResponse:
+    ) -> bytes:
         query = validation.users_query(request.order_by, request.page_size, request.page_token)
 
         def compute(connection: Connection) -> pb.ListUsersResponse:
@@ -212,11 +205,11 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
                 next_page_token=pagination.USERS.encode(page.last, query.order_by),
             )
 
-        return await self._answer("ListUsers", query, pb.ListUsersResponse, compute)
+        return await self._answer("ListUsers", query, compute)
 
     async def ListHashtags(
         self, request: pb.ListHashtagsRequest, context: grpc.aio.ServicerContext
-    ) -> pb.ListHashtagsResponse:
+    ) -> bytes:
         query = validation.hashtags_query(request.page_size, request.page_token)
 
         def compute(connection: Connection) -> pb.ListHashtagsResponse:
@@ -234,19 +227,19 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
                 next_page_token=pagination.HASHTAGS.encode(page.last),
             )
 
-        return await self._answer("ListHashtags", query, pb.ListHashtagsResponse, compute)
+        return await self._answer("ListHashtags", query, compute)
 
     async def GetHashtagCoverage(
         self, request: pb.GetHashtagCoverageRequest, context: grpc.aio.ServicerContext
-    ) -> pb.HashtagCoverage:
+    ) -> bytes:
         query = validation.coverage_query(request.hashtag, request.time_zone)
 
         def compute(connection: Connection) -> pb.HashtagCoverage:
             return _coverage(coverage.hashtag_coverage(connection, query))
 
-        return await self._answer("GetHashtagCoverage", query, pb.HashtagCoverage, compute)
+        return await self._answer("GetHashtagCoverage", query, compute)
 
-    async def GetStats(self, request: pb.GetStatsRequest, context: grpc.aio.ServicerContext) -> pb.Stats:
+    async def GetStats(self, request: pb.GetStatsRequest, context: grpc.aio.ServicerContext) -> bytes:
         def compute(connection: Connection) -> pb.Stats:
             figures = stats.stats(connection)
             return pb.Stats(
@@ -283,7 +276,7 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
                 ],
             )
 
-        return await self._answer("GetStats", validation.StatsQuery(), pb.Stats, compute)
+        return await self._answer("GetStats", validation.StatsQuery(), compute)
 
     def _spend(self, row: records.SpendRow) -> pb.SourceSpend:
         cost = to_usd(row.cost_micros)
