@@ -52,8 +52,31 @@ def _figures(run: Run) -> str:
     return f"{run.requests_per_second:,.0f} · {run.p50_ms:.2f} · {run.p99_ms:.2f}"
 
 
-def best_of(url: str, connections: int, seconds: int, runs: list[Run]) -> None:
-    runs.append(wrk(url, connections, seconds))
+@dataclass(frozen=True)
+class Cpu:
+    """CPU time (user + system) per answer of one wrk run, in microseconds, per process."""
+
+    query_us: float
+    envoy_us: float
+
+
+def _cpu(cpu: Cpu) -> str:
+    return f"{cpu.query_us:,.0f} · {cpu.envoy_us:,.0f}"
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process so far (/proc/PID/stat: utime and stime, in clock ticks)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measured_run(url: str, connections: int, seconds: int, pids: dict[str, int]) -> tuple[Run, Cpu]:
+    """One wrk run, and what the query process and Envoy spent on each of its answers."""
+    before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    run = wrk(url, connections, seconds)
+    spent = {name: cpu_seconds(pid) - before[name] for name, pid in pids.items()}
+    per = 1e6 / max(run.requests, 1)
+    return run, Cpu(spent["query"] * per, spent["envoy"] * per)
 
 
 def main() -> int:
@@ -76,14 +99,16 @@ def main() -> int:
             response = httpx.get(base + path, timeout=60)  # warms the cache, too
             assert response.status_code == 200, response.text
             sizes[name] = len(response.content)
-        runs: dict[str, list[Run]] = {name: [] for name, _, _ in plan}
+        assert dep.stack.query.popen is not None and dep.stack.envoy.popen is not None
+        pids = {"query": dep.stack.query.popen.pid, "envoy": dep.stack.envoy.popen.pid}
+        runs: dict[str, list[tuple[Run, Cpu]]] = {name: [] for name, _, _ in plan}
         for _ in range(args.repeat):
             for name, path, connections in plan:
-                best_of(base + path, connections, args.seconds, runs[name])
+                runs[name].append(measured_run(base + path, connections, args.seconds, pids))
             print(f"round done: {len(runs[FLOOR])} of {args.repeat}", file=sys.stderr, flush=True)
-    by_rps = {name: max(found, key=lambda r: r.requests_per_second) for name, found in runs.items()}
-    by_p50 = {name: min(found, key=lambda r: r.p50_ms) for name, found in runs.items()}
-    errors = sum(r.errors for found in runs.values() for r in found)
+    by_rps = {name: max(found, key=lambda r: r[0].requests_per_second) for name, found in runs.items()}
+    by_p50 = {name: min(found, key=lambda r: r[0].p50_ms) for name, found in runs.items()}
+    errors = sum(r.errors for found in runs.values() for r, _ in found)
     write_report(args, about, sizes, by_rps, by_p50, errors)
     return 0
 
@@ -92,21 +117,20 @@ def write_report(
     args: argparse.Namespace,
     about: dict[str, str],
     sizes: dict[str, int],
-    by_rps: dict[str, Run],
-    by_p50: dict[str, Run],
+    by_rps: dict[str, tuple[Run, Cpu]],
+    by_p50: dict[str, tuple[Run, Cpu]],
     errors: int,
 ) -> None:
-    floor16, floor1 = by_rps[FLOOR], by_p50[FLOOR + " "]
+    (floor16, floor16_cpu), (floor1, floor1_cpu) = by_rps[FLOOR], by_p50[FLOOR + " "]
     throughput = "\n".join(
-        f"| {name} | {sizes[name]:,} | **{by_rps[name].requests_per_second:,.0f}** · "
-        f"{by_rps[name].p50_ms:.2f} · {by_rps[name].p99_ms:.2f} "
-        f"| {'met' if by_rps[name].requests_per_second >= THROUGHPUT_TARGET else '**missed**'} |"
-        for name in THROUGHPUT
+        f"| {name} | {sizes[name]:,} | **{run.requests_per_second:,.0f}** · {run.p50_ms:.2f} · {run.p99_ms:.2f} "
+        f"| {_cpu(cpu)} | {'met' if run.requests_per_second >= THROUGHPUT_TARGET else '**missed**'} |"
+        for name, (run, cpu) in ((name, by_rps[name]) for name in THROUGHPUT)
     )
     latency = "\n".join(
-        f"| {name} | {sizes[name]:,} | **{by_p50[name].p50_ms:.2f}** · {by_p50[name].p99_ms:.2f} "
-        f"| {'met' if by_p50[name].p50_ms <= PAGE_P50_TARGET_MS else '**missed**'} |"
-        for name in LATENCY
+        f"| {name} | {sizes[name]:,} | **{run.p50_ms:.2f}** · {run.p99_ms:.2f} "
+        f"| {_cpu(cpu)} | {'met' if run.p50_ms <= PAGE_P50_TARGET_MS else '**missed**'} |"
+        for name, (run, cpu) in ((name, by_p50[name]) for name in LATENCY)
     )
     load = " ".join(f"{v:.2f}" for v in os.getloadavg())
     report = f"""{WARM_BEGIN}
@@ -118,15 +142,17 @@ it started, {load} (1, 5, 15 min) when it ended: a shared machine. {args.posts:,
 (`bench/dataset.py`), the query service, collector and Envoy as `make run` starts them (one
 process each, Envoy with one worker, its rate limit lifted), wrk through Envoy's REST port;
 every figure is the best of {args.repeat} runs of {args.seconds} s, the routes and the floor taking turns.
+CPU per answer is the process's user + system time over that run (/proc) divided by its answers:
+what the query service (Python, gRPC) and Envoy (transcoding to JSON) each spend on one.
 
-| 16 connections | answer bytes | req/s · p50 · p99 (ms) | ≥ {THROUGHPUT_TARGET:,} req/s |
-|---|---:|---|---|
-| Envoy's floor `{FLOOR}` (direct response) | {sizes[FLOOR]:,} | {_figures(floor16)} | – |
+| 16 connections | answer bytes | req/s · p50 · p99 (ms) | CPU µs per answer: query · Envoy | ≥ {THROUGHPUT_TARGET:,} req/s |
+|---|---:|---|---|---|
+| Envoy's floor `{FLOOR}` (direct response) | {sizes[FLOOR]:,} | {_figures(floor16)} | {_cpu(floor16_cpu)} | – |
 {throughput}
 
-| 1 connection | answer bytes | p50 · p99 (ms) | p50 ≤ {PAGE_P50_TARGET_MS:g} ms |
-|---|---:|---|---|
-| Envoy's floor `{FLOOR}` | {sizes[FLOOR]:,} | {floor1.p50_ms:.2f} · {floor1.p99_ms:.2f} | – |
+| 1 connection | answer bytes | p50 · p99 (ms) | CPU µs per answer: query · Envoy | p50 ≤ {PAGE_P50_TARGET_MS:g} ms |
+|---|---:|---|---|---|
+| Envoy's floor `{FLOOR}` | {sizes[FLOOR]:,} | {floor1.p50_ms:.2f} · {floor1.p99_ms:.2f} | {_cpu(floor1_cpu)} | – |
 {latency}
 
 Non-2xx responses and socket errors over all these runs: {errors}.
