@@ -64,7 +64,8 @@ def add_with_encoded_answers(descriptor: ServiceDescriptor) -> Callable[[Any, gr
             )
             for method in descriptor.methods
         }
-        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(descriptor.full_name, handlers),))
+        generic = grpc.method_handlers_generic_handler(descriptor.full_name, handlers)
+        server.add_generic_rpc_handlers((generic,))
         server.add_registered_method_handlers(descriptor.full_name, handlers)
 
     return add

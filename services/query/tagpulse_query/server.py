@@ -40,9 +40,7 @@ def build_server(settings: QuerySettings) -> GrpcServer:
 
     return GrpcServer(
         settings,
-        [
-            Service(QUERY_SERVICE, servicer, add_with_encoded_answers(QUERY_SERVICE))
-        ],
+        [Service(QUERY_SERVICE, servicer, add_with_encoded_answers(QUERY_SERVICE))],
         on_stop=on_stop,
     )
 

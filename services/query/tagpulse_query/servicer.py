@@ -95,9 +95,7 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
         DATABASE_SECONDS.labels(rpc=rpc).observe(time.perf_counter() - started)
         return answer.SerializeToString()
 
-    async def ListTopUsers(
-        self, request: pb.ListTopUsersRequest, context: grpc.aio.ServicerContext
-    ) -> bytes:
+    async def ListTopUsers(self, request: pb.ListTopUsersRequest, context: grpc.aio.ServicerContext) -> bytes:
         query = validation.top_users_query(request.limit, request.hashtag)
 
         def compute(connection: Connection) -> pb.ListTopUsersResponse:
@@ -160,9 +158,7 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
 
         return await self._answer("CountPostsByHashtag", query, compute)
 
-    async def ListPosts(
-        self, request: pb.ListPostsRequest, context: grpc.aio.ServicerContext
-    ) -> bytes:
+    async def ListPosts(self, request: pb.ListPostsRequest, context: grpc.aio.ServicerContext) -> bytes:
         query = validation.posts_query(
             request.hashtag,
             request.language,
@@ -183,9 +179,7 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
 
         return await self._answer("ListPosts", query, compute)
 
-    async def GetPost(
-        self, request: pb.GetPostRequest, context: grpc.aio.ServicerContext
-    ) -> bytes:
+    async def GetPost(self, request: pb.GetPostRequest, context: grpc.aio.ServicerContext) -> bytes:
         query = validation.post_query(request.id, request.source)
 
         def compute(connection: Connection) -> resources_pb2.Post:
@@ -193,9 +187,7 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
 
         return await self._answer("GetPost", query, compute)
 
-    async def ListUsers(
-        self, request: pb.ListUsersRequest, context: grpc.aio.ServicerContext
-    ) -> bytes:
+    async def ListUsers(self, request: pb.ListUsersRequest, context: grpc.aio.ServicerContext) -> bytes:
         query = validation.users_query(request.order_by, request.page_size, request.page_token)
 
         def compute(connection: Connection) -> pb.ListUsersResponse:
@@ -207,9 +199,7 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
 
         return await self._answer("ListUsers", query, compute)
 
-    async def ListHashtags(
-        self, request: pb.ListHashtagsRequest, context: grpc.aio.ServicerContext
-    ) -> bytes:
+    async def ListHashtags(self, request: pb.ListHashtagsRequest, context: grpc.aio.ServicerContext) -> bytes:
         query = validation.hashtags_query(request.page_size, request.page_token)
 
         def compute(connection: Connection) -> pb.ListHashtagsResponse:

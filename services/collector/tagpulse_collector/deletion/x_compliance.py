@@ -484,8 +484,10 @@ def _batches(items: Iterator[tuple[str, str]], size: int) -> Iterator[list[tuple
 
 def _safe(error: Exception) -> str:
     """An error's text without the pre-signed URLs httpx puts in it (they are credentials)."""
+    if isinstance(error, httpx.HTTPStatusError):
+        return f"X's storage answered HTTP {error.response.status_code}"
     if isinstance(error, httpx.HTTPError):
-        return type(error).__name__
+        return f"X's storage could not be reached ({type(error).__name__})"
     return str(error)
 
 
