@@ -8,12 +8,16 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import grpc
 import httpx
 import pytest
+from google.protobuf.message import Message
 from sqlalchemy import Engine, func, select, update
 
 from tagpulse.db.engine import create_database_engine
 from tagpulse.db.models import Hashtag, Post
+from tagpulse.v1 import query_service_pb2 as pb
+from tagpulse.v1 import query_service_pb2_grpc
 from tests.integration.brute_force import hour_of_day_counts, local_hour_counts, stored
 from tests.support.collections import collect
 from tests.support.polling import wait_until
@@ -142,9 +146,17 @@ def test_every_read_equals_a_recount(
     with engine.begin() as connection:
         hashtags = Hashtag.table()
         connection.execute(update(hashtags).where(hashtags.c.name == "sre").values(tracked=True))
+    fresh_json = {path: get(stack, path) for path in READS}
+    fresh_grpc = grpc_answers(stack)
     check_every_read(stack, engine)
     # Twice: the second time every answer comes from the cache.
+    near_hits = metric(stack, "tagpulse_cache_near_hits_total")
     check_every_read(stack, engine)
+    # Cached answers are sent as the bytes stored (issue 15): Envoy's JSON and a gRPC client's
+    # message are those of the fresh answers, and they came from the near cache.
+    assert {path: get(stack, path) for path in READS} == fresh_json
+    assert grpc_answers(stack) == fresh_grpc
+    assert metric(stack, "tagpulse_cache_near_hits_total") >= near_hits + len(READS)
 
     _, tags, _ = stored(engine)
     listed = get(stack, "/v1/hashtags")["hashtags"]
@@ -182,6 +194,17 @@ READS = (
     "/v1/posts:countByHour",
     "/v1/posts:countByHashtag",
 )
+
+
+def grpc_answers(stack: Stack) -> list[Message]:
+    """A few summaries asked of the query process over gRPC, decoded by the generated client."""
+    with grpc.insecure_channel(stack.query_address) as channel:
+        stub = query_service_pb2_grpc.QueryServiceStub(channel)
+        return [
+            stub.CountPostsByHashtag(pb.CountPostsByHashtagRequest(page_size=1000), timeout=30),
+            stub.ListTopUsers(pb.ListTopUsersRequest(limit=7, hashtag="sre"), timeout=30),
+            stub.CountPostsByHour(pb.CountPostsByHourRequest(time_zone="Asia/Kolkata"), timeout=30),
+        ]
 
 
 def metric(stack: Stack, name: str) -> float:
