@@ -60,7 +60,6 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
     ) -> None:
         self.engine = engine
         self.cache = cache
-        # Answers are shared with every caller: they must never be modified once cached.
         self.near = near or NearCache(ttl_seconds=60)
         # The daily budget of each paying source, shown beside its spend (GetStats).
         self.daily_budgets_usd = dict(daily_budgets_usd or {})
