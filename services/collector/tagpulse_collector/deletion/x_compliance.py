@@ -184,6 +184,9 @@ class ComplianceJobs:
 
     def advance(self, job_type: str, start_now: bool = False) -> str:
         """One step of the newest job of `job_type` (see the module's docstring)."""
+        # The client's request figures are for collection pages; a long-lived client must not
+        # keep collecting the descriptions of the errors it retried.
+        self.api.take_figures()
         job = in_transaction(self.engine, partial(newest_job, job_type=job_type))
         if job is None or job.state not in UNFINISHED:
             return self._next_job(job_type, job, start_now)
