@@ -84,6 +84,18 @@ def delete_posts(connection: Connection, keys: Iterable[tuple[str, str]]) -> Rem
     return removed
 
 
+def delete_author_posts(connection: Connection, source: str, authors: Sequence[str], limit: int) -> Removed:
+    """`delete_posts` for at most `limit` stored posts of `authors` (ids of `source`): one batch of
+    a deletion by author, which the caller repeats until a batch comes back short."""
+    posts = Post.table()
+    keys = connection.execute(
+        select(posts.c.source, posts.c.id)
+        .where(posts.c.source == source, posts.c.author_id.in_(authors))
+        .limit(limit)
+    )
+    return delete_posts(connection, [(row.source, row.id) for row in keys])
+
+
 def scrub_geo(connection: Connection, keys: Iterable[tuple[str, str]]) -> int:
     """Forget the place of the stored posts among `keys` that have one, in the caller's
     transaction, moving them in the rollups to their author's profile country. Returns how many

@@ -6,13 +6,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
 
-from sqlalchemy import Engine, select
-from sqlalchemy.engine import Connection
+from sqlalchemy import Engine
 
-from tagpulse.db.models import PLATFORM_ID, Post
+from tagpulse.db.models import PLATFORM_ID
 from tagpulse.errors import InvalidArgument
 from tagpulse.text import has_control_characters, quoted
-from tagpulse_collector.deletion.posts import ON_REQUEST, Removed, delete_posts
+from tagpulse_collector.deletion.posts import ON_REQUEST, Removed, delete_author_posts, delete_posts
 from tagpulse_collector.ingestion.batches import in_transaction
 from tagpulse_collector.metrics import POSTS_DELETED
 
@@ -59,19 +58,17 @@ def execute_deletion(engine: Engine, deletion: Deletion) -> Removed:
     else:
         removed = Removed()
         while True:
-            batch = in_transaction(engine, partial(_delete_author_batch, deletion=deletion))
+            batch = in_transaction(
+                engine,
+                partial(
+                    delete_author_posts,
+                    source=deletion.source,
+                    authors=[deletion.author_id],
+                    limit=AUTHOR_BATCH,
+                ),
+            )
             if batch.posts == 0:
                 break
             removed = removed + batch
     POSTS_DELETED.labels(source=deletion.source, reason=ON_REQUEST).inc(removed.posts)
     return removed
-
-
-def _delete_author_batch(connection: Connection, deletion: Deletion) -> Removed:
-    posts = Post.table()
-    keys = connection.execute(
-        select(posts.c.source, posts.c.id)
-        .where(posts.c.source == deletion.source, posts.c.author_id == deletion.author_id)
-        .limit(AUTHOR_BATCH)
-    )
-    return delete_posts(connection, [(row.source, row.id) for row in keys])

@@ -43,7 +43,13 @@ from sqlalchemy.engine import Connection
 
 from tagpulse.db.models import Post, XComplianceJob
 from tagpulse_collector import locks
-from tagpulse_collector.deletion.posts import UPSTREAM, Removed, delete_posts, scrub_geo
+from tagpulse_collector.deletion.posts import (
+    UPSTREAM,
+    Removed,
+    delete_author_posts,
+    delete_posts,
+    scrub_geo,
+)
 from tagpulse_collector.ingestion.batches import in_transaction
 from tagpulse_collector.metrics import POSTS_DELETED, X_COMPLIANCE_JOBS, X_COMPLIANCE_RESULTS
 from tagpulse_collector.settings import CollectorSettings
@@ -355,7 +361,10 @@ class ComplianceJobs:
         transactions of at most AUTHOR_BATCH posts (a user can have many)."""
         removed, scrubbed = Removed(), 0
         while delete:
-            batch = in_transaction(self.engine, partial(_delete_author_posts, authors=delete))
+            batch = in_transaction(
+                self.engine,
+                partial(delete_author_posts, source=SOURCE_NAME, authors=delete, limit=AUTHOR_BATCH),
+            )
             removed = removed + batch
             if batch.posts < AUTHOR_BATCH:
                 break
@@ -440,22 +449,19 @@ def _apply_posts(connection: Connection, delete: Sequence[str], scrub: Sequence[
     return removed, scrub_geo(connection, [(SOURCE_NAME, i) for i in scrub])
 
 
-def _author_posts(connection: Connection, authors: Sequence[str], geo_only: bool) -> list[tuple[str, str]]:
-    posts = Post.table()
-    query = select(posts.c.source, posts.c.id).where(
-        posts.c.source == SOURCE_NAME, posts.c.author_id.in_(authors)
-    )
-    if geo_only:
-        query = query.where(posts.c.place_country_code.is_not(None))
-    return [(row.source, row.id) for row in connection.execute(query.limit(AUTHOR_BATCH))]
-
-
-def _delete_author_posts(connection: Connection, authors: Sequence[str]) -> Removed:
-    return delete_posts(connection, _author_posts(connection, authors, geo_only=False))
-
-
 def _scrub_author_posts(connection: Connection, authors: Sequence[str]) -> int:
-    return scrub_geo(connection, _author_posts(connection, authors, geo_only=True))
+    """`scrub_geo` for at most AUTHOR_BATCH of the authors' stored X posts that have a place."""
+    posts = Post.table()
+    keys = connection.execute(
+        select(posts.c.source, posts.c.id)
+        .where(
+            posts.c.source == SOURCE_NAME,
+            posts.c.author_id.in_(authors),
+            posts.c.place_country_code.is_not(None),
+        )
+        .limit(AUTHOR_BATCH)
+    )
+    return scrub_geo(connection, [(row.source, row.id) for row in keys])
 
 
 def _results(lines: Iterator[str]) -> Iterator[tuple[str, str]]:
