@@ -323,8 +323,10 @@ class ComplianceJobs:
             job,
             DONE,
             results=figures.results,
-            posts_deleted=figures.removed.posts,
-            posts_geo_scrubbed=figures.scrubbed,
+            # Added: an application cut short by a restart deleted some posts already, and the
+            # one that completes it finds them gone.
+            posts_deleted=job.posts_deleted + figures.removed.posts,
+            posts_geo_scrubbed=job.posts_geo_scrubbed + figures.scrubbed,
         )
         log.info(
             "x compliance job applied",
